@@ -1,0 +1,466 @@
+package engram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/tier"
+	"github.com/engram-go/engram/vector"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sync/errgroup"
+)
+
+// BatchResult is the outcome of BatchRemember: one ItemResult per input memory, in input
+// order, with counts and the call's duration.
+type BatchResult struct {
+	Items   []ItemResult
+	Stored  int
+	Failed  int
+	Elapsed time.Duration
+}
+
+// Err joins the errors of the failed items (nil when every item was stored).
+func (r *BatchResult) Err() error {
+	var errs []error
+	for _, it := range r.Items {
+		if it.Err != nil {
+			errs = append(errs, it.Err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Retryable returns the positions of the items that failed with a retryable code: calling
+// BatchRemember again with just those items may succeed.
+func (r *BatchResult) Retryable() []int {
+	var idx []int
+	for i, it := range r.Items {
+		if it.Err != nil && IsRetryable(it.Err) {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// Remember stores one memory: a batch of one, with the same validation and codes. It
+// returns the memory's ID (generated if m.ID is empty).
+func (sp *Space) Remember(ctx context.Context, m Memory) (string, error) {
+	res, _ := sp.BatchRemember(ctx, []Memory{m})
+	it := res.Items[0]
+	return it.ID, it.Err
+}
+
+// prepared is a validated item on its way to disk.
+type prepared struct {
+	item     int // position in the input
+	rec      codec.Record
+	enc      []byte
+	seq      uint64
+	oldSeq   uint64 // seq of the memory this one replaces, when replaced
+	oldT     tier.Tier
+	replaced bool
+}
+
+// BatchRemember stores memories in one transaction. Each item is validated on its own: an
+// invalid item gets an *Error with its code in the result and never blocks the valid ones.
+// Valid embeddings are normalized together (SIMD), every valid item is written in a single
+// bbolt transaction (fsync'd unless WithNoSync), and only after that commit are they
+// inserted into the space's index, so a memory is never searchable before it is durable.
+//
+// A failure of the whole batch — store closed, space dropped, ctx done before the commit,
+// or a failed commit — fails every item (with CLOSED, SPACE_NOT_FOUND, CANCELED /
+// DEADLINE_EXCEEDED or STORAGE respectively) and leaves no trace of the batch on disk or in
+// the index; BatchRemember then also returns that error. An empty batch fails with
+// EMPTY_BATCH and a batch over Limits.MaxBatch with BATCH_TOO_LARGE. Otherwise the error is
+// nil and failures are per item. The result is never nil.
+func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult, error) {
+	const op = "remember"
+	start := time.Now()
+	res := &BatchResult{Items: make([]ItemResult, len(mems))}
+	finish := func() {
+		res.Stored, res.Failed = 0, 0
+		for _, it := range res.Items {
+			if it.Err == nil {
+				res.Stored++
+			} else {
+				res.Failed++
+			}
+		}
+		res.Elapsed = time.Since(start)
+	}
+	// failAll fails every item not already failed with a copy of err naming the item.
+	failAll := func(err *Error) (*BatchResult, error) {
+		for i := range res.Items {
+			if res.Items[i].Err == nil {
+				e := *err
+				e.Item, e.ID = i, mems[i].ID
+				res.Items[i] = ItemResult{Err: &e}
+			}
+		}
+		finish()
+		return res, err
+	}
+	done, err := sp.enter(op)
+	if err != nil {
+		return failAll(err.(*Error))
+	}
+	defer done()
+	switch {
+	case len(mems) == 0:
+		res.Elapsed = time.Since(start)
+		return res, newErr(CodeEmptyBatch, op, sp.name, "no memories", nil)
+	case len(mems) > sp.st.limit.MaxBatch:
+		return failAll(newErr(CodeBatchTooLarge, op, sp.name, fmt.Sprintf("%d memories exceed the limit %d", len(mems), sp.st.limit.MaxBatch), nil))
+	case sp.st.opts.readOnly:
+		return failAll(newErr(CodeReadOnly, op, sp.name, "", nil))
+	}
+	if err := ctx.Err(); err != nil {
+		return failAll(ctxErr(op, sp.name, err))
+	}
+
+	dim, _, _ := sp.state()
+	preps, vecs, dim := sp.prepare(mems, res, dim)
+	if len(preps) == 0 {
+		finish()
+		return res, nil
+	}
+
+	sp.writeMu.Lock()
+	curDim, _, _ := sp.state()
+	fixDim := curDim == 0
+	if !fixDim && curDim != dim {
+		// A concurrent first batch fixed another dimension after we validated.
+		sp.writeMu.Unlock()
+		for _, p := range preps {
+			res.Items[p.item] = ItemResult{Err: &Error{Code: CodeDimensionMismatch, Op: op, Space: sp.name, Item: p.item, ID: p.rec.ID,
+				Msg: fmt.Sprintf("embedding has %d dimensions, the space %d", dim, curDim)}}
+		}
+		finish()
+		return res, nil
+	}
+	err = sp.st.update(ctx, func(tx *bolt.Tx) error {
+		b, err := sp.bucket(tx)
+		if err != nil {
+			return err
+		}
+		if fixDim {
+			sp.mu.RLock()
+			cfg := sp.cfg
+			sp.mu.RUnlock()
+			cfg.Dim = dim
+			if err := b.Put(keyConfig, codec.EncodeConfig(cfg)); err != nil {
+				return err
+			}
+		}
+		recs, idb := b.Bucket(bucketRecords), b.Bucket(bucketIDs)
+		recs.FillPercent = 1 // keys only ever grow: pack pages full
+		for i := range preps {
+			p := &preps[i]
+			p.replaced = false
+			idKey := []byte(p.rec.ID)
+			if old := idb.Get(idKey); old != nil {
+				oldSeq, err := codec.KeySeq(old)
+				if err != nil {
+					return newErr(CodeCorrupt, op, sp.name, "id map of "+p.rec.ID, err)
+				}
+				if v := recs.Get(old); len(v) > 1 {
+					p.oldT = tier.Tier(v[1])
+				}
+				p.oldSeq, p.replaced = oldSeq, true
+				if err := recs.Delete(old); err != nil {
+					return err
+				}
+			}
+			seq, err := recs.NextSequence()
+			if err != nil {
+				return err
+			}
+			p.seq = seq
+			key := codec.SeqKey(seq)
+			if err := recs.Put(key, p.enc); err != nil {
+				return err
+			}
+			if err := idb.Put(idKey, key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		sp.writeMu.Unlock()
+		var e *Error
+		if ctxe := ctx.Err(); ctxe != nil && errors.Is(err, ctxe) {
+			e = ctxErr(op, sp.name, err)
+		} else if !errors.As(sp.st.storageErr(op, sp.name, err), &e) {
+			e = newErr(CodeStorage, op, sp.name, "", err)
+		}
+		sp.st.log.Warn("batch not stored", "space", sp.name, "items", len(preps), "err", e)
+		return failAll(e)
+	}
+
+	// Committed: apply to the index in commit order while the next batch may commit.
+	sp.applyMu.Lock()
+	if fixDim {
+		sp.mu.Lock()
+		sp.cfg.Dim = dim
+		sp.idx = newIndex(sp.cfg)
+		sp.mu.Unlock()
+	}
+	sp.writeMu.Unlock()
+	sp.apply(preps, vecs, dim)
+	sp.applyMu.Unlock()
+
+	for _, p := range preps {
+		res.Items[p.item] = ItemResult{ID: p.rec.ID, Replaced: p.replaced}
+	}
+	finish()
+	return res, nil
+}
+
+// apply inserts a committed batch into the index and tier counts. Called with applyMu held.
+func (sp *Space) apply(preps []prepared, vecs []float32, dim int) {
+	_, idx, _ := sp.state()
+	keys := make([]uint64, 0, len(preps))
+	var gone []uint64
+	allHot := true
+	for _, p := range preps {
+		sp.tiers.Add(tier.Tier(p.rec.Tier), 1)
+		if p.replaced {
+			sp.tiers.Add(p.oldT, -1)
+			if p.oldT == tier.Hot {
+				gone = append(gone, p.oldSeq)
+			}
+		}
+		if tier.Tier(p.rec.Tier) == tier.Hot {
+			keys = append(keys, p.seq)
+		} else {
+			allHot = false
+		}
+	}
+	if !allHot { // compact the hot rows
+		hot := make([]float32, 0, len(keys)*dim)
+		for i, p := range preps {
+			if tier.Tier(p.rec.Tier) == tier.Hot {
+				hot = append(hot, vecs[i*dim:(i+1)*dim]...)
+			}
+		}
+		vecs = hot
+	}
+	if err := idx.Add(keys, vecs); err != nil {
+		// Validation makes this unreachable; if it happens the records are durable and a
+		// reopen rebuilds the index from them.
+		sp.st.log.Error("index insert failed after commit", "space", sp.name, "err", err)
+	}
+	if len(gone) > 0 {
+		idx.Delete(gone...)
+	}
+}
+
+// prepare validates every memory, recording failures in res, and returns the valid ones
+// encoded, with their normalized embeddings packed row by row in vecs. dim is the space's
+// dimension, or 0 when not fixed yet: then the first valid memory proposes it, and the
+// returned dimension is that proposal.
+func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int) ([]prepared, []float32, int) {
+	const op = "remember"
+	lim := sp.st.limit
+	now := time.Now()
+	seen := make(map[string]int, len(mems))
+	preps := make([]prepared, 0, len(mems))
+	fail := func(i int, code Code, msg string, cause error) {
+		res.Items[i] = ItemResult{Err: &Error{Code: code, Op: op, Space: sp.name, Item: i, ID: mems[i].ID, Msg: msg, Err: cause}}
+	}
+	for i := range mems {
+		m := &mems[i]
+		if m.ID != "" {
+			if err := sp.st.checkID(m.ID); err != nil {
+				fail(i, CodeInvalidID, err.Error(), nil)
+				continue
+			}
+			if first, dup := seen[m.ID]; dup {
+				fail(i, CodeDuplicateID, fmt.Sprintf("same ID as item %d of this batch", first), nil)
+				continue
+			}
+		}
+		if len(m.Content) > lim.MaxContentBytes {
+			fail(i, CodeContentTooLarge, fmt.Sprintf("content of %d bytes exceeds the limit %d", len(m.Content), lim.MaxContentBytes), nil)
+			continue
+		}
+		if msg := checkMetadata(m, lim); msg != "" {
+			fail(i, CodeMetadataTooLarge, msg, nil)
+			continue
+		}
+		if m.Confidence != nil {
+			if c := *m.Confidence; !(c >= 0 && c <= 1) {
+				fail(i, CodeInvalidConfidence, fmt.Sprintf("confidence %v is outside [0,1]", c), nil)
+				continue
+			}
+		}
+		created := now
+		if !m.CreatedAt.IsZero() {
+			if y := m.CreatedAt.Year(); y < 1678 || y > 2261 {
+				fail(i, CodeInvalidTimestamp, fmt.Sprintf("CreatedAt %v is outside the years 1678-2261", m.CreatedAt), nil)
+				continue
+			}
+			created = m.CreatedAt
+		}
+		switch n := len(m.Embedding); {
+		case n == 0:
+			fail(i, CodeInvalidEmbedding, "embedding is empty", vector.ErrEmpty)
+			continue
+		case dim != 0 && n != dim:
+			fail(i, CodeDimensionMismatch, fmt.Sprintf("embedding has %d dimensions, the space %d", n, dim), nil)
+			continue
+		case n > lim.MaxDimension:
+			fail(i, CodeInvalidEmbedding, fmt.Sprintf("embedding has %d dimensions, the limit is %d", n, lim.MaxDimension), nil)
+			continue
+		}
+		if err := vector.Validate(m.Embedding); err != nil {
+			fail(i, CodeInvalidEmbedding, "", err)
+			continue
+		}
+		if dim == 0 {
+			dim = len(m.Embedding)
+		}
+		conf := DefaultConfidence
+		if m.Confidence != nil {
+			conf = *m.Confidence
+		}
+		if m.ID != "" {
+			seen[m.ID] = i
+		}
+		preps = append(preps, prepared{item: i, rec: codec.Record{
+			Tier:       uint8(sp.policy.Place()),
+			Confidence: conf,
+			Created:    created.UnixNano(),
+			ID:         m.ID,
+			Content:    m.Content,
+			Tags:       m.Tags,
+			Meta:       m.Metadata,
+		}})
+	}
+	if len(preps) == 0 {
+		return nil, nil, dim
+	}
+
+	// Generate the missing IDs in one go, so they sort in batch order.
+	var missing []int
+	for i := range preps {
+		if preps[i].rec.ID == "" {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		gen := make([]string, len(missing))
+		sp.st.ids.Fill(gen)
+		for j, i := range missing {
+			preps[i].rec.ID = gen[j]
+		}
+	}
+
+	// One contiguous buffer, one normalization pass over the whole batch.
+	vecs := make([]float32, len(preps)*dim)
+	for r, p := range preps {
+		copy(vecs[r*dim:(r+1)*dim], mems[p.item].Embedding)
+	}
+	norms := make([]float32, len(preps))
+	vector.NormalizeBatch(vecs, dim, norms, nil) // every row passed Validate
+
+	size := 0
+	for r := range preps {
+		p := &preps[r]
+		p.rec.Vec = vecs[r*dim : (r+1)*dim]
+		p.rec.Norm = norms[r]
+		size += codec.EncodedLen(&p.rec)
+	}
+	buf := make([]byte, 0, size)
+	for r := range preps {
+		start := len(buf)
+		buf = codec.Encode(buf, &preps[r].rec)
+		preps[r].enc = buf[start:len(buf):len(buf)]
+	}
+	return preps, vecs, dim
+}
+
+// checkMetadata returns why m's metadata and tags exceed the limits, or "".
+func checkMetadata(m *Memory, lim Limits) string {
+	items := len(m.Metadata) + len(m.Tags)
+	if items > lim.MaxMetadataItems {
+		return fmt.Sprintf("%d metadata entries and tags exceed the limit %d", items, lim.MaxMetadataItems)
+	}
+	size := 0
+	for k, v := range m.Metadata {
+		size += len(k) + len(v)
+	}
+	for _, t := range m.Tags {
+		size += len(t)
+	}
+	if size > lim.MaxMetadataBytes {
+		return fmt.Sprintf("metadata and tags of %d bytes exceed the limit %d", size, lim.MaxMetadataBytes)
+	}
+	return ""
+}
+
+// checkID validates a caller-supplied memory ID.
+func (s *Store) checkID(id string) error {
+	if id == "" {
+		return errors.New("empty ID")
+	}
+	if len(id) > s.limit.MaxIDBytes {
+		return fmt.Errorf("ID of %d bytes exceeds the limit %d", len(id), s.limit.MaxIDBytes)
+	}
+	if !utf8.ValidString(id) {
+		return errors.New("ID is not valid UTF-8")
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("ID contains control character %U", r)
+		}
+	}
+	return nil
+}
+
+// RecallResult is the outcome of one query of BatchRecall.
+type RecallResult struct {
+	Hits []Hit
+	Err  error
+}
+
+// BatchRecall runs the queries in parallel (at most GOMAXPROCS at a time) and returns one
+// result per query, in input order; a failed query does not affect the others. The error
+// is non-nil only when no query could run (store closed, space dropped, ctx done, or more
+// than Limits.MaxBatch queries); the results then all carry it.
+func (sp *Space) BatchRecall(ctx context.Context, qs []Query) ([]RecallResult, error) {
+	const op = "recall"
+	out := make([]RecallResult, len(qs))
+	failAll := func(err error) ([]RecallResult, error) {
+		for i := range out {
+			out[i].Err = err
+		}
+		return out, err
+	}
+	done, err := sp.enter(op)
+	if err != nil {
+		return failAll(err)
+	}
+	defer done()
+	if len(qs) > sp.st.limit.MaxBatch {
+		return failAll(newErr(CodeBatchTooLarge, op, sp.name, fmt.Sprintf("%d queries exceed the limit %d", len(qs), sp.st.limit.MaxBatch), nil))
+	}
+	if err := ctx.Err(); err != nil {
+		return failAll(ctxErr(op, sp.name, err))
+	}
+	var g errgroup.Group
+	g.SetLimit(maxParallel())
+	for i := range qs {
+		g.Go(func() error {
+			out[i].Hits, out[i].Err = sp.recall(ctx, &qs[i])
+			return nil
+		})
+	}
+	_ = g.Wait() // per-query errors are in out
+	return out, nil
+}

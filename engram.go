@@ -1,0 +1,471 @@
+// Package engram is an embedded, in-process memory store: an application opens one local
+// file, creates named memory spaces, remembers memories (content, embedding, confidence,
+// timestamps, metadata) in batches, and recalls the memories nearest to a cue.
+//
+// Each batch is validated item by item (a bad item fails alone, with a stable error code),
+// its embeddings are normalized with SIMD in one pass, it is written to bbolt in one
+// transaction (fsync'd by default), and then inserted into the space's in-memory vector
+// index. Recall searches that index and reads the hits back from disk.
+//
+// A Store and its Spaces are safe for concurrent use. Recalls run in parallel with each
+// other and with writes; writes to different spaces only meet at bbolt's commit.
+//
+// Durability: with default options, once a write call returns successfully its memories
+// survive a crash of the process or the machine.
+package engram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/internal/ids"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sync/errgroup"
+)
+
+// Store format: bucket "engram" holds the format version; bucket "spaces" holds one nested
+// bucket per space with its config and three sub-buckets:
+//
+//	records  seq (u64 BE) → record (codec.Record)   append-only: FillPercent 1
+//	ids      memory ID → seq
+//	access   memory ID → codec.Access              recall statistics, flushed lazily
+var (
+	bucketMeta    = []byte("engram")
+	bucketSpaces  = []byte("spaces")
+	bucketRecords = []byte("records")
+	bucketIDs     = []byte("ids")
+	bucketAccess  = []byte("access")
+	keyFormat     = []byte("format")
+	keyConfig     = []byte("config")
+)
+
+// storeFormat is the version of the bbolt layout above.
+const storeFormat = 1
+
+// Store is an open engram file. Create one with Open and release it with Close.
+type Store struct {
+	db    *bolt.DB
+	path  string
+	opts  options
+	log   *slog.Logger
+	ids   *ids.Generator
+	gate  gate
+	limit Limits
+
+	mu     sync.Mutex // guards spaces and serializes space create / drop
+	spaces map[string]*Space
+
+	flushMu   sync.Mutex
+	flushStop chan struct{}
+	flushDone chan struct{}
+
+	// commitHook, when set (by tests), runs inside every write transaction just before it
+	// commits; an error aborts the transaction as a failed commit would.
+	commitHook func() error
+}
+
+// Open opens the store file at path, creating it if needed (unless read-only), and loads
+// every space and its index. It fails with LOCKED if another Store holds the file for
+// writing after the lock timeout (WithLockTimeout), and with CORRUPT if the file is not an
+// engram store or a stored value fails its checksum.
+func Open(path string, opts ...Option) (*Store, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, newErr(CodeInvalidOption, "open", "", err.Error(), nil)
+		}
+	}
+	start := time.Now()
+	timeout := o.lockTimeout
+	if timeout == 0 {
+		timeout = time.Nanosecond // bbolt treats 0 as "wait forever"; we mean "try once"
+	}
+	db, err := bolt.Open(path, o.fileMode, &bolt.Options{
+		Timeout:         timeout,
+		NoSync:          o.noSync,
+		ReadOnly:        o.readOnly,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: o.initialMmap,
+	})
+	if err != nil {
+		return nil, openErr(path, err)
+	}
+	s := &Store{
+		db:     db,
+		path:   path,
+		opts:   o,
+		log:    o.logger.With("store", path),
+		ids:    ids.New(),
+		limit:  o.limits,
+		spaces: make(map[string]*Space),
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.loadSpaces(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if !o.readOnly && o.accessFlush > 0 {
+		s.flushStop = make(chan struct{})
+		s.flushDone = make(chan struct{})
+		go s.flushLoop(o.accessFlush)
+	}
+	s.log.Info("engram store opened", "spaces", len(s.spaces), "read_only", o.readOnly,
+		"no_sync", o.noSync, "elapsed", time.Since(start))
+	return s, nil
+}
+
+func openErr(path string, err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return newErr(CodeLocked, "open", "", fmt.Sprintf("%s is held by another store", path), err)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
+		errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
+		return newErr(CodeCorrupt, "open", "", path+" is not a valid store file", err)
+	}
+	return newErr(CodeStorage, "open", "", path, err)
+}
+
+// init creates the top-level buckets of a new file and checks the format of an old one.
+func (s *Store) init() error {
+	check := func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return nil
+		}
+		if f := meta.Get(keyFormat); len(f) != 1 || f[0] != storeFormat {
+			return newErr(CodeCorrupt, "open", "", fmt.Sprintf("unsupported store format %v", f), nil)
+		}
+		return nil
+	}
+	if s.opts.readOnly {
+		return s.view(check)
+	}
+	return s.update(context.Background(), func(tx *bolt.Tx) error {
+		if err := check(tx); err != nil {
+			return err
+		}
+		if tx.Bucket(bucketMeta) == nil {
+			meta, err := tx.CreateBucket(bucketMeta)
+			if err != nil {
+				return err
+			}
+			if err := meta.Put(keyFormat, []byte{storeFormat}); err != nil {
+				return err
+			}
+		}
+		_, err := tx.CreateBucketIfNotExists(bucketSpaces)
+		return err
+	})
+}
+
+// loadSpaces opens every stored space and rebuilds its index, spaces in parallel.
+func (s *Store) loadSpaces() error {
+	var names []string
+	if err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSpaces)
+		if b == nil {
+			return nil
+		}
+		return b.ForEachBucket(func(k []byte) error {
+			names = append(names, string(k))
+			return nil
+		})
+	}); err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(max(1, min(len(names), maxParallel())))
+	for _, name := range names {
+		g.Go(func() error {
+			sp, err := loadSpace(s, name)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			s.spaces[name] = sp
+			mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// Close flushes pending access statistics, waits for calls in flight, and releases the file.
+// Calls made after Close fail with CLOSED. Closing twice is a no-op.
+func (s *Store) Close() error {
+	if !s.gate.close() {
+		return nil
+	}
+	if s.flushStop != nil {
+		close(s.flushStop)
+		<-s.flushDone
+	}
+	var errs []error
+	if !s.opts.readOnly {
+		if err := s.flushAccess(); err != nil {
+			errs = append(errs, err)
+		}
+		if s.opts.noSync {
+			if err := s.db.Sync(); err != nil {
+				errs = append(errs, newErr(CodeStorage, "close", "", "sync", err))
+			}
+		}
+	}
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, newErr(CodeStorage, "close", "", "", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Sync writes pending access statistics and, under WithNoSync, fsyncs the file, so that
+// everything written before the call is durable.
+func (s *Store) Sync() error {
+	if !s.gate.enter() {
+		return ErrClosed
+	}
+	defer s.gate.exit()
+	if s.opts.readOnly {
+		return nil
+	}
+	if err := s.flushAccess(); err != nil {
+		return err
+	}
+	if err := s.db.Sync(); err != nil {
+		return newErr(CodeStorage, "sync", "", "", err)
+	}
+	return nil
+}
+
+// Path returns the store's file path.
+func (s *Store) Path() string { return s.path }
+
+// Limits returns the limits the store enforces.
+func (s *Store) Limits() Limits { return s.limit }
+
+// NewID returns a fresh generated memory ID: 26 characters, unique within the store,
+// increasing in the order the store hands them out (so roughly by creation time).
+func (s *Store) NewID() string { return s.ids.Next() }
+
+// Spaces returns the names of the store's spaces, sorted.
+func (s *Store) Spaces() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.spaces))
+	for n := range s.spaces {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Space returns the space called name, creating it if it does not exist. Space names are
+// 1 to 64 characters of lower-case ASCII letters, digits, '_' and '-', starting with a letter
+// or digit. The options apply at creation; for an existing space they must agree with its
+// stored configuration (a different WithDimension fails with DIMENSION_MISMATCH). Calling
+// Space again returns the same *Space.
+func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*Space, error) {
+	const op = "space"
+	if err := validSpaceName(name); err != nil {
+		return nil, newErr(CodeInvalidSpaceName, op, "", err.Error(), nil)
+	}
+	var so spaceOptions
+	for _, opt := range opts {
+		if err := opt(&so); err != nil {
+			return nil, newErr(CodeInvalidOption, op, name, err.Error(), nil)
+		}
+	}
+	if so.dimSet && so.dim > s.limit.MaxDimension {
+		return nil, newErr(CodeInvalidOption, op, name, fmt.Sprintf("dimension %d exceeds the limit %d", so.dim, s.limit.MaxDimension), nil)
+	}
+	if !s.gate.enter() {
+		return nil, newErr(CodeClosed, op, name, "", nil)
+	}
+	defer s.gate.exit()
+	if err := ctx.Err(); err != nil {
+		return nil, ctxErr(op, name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sp, ok := s.spaces[name]; ok {
+		if err := sp.checkOptions(so); err != nil {
+			return nil, err
+		}
+		return sp, nil
+	}
+	if s.opts.readOnly {
+		return nil, newErr(CodeReadOnly, op, name, "cannot create a space in a read-only store", nil)
+	}
+	if len(s.spaces) >= s.limit.MaxSpaces {
+		return nil, newErr(CodeTooManySpaces, op, name, fmt.Sprintf("the store holds %d spaces, the limit", len(s.spaces)), nil)
+	}
+	cfg := codec.Config{
+		Metric:           codec.MetricCosine,
+		IndexKind:        uint8(defaultIndexKind),
+		Dim:              so.dim,
+		Created:          time.Now().UnixNano(),
+		ConfidenceWeight: DefaultConfidenceWeight,
+	}
+	if so.weightSet {
+		cfg.ConfidenceWeight = so.weight
+	}
+	if err := s.update(ctx, func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(bucketSpaces).CreateBucket([]byte(name))
+		if err != nil {
+			return err
+		}
+		for _, sub := range [][]byte{bucketRecords, bucketIDs, bucketAccess} {
+			if _, err := b.CreateBucket(sub); err != nil {
+				return err
+			}
+		}
+		return b.Put(keyConfig, codec.EncodeConfig(cfg))
+	}); err != nil {
+		return nil, s.storageErr(op, name, err)
+	}
+	sp := newSpace(s, name, cfg)
+	s.spaces[name] = sp
+	s.log.Info("space created", "space", name, "dim", cfg.Dim)
+	return sp, nil
+}
+
+// LookupSpace returns an existing space, or SPACE_NOT_FOUND.
+func (s *Store) LookupSpace(name string) (*Space, error) {
+	if err := validSpaceName(name); err != nil {
+		return nil, newErr(CodeInvalidSpaceName, "lookup", "", err.Error(), nil)
+	}
+	if s.gate.isClosed() {
+		return nil, newErr(CodeClosed, "lookup", name, "", nil)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sp, ok := s.spaces[name]; ok {
+		return sp, nil
+	}
+	return nil, newErr(CodeSpaceNotFound, "lookup", name, "", nil)
+}
+
+// DropSpace deletes a space with all its memories and its index. It waits for calls in
+// flight on the space; afterwards the old *Space fails every call with SPACE_NOT_FOUND.
+func (s *Store) DropSpace(ctx context.Context, name string) error {
+	const op = "drop"
+	if err := validSpaceName(name); err != nil {
+		return newErr(CodeInvalidSpaceName, op, "", err.Error(), nil)
+	}
+	if !s.gate.enter() {
+		return newErr(CodeClosed, op, name, "", nil)
+	}
+	defer s.gate.exit()
+	if err := ctx.Err(); err != nil {
+		return ctxErr(op, name, err)
+	}
+	if s.opts.readOnly {
+		return newErr(CodeReadOnly, op, name, "", nil)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp, ok := s.spaces[name]
+	if !ok {
+		return newErr(CodeSpaceNotFound, op, name, "", nil)
+	}
+	sp.gate.close() // refuse new calls on the space and wait for running ones
+	if err := s.update(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSpaces).DeleteBucket([]byte(name))
+	}); err != nil {
+		sp.gate.reopen()
+		return s.storageErr(op, name, err)
+	}
+	delete(s.spaces, name)
+	sp.release()
+	s.log.Info("space dropped", "space", name)
+	return nil
+}
+
+// update runs fn in a write transaction. After fn (and the test commit hook) it checks ctx
+// one last time: a call canceled before its commit leaves no trace, one canceled after it
+// stands. Internal writes that must not be abandoned pass context.Background().
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if s.commitHook != nil {
+			if err := s.commitHook(); err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	})
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error { return s.db.View(fn) }
+
+// storageErr wraps a transaction error: engram errors pass through, bbolt's become STORAGE
+// (READ_ONLY for a read-only database).
+func (s *Store) storageErr(op, space string, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, berrors.ErrDatabaseReadOnly) || errors.Is(err, berrors.ErrTxNotWritable) {
+		return newErr(CodeReadOnly, op, space, "", err)
+	}
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return newErr(CodeClosed, op, space, "", err)
+	}
+	return newErr(CodeStorage, op, space, "", err)
+}
+
+func validSpaceName(name string) error {
+	if len(name) == 0 || len(name) > 64 {
+		return fmt.Errorf("space name must be 1 to 64 characters, got %d", len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || (i > 0 && (c == '_' || c == '-'))
+		if !ok {
+			return fmt.Errorf("space name %q: character %q at %d is not allowed ([a-z0-9][a-z0-9_-]*)", name, c, i)
+		}
+	}
+	return nil
+}
+
+// StoreStats describes a store at one moment.
+type StoreStats struct {
+	Path      string
+	FileBytes int64 // size of the store file
+	ReadOnly  bool
+	NoSync    bool
+	Spaces    []SpaceStats // sorted by name
+}
+
+// Stats returns the store's statistics and those of every space.
+func (s *Store) Stats() StoreStats {
+	st := StoreStats{Path: s.path, ReadOnly: s.opts.readOnly, NoSync: s.opts.noSync}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileBytes = fi.Size()
+	}
+	s.mu.Lock()
+	spaces := make([]*Space, 0, len(s.spaces))
+	for _, sp := range s.spaces {
+		spaces = append(spaces, sp)
+	}
+	s.mu.Unlock()
+	for _, sp := range spaces {
+		st.Spaces = append(st.Spaces, sp.Stats())
+	}
+	slices.SortFunc(st.Spaces, func(a, b SpaceStats) int { return strings.Compare(a.Name, b.Name) })
+	return st
+}

@@ -1,0 +1,312 @@
+// Package codec is the on-disk encoding of engram's records and space configs.
+//
+// Records are versioned binary, little-endian, ending in a CRC-32C of everything before it,
+// so a torn or bit-flipped value is detected on read instead of decoded into a wrong
+// memory. The embedding sits at a fixed offset right after the fixed header: rebuilding an
+// index at Open reads vectors without parsing the variable-length fields.
+//
+// Record v1 layout:
+//
+//	 0  u8   version (1)
+//	 1  u8   tier
+//	 2  u16  reserved flags (0)
+//	 4  f32  confidence
+//	 8  i64  created, Unix nanoseconds
+//	16  u32  dim
+//	20  f32  original norm of the embedding (it is stored unit-normalized)
+//	24  dim × f32 embedding
+//	    uvarint len + ID bytes
+//	    uvarint len + content bytes
+//	    uvarint count, then per tag: uvarint len + bytes
+//	    uvarint count, then per entry, sorted by key: uvarint len + key, uvarint len + value
+//	    u32  CRC-32C (Castagnoli) of all preceding bytes
+//
+// Decoders never panic on arbitrary input and never return slices that alias the input:
+// bbolt's values live in its mmap and are only valid during the transaction.
+package codec
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+)
+
+// RecordVersion is the record format this package writes.
+const RecordVersion = 1
+
+const headerLen = 24
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorrupt is wrapped by every decode error.
+var ErrCorrupt = errors.New("codec: corrupt value")
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+// Record is one memory as stored.
+type Record struct {
+	Tier       uint8
+	Confidence float32
+	Created    int64 // Unix nanoseconds
+	Norm       float32
+	Vec        []float32 // unit-normalized
+	ID         string
+	Content    string
+	Tags       []string
+	Meta       map[string]string
+}
+
+// EncodedLen returns the exact size Encode will produce for r.
+func EncodedLen(r *Record) int {
+	n := headerLen + 4*len(r.Vec) + 4
+	n += uvarintLen(len(r.ID)) + len(r.ID)
+	n += uvarintLen(len(r.Content)) + len(r.Content)
+	n += uvarintLen(len(r.Tags))
+	for _, t := range r.Tags {
+		n += uvarintLen(len(t)) + len(t)
+	}
+	n += uvarintLen(len(r.Meta))
+	for k, v := range r.Meta {
+		n += uvarintLen(len(k)) + len(k) + uvarintLen(len(v)) + len(v)
+	}
+	return n
+}
+
+// Encode appends the encoding of r to dst. Callers encoding many records size dst once
+// with EncodedLen; Encode itself does not, to avoid a second pass over the metadata.
+func Encode(dst []byte, r *Record) []byte {
+	start := len(dst)
+	dst = append(dst, RecordVersion, r.Tier, 0, 0)
+	dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(r.Confidence))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(r.Created))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(r.Vec)))
+	dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(r.Norm))
+	dst = appendFloats(dst, r.Vec)
+	dst = appendString(dst, r.ID)
+	dst = appendString(dst, r.Content)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Tags)))
+	for _, t := range r.Tags {
+		dst = appendString(dst, t)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(r.Meta)))
+	keys := make([]string, 0, len(r.Meta))
+	for k := range r.Meta {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // deterministic bytes for the same memory
+	for _, k := range keys {
+		dst = appendString(dst, k)
+		dst = appendString(dst, r.Meta[k])
+	}
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+}
+
+// View is a parsed record whose byte fields still point into the input. It lets filters
+// run on a stored value without copying it; a View must not outlive its input.
+type View struct {
+	Tier       uint8
+	Confidence float32
+	Created    int64
+	Norm       float32
+	Dim        int
+	vec        []byte
+	id         []byte
+	content    []byte
+	tags       []byte // count-prefixed, as encoded
+	meta       []byte
+}
+
+// Parse checks b's version, structure and checksum and returns a View into it.
+func Parse(b []byte) (View, error) {
+	var v View
+	if len(b) < headerLen+4 {
+		return v, corrupt("record of %d bytes is shorter than its header", len(b))
+	}
+	if b[0] != RecordVersion {
+		return v, corrupt("unknown record version %d", b[0])
+	}
+	body := b[:len(b)-4]
+	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
+		return v, corrupt("record checksum %08x, want %08x", got, want)
+	}
+	v.Tier = b[1]
+	v.Confidence = math.Float32frombits(binary.LittleEndian.Uint32(b[4:]))
+	v.Created = int64(binary.LittleEndian.Uint64(b[8:]))
+	dim := binary.LittleEndian.Uint32(b[16:])
+	v.Norm = math.Float32frombits(binary.LittleEndian.Uint32(b[20:]))
+	if uint64(dim)*4 > uint64(len(body)-headerLen) {
+		return v, corrupt("record dim %d exceeds its length", dim)
+	}
+	v.Dim = int(dim)
+	v.vec = body[headerLen : headerLen+4*v.Dim]
+	r := reader{b: body[headerLen+4*v.Dim:]}
+	v.id = r.bytes()
+	v.content = r.bytes()
+	tagStart := r.off
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		r.bytes()
+	}
+	v.tags = r.b[tagStart:r.off]
+	metaStart := r.off
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		r.bytes()
+		r.bytes()
+	}
+	v.meta = r.b[metaStart:r.off]
+	if r.err != nil {
+		return View{}, r.err
+	}
+	if r.off != len(r.b) {
+		return View{}, corrupt("%d trailing bytes in record", len(r.b)-r.off)
+	}
+	return v, nil
+}
+
+// ID returns a copy of the record's ID.
+func (v *View) ID() string { return string(v.id) }
+
+// Embedding copies the stored vector into dst, which must have length v.Dim.
+func (v *View) Embedding(dst []float32) { copyFloats(dst, v.vec) }
+
+// HasTags reports whether the record carries every tag in want.
+func (v *View) HasTags(want []string) bool {
+	for _, w := range want {
+		found := false
+		r := reader{b: v.tags}
+		for n := r.count(); n > 0; n-- {
+			if string(r.bytes()) == w {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// HasMeta reports whether the record's metadata holds every key of want with an equal value.
+func (v *View) HasMeta(want map[string]string) bool {
+	if len(want) == 0 {
+		return true
+	}
+	matched := 0
+	r := reader{b: v.meta}
+	for n := r.count(); n > 0; n-- {
+		k := r.bytes()
+		val := r.bytes()
+		if w, ok := want[string(k)]; ok { // string(k) in a map index does not allocate
+			if w != string(val) {
+				return false
+			}
+			matched++
+		}
+	}
+	return matched == len(want)
+}
+
+// Record copies the view into a Record that owns all its memory.
+func (v *View) Record() Record {
+	rec := Record{
+		Tier:       v.Tier,
+		Confidence: v.Confidence,
+		Created:    v.Created,
+		Norm:       v.Norm,
+		Vec:        make([]float32, v.Dim),
+		ID:         string(v.id),
+		Content:    string(v.content),
+	}
+	v.Embedding(rec.Vec)
+	r := reader{b: v.tags}
+	if n := r.count(); n > 0 {
+		rec.Tags = make([]string, 0, n)
+		for ; n > 0; n-- {
+			rec.Tags = append(rec.Tags, string(r.bytes()))
+		}
+	}
+	r = reader{b: v.meta}
+	if n := r.count(); n > 0 {
+		rec.Meta = make(map[string]string, n)
+		for ; n > 0; n-- {
+			k := string(r.bytes())
+			rec.Meta[k] = string(r.bytes())
+		}
+	}
+	return rec
+}
+
+// Decode parses and copies b.
+func Decode(b []byte) (Record, error) {
+	v, err := Parse(b)
+	if err != nil {
+		return Record{}, err
+	}
+	return v.Record(), nil
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func uvarintLen(n int) int {
+	l := 1
+	for x := uint64(n); x >= 0x80; x >>= 7 {
+		l++
+	}
+	return l
+}
+
+// reader walks length-prefixed fields; the first malformed field sets err and every later
+// read returns nothing, so callers check err once at the end.
+type reader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	x, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		r.err = corrupt("bad length at offset %d", r.off)
+		return 0
+	}
+	r.off += n
+	return x
+}
+
+// count reads an element count, rejecting counts that could not fit in the rest of the
+// input (each element takes at least one byte) so a forged count cannot drive allocation.
+func (r *reader) count() int {
+	n := r.uvarint()
+	if n > uint64(len(r.b)-r.off) {
+		if r.err == nil {
+			r.err = corrupt("count %d exceeds remaining %d bytes", n, len(r.b)-r.off)
+		}
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)-r.off) {
+		r.err = corrupt("field of %d bytes exceeds remaining %d", n, len(r.b)-r.off)
+		return nil
+	}
+	s := r.b[r.off : r.off+int(n)]
+	r.off += int(n)
+	return s
+}

@@ -1,0 +1,113 @@
+package engram
+
+import (
+	"time"
+
+	"github.com/engram-go/engram/tier"
+)
+
+// DefaultConfidence is the confidence of a memory remembered without one.
+const DefaultConfidence float32 = 1
+
+// DefaultConfidenceWeight is the weight of confidence in recall scores of a space created
+// without WithConfidenceWeight.
+const DefaultConfidenceWeight float32 = 0.5
+
+// Tier re-exports tier.Tier so most callers need only this package.
+type Tier = tier.Tier
+
+// The tiers a memory can live in.
+const (
+	Hot  = tier.Hot
+	Warm = tier.Warm
+	Cold = tier.Cold
+)
+
+// Memory is one remembered item.
+type Memory struct {
+	// ID identifies the memory within its space: 1 to Limits.MaxIDBytes bytes of valid
+	// UTF-8 without control characters. Leave it empty to have one generated: 26 characters,
+	// unique, and sorting in creation order (see NewID). Remembering an existing ID replaces
+	// that memory.
+	ID string
+	// Content is the memory's payload (text, JSON, ...), at most Limits.MaxContentBytes.
+	Content string
+	// Embedding is the vector recall compares. Every memory of a space has the space's
+	// dimension; components must be finite and not all zero. It is stored unit-normalized,
+	// so the Embedding read back is the normalized vector.
+	Embedding []float32
+	// Confidence, in [0,1], says how much the memory is trusted. nil means unset and stores
+	// DefaultConfidence; use Confidence(0) to store zero. Memories read back always have it
+	// set (use Conf to read it without a nil check).
+	Confidence *float32
+	// CreatedAt defaults to the time of the write when zero.
+	CreatedAt time.Time
+	// LastAccess and AccessCount are maintained by the store: each recall that returns the
+	// memory sets LastAccess to now and adds one to AccessCount. Values given on write are
+	// ignored; replacing a memory keeps them.
+	LastAccess  time.Time
+	AccessCount uint32
+	// Metadata and Tags are matched exactly by Query filters. Together they are bounded by
+	// Limits.MaxMetadataBytes and Limits.MaxMetadataItems.
+	Metadata map[string]string
+	Tags     []string
+	// Tier is where the memory lives; set by the store, ignored on write.
+	Tier Tier
+}
+
+// Confidence returns a pointer to c, for Memory.Confidence literals.
+func Confidence(c float32) *float32 { return &c }
+
+// Conf returns the memory's confidence, or DefaultConfidence when unset.
+func (m *Memory) Conf() float32 {
+	if m.Confidence == nil {
+		return DefaultConfidence
+	}
+	return *m.Confidence
+}
+
+// Query asks a space for the memories nearest to a cue.
+type Query struct {
+	// Embedding is the cue; it must have the space's dimension. It need not be normalized.
+	Embedding []float32
+	// K is how many memories to return at most, 1 to Limits.MaxK.
+	K int
+	// MinSimilarity drops hits whose cosine similarity is below it, in [-1,1]. The zero
+	// value keeps only non-negatively correlated memories; use -1 to keep all.
+	MinSimilarity float32
+	// MinConfidence drops memories whose confidence is below it, in [0,1].
+	MinConfidence float32
+	// Metadata keeps only memories holding every key with exactly the given value.
+	Metadata map[string]string
+	// Tags keeps only memories carrying every listed tag.
+	Tags []string
+	// Exact forces an exhaustive scan instead of the approximate index.
+	Exact bool
+	// Breadth is the candidate-list size of the approximate index (HNSW's ef): larger is
+	// more accurate and slower. 0 uses the index default; exact search ignores it.
+	Breadth int
+	// Tiers names the tiers to search; the zero value searches hot, then warm.
+	Tiers tier.Set
+	// SimilarityOnly orders hits by similarity alone, ignoring the confidence weight.
+	SimilarityOnly bool
+}
+
+// Hit is one recalled memory.
+type Hit struct {
+	Memory Memory
+	// Similarity is the cosine similarity of the memory's embedding to the cue.
+	Similarity float32
+	// Score ranks hits: Similarity × (1 − w + w × Confidence) with w the space's confidence
+	// weight (0 under Query.SimilarityOnly). Hits are sorted by Score, highest first.
+	Score float32
+}
+
+// ItemResult is the outcome of one item of a batch.
+type ItemResult struct {
+	// ID is the stored memory's ID (generated if the item had none); empty on failure.
+	ID string
+	// Err is nil when the item was stored, else an *Error with the item's code.
+	Err error
+	// Replaced is true when the item replaced an existing memory with the same ID.
+	Replaced bool
+}

@@ -1,0 +1,200 @@
+package engram
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/engram-go/engram/internal/ids"
+)
+
+// Limits bound what one call may carry. Each is enforced with its own error code; the
+// defaults are DefaultLimits.
+type Limits struct {
+	MaxIDBytes       int // INVALID_ID beyond it
+	MaxContentBytes  int // CONTENT_TOO_LARGE beyond it
+	MaxMetadataBytes int // METADATA_TOO_LARGE: sum of metadata keys, values and tags
+	MaxMetadataItems int // METADATA_TOO_LARGE: metadata entries plus tags
+	MaxDimension     int // INVALID_EMBEDDING beyond it (and INVALID_OPTION for WithDimension)
+	MaxBatch         int // BATCH_TOO_LARGE beyond it (remember, recall and forget batches)
+	MaxK             int // INVALID_QUERY beyond it
+	MaxSpaces        int // TOO_MANY_SPACES beyond it
+}
+
+// DefaultLimits are the limits a store opens with.
+var DefaultLimits = Limits{
+	MaxIDBytes:       256,
+	MaxContentBytes:  1 << 20, // 1 MiB
+	MaxMetadataBytes: 64 << 10,
+	MaxMetadataItems: 256,
+	MaxDimension:     16384,
+	MaxBatch:         100_000,
+	MaxK:             10_000,
+	MaxSpaces:        4096,
+}
+
+func (l Limits) validate() error {
+	for name, v := range map[string]int{
+		"MaxIDBytes": l.MaxIDBytes, "MaxContentBytes": l.MaxContentBytes,
+		"MaxMetadataBytes": l.MaxMetadataBytes, "MaxMetadataItems": l.MaxMetadataItems,
+		"MaxDimension": l.MaxDimension, "MaxBatch": l.MaxBatch, "MaxK": l.MaxK, "MaxSpaces": l.MaxSpaces,
+	} {
+		if v <= 0 {
+			return fmt.Errorf("limit %s must be positive, got %d", name, v)
+		}
+	}
+	if l.MaxIDBytes < ids.Len {
+		return fmt.Errorf("limit MaxIDBytes %d is below the %d bytes of a generated ID", l.MaxIDBytes, ids.Len)
+	}
+	if l.MaxDimension > maxDimensionCap {
+		return fmt.Errorf("limit MaxDimension %d exceeds %d", l.MaxDimension, maxDimensionCap)
+	}
+	return nil
+}
+
+// maxDimensionCap is the largest dimension the record format is allowed to hold.
+const maxDimensionCap = 1 << 20
+
+// Option configures Open.
+type Option func(*options) error
+
+type options struct {
+	noSync      bool
+	readOnly    bool
+	logger      *slog.Logger
+	lockTimeout time.Duration
+	accessFlush time.Duration
+	limits      Limits
+	fileMode    os.FileMode
+	initialMmap int
+}
+
+func defaultOptions() options {
+	return options{
+		logger:      slog.New(slog.DiscardHandler),
+		lockTimeout: time.Second,
+		accessFlush: time.Second,
+		limits:      DefaultLimits,
+		fileMode:    0o600,
+	}
+}
+
+// WithNoSync turns off the fsync on every commit, for bulk loads that can be restarted:
+// writes return as soon as they are in the OS page cache, and a crash (of the machine, not
+// just the process) may lose or corrupt recent commits. Call Store.Sync to make everything
+// written so far durable. The default is one fsync per commit.
+func WithNoSync() Option {
+	return func(o *options) error { o.noSync = true; return nil }
+}
+
+// WithReadOnly opens the store for reading: writes fail with READ_ONLY, no space can be
+// created, and several processes may hold the file open read-only at once (but not while a
+// writer holds it). Recall access counts are kept in memory only.
+func WithReadOnly() Option {
+	return func(o *options) error { o.readOnly = true; return nil }
+}
+
+// WithLogger sends the store's operational logs (open, load, flush failures, drop) to l.
+// The default discards them.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return fmt.Errorf("nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithLockTimeout bounds how long Open waits for the file lock another process (or another
+// Open in this process) holds before failing with LOCKED. The default is one second; 0
+// means try once.
+func WithLockTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("negative lock timeout %v", d)
+		}
+		o.lockTimeout = d
+		return nil
+	}
+}
+
+// WithAccessFlushInterval sets how often the LastAccess / AccessCount updates that recalls
+// accumulate in memory are written to disk (default one second). 0 disables the background
+// flush: updates are then written only by Sync and Close. Access statistics are
+// best-effort: a crash loses at most the updates of the last interval.
+func WithAccessFlushInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("negative access flush interval %v", d)
+		}
+		o.accessFlush = d
+		return nil
+	}
+}
+
+// WithLimits replaces DefaultLimits. Every field must be positive.
+func WithLimits(l Limits) Option {
+	return func(o *options) error {
+		if err := l.validate(); err != nil {
+			return err
+		}
+		o.limits = l
+		return nil
+	}
+}
+
+// WithFileMode sets the permissions of a newly created store file (default 0600).
+func WithFileMode(m os.FileMode) Option {
+	return func(o *options) error { o.fileMode = m; return nil }
+}
+
+// WithInitialMmapSize pre-sizes bbolt's memory map (bytes), which saves remaps while a
+// large import grows the file.
+func WithInitialMmapSize(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("negative mmap size %d", n)
+		}
+		o.initialMmap = n
+		return nil
+	}
+}
+
+// SpaceOption configures a space when it is created. Options given for a space that
+// already exists must agree with its stored configuration.
+type SpaceOption func(*spaceOptions) error
+
+type spaceOptions struct {
+	dim       int
+	dimSet    bool
+	weight    float32
+	weightSet bool
+}
+
+// WithDimension fixes the embedding dimension up front; otherwise the first stored memory
+// fixes it. Opening an existing space with a different dimension fails with
+// DIMENSION_MISMATCH.
+func WithDimension(d int) SpaceOption {
+	return func(o *spaceOptions) error {
+		if d <= 0 {
+			return fmt.Errorf("dimension must be positive, got %d", d)
+		}
+		o.dim, o.dimSet = d, true
+		return nil
+	}
+}
+
+// WithConfidenceWeight sets how much a memory's confidence weighs in its recall score, w in
+// [0,1] (default DefaultConfidenceWeight): Score = Similarity × (1 − w + w × Confidence).
+// 0 ranks by similarity alone.
+func WithConfidenceWeight(w float32) SpaceOption {
+	return func(o *spaceOptions) error {
+		if !(w >= 0 && w <= 1) {
+			return fmt.Errorf("confidence weight must be in [0,1], got %v", w)
+		}
+		o.weight, o.weightSet = w, true
+		return nil
+	}
+}

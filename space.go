@@ -1,0 +1,456 @@
+package engram
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"iter"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/engram-go/engram/index"
+	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/tier"
+	bolt "go.etcd.io/bbolt"
+)
+
+// defaultIndexKind is the index a new space starts with.
+const defaultIndexKind = index.KindFlat
+
+// Space is a named, isolated collection of memories with one embedding dimension. Get one
+// from Store.Space. All methods are safe for concurrent use.
+type Space struct {
+	st   *Store
+	name string
+	gate gate // closed by DropSpace
+
+	mu  sync.RWMutex // guards cfg.Dim and idx, which are set once when the dimension is fixed
+	cfg codec.Config
+	idx index.Index // nil while the space has no dimension
+
+	// writeMu serializes this space's write transactions; applyMu is taken before writeMu is
+	// released, so index updates apply in commit order while the next batch already commits.
+	writeMu sync.Mutex
+	applyMu sync.Mutex
+
+	policy tier.Policy
+	tiers  tier.Counts
+	access accessTracker
+}
+
+func newSpace(s *Store, name string, cfg codec.Config) *Space {
+	sp := &Space{st: s, name: name, cfg: cfg, policy: tier.AllHot{}}
+	sp.access.init()
+	if cfg.Dim > 0 {
+		sp.idx = newIndex(cfg)
+	}
+	return sp
+}
+
+func newIndex(cfg codec.Config) index.Index { return index.NewFlat(cfg.Dim) }
+
+// loadSpace reads a space's config and rebuilds its index from its records.
+func loadSpace(s *Store, name string) (*Space, error) {
+	const op = "open"
+	var sp *Space
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSpaces).Bucket([]byte(name))
+		cfg, err := codec.DecodeConfig(b.Get(keyConfig))
+		if err != nil {
+			return newErr(CodeCorrupt, op, name, "space config", err)
+		}
+		sp = newSpace(s, name, cfg)
+		recs := b.Bucket(bucketRecords)
+		if recs == nil || b.Bucket(bucketIDs) == nil || b.Bucket(bucketAccess) == nil {
+			return newErr(CodeCorrupt, op, name, "space buckets missing", nil)
+		}
+		// Stream vectors into the index in chunks: one contiguous buffer, no per-record
+		// allocation, bounded extra memory.
+		const chunk = 4096
+		keys := make([]uint64, 0, chunk)
+		vecs := make([]float32, 0, chunk*cfg.Dim)
+		flush := func() error {
+			if len(keys) == 0 {
+				return nil
+			}
+			err := sp.idx.Add(keys, vecs)
+			keys, vecs = keys[:0], vecs[:0]
+			return err
+		}
+		c := recs.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			seq, err := codec.KeySeq(k)
+			if err != nil {
+				return newErr(CodeCorrupt, op, name, "record key", err)
+			}
+			view, err := codec.Parse(v)
+			if err != nil {
+				return newErr(CodeCorrupt, op, name, fmt.Sprintf("record %d", seq), err)
+			}
+			t := tier.Tier(view.Tier)
+			if !t.Valid() || view.Dim != cfg.Dim {
+				return newErr(CodeCorrupt, op, name, fmt.Sprintf("record %d: tier %d dim %d in a space of dim %d", seq, view.Tier, view.Dim, cfg.Dim), nil)
+			}
+			sp.tiers.Add(t, 1)
+			if t != tier.Hot {
+				continue
+			}
+			keys = append(keys, seq)
+			vecs = vecs[:len(vecs)+cfg.Dim]
+			view.Embedding(vecs[len(vecs)-cfg.Dim:])
+			if len(keys) == chunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return flush()
+	})
+	if err != nil {
+		return nil, s.storageErr(op, name, err)
+	}
+	return sp, nil
+}
+
+// checkOptions verifies that options given for an existing space match its config.
+func (sp *Space) checkOptions(so spaceOptions) error {
+	sp.mu.RLock()
+	defer sp.mu.RUnlock()
+	if so.dimSet && sp.cfg.Dim != 0 && so.dim != sp.cfg.Dim {
+		return newErr(CodeDimensionMismatch, "space", sp.name, fmt.Sprintf("space has dimension %d, option asks for %d", sp.cfg.Dim, so.dim), nil)
+	}
+	if so.weightSet && so.weight != sp.cfg.ConfidenceWeight {
+		return newErr(CodeInvalidOption, "space", sp.name, fmt.Sprintf("space has confidence weight %v, option asks for %v", sp.cfg.ConfidenceWeight, so.weight), nil)
+	}
+	return nil
+}
+
+// release drops the in-memory state of a dropped space.
+func (sp *Space) release() {
+	sp.mu.Lock()
+	sp.idx = nil
+	sp.mu.Unlock()
+	sp.access.reset()
+}
+
+// enter admits a call on the space: the store must be open and the space not dropped. The
+// returned function ends the call.
+func (sp *Space) enter(op string) (func(), error) {
+	if !sp.st.gate.enter() {
+		return nil, newErr(CodeClosed, op, sp.name, "", nil)
+	}
+	if !sp.gate.enter() {
+		sp.st.gate.exit()
+		return nil, newErr(CodeSpaceNotFound, op, sp.name, "space was dropped", nil)
+	}
+	return func() { sp.gate.exit(); sp.st.gate.exit() }, nil
+}
+
+// state returns the dimension, index and confidence weight under the read lock.
+func (sp *Space) state() (int, index.Index, float32) {
+	sp.mu.RLock()
+	defer sp.mu.RUnlock()
+	return sp.cfg.Dim, sp.idx, sp.cfg.ConfidenceWeight
+}
+
+// Name returns the space's name.
+func (sp *Space) Name() string { return sp.name }
+
+// Dim returns the space's embedding dimension, 0 until the first memory fixes it.
+func (sp *Space) Dim() int {
+	d, _, _ := sp.state()
+	return d
+}
+
+// Len returns the number of memories in the space, across all tiers.
+func (sp *Space) Len() int {
+	c := sp.tiers.Snapshot()
+	return int(c[0] + c[1] + c[2])
+}
+
+// SpaceStats describes a space at one moment.
+type SpaceStats struct {
+	Name             string
+	Dim              int
+	Metric           string
+	Index            string
+	ConfidenceWeight float32
+	Created          time.Time
+	Len              int
+	// Tiers counts memories per tier, indexed by Tier.
+	Tiers [3]int64
+	// IndexLen is the number of vectors in the in-memory index (the hot tier).
+	IndexLen int
+	// IndexBytes estimates the index's heap footprint.
+	IndexBytes int64
+	// PendingAccess counts memories whose recall statistics await the next flush.
+	PendingAccess int
+}
+
+// Stats returns the space's statistics.
+func (sp *Space) Stats() SpaceStats {
+	sp.mu.RLock()
+	st := SpaceStats{
+		Name:             sp.name,
+		Dim:              sp.cfg.Dim,
+		Metric:           "cosine",
+		Index:            index.Kind(sp.cfg.IndexKind).String(),
+		ConfidenceWeight: sp.cfg.ConfidenceWeight,
+		Created:          time.Unix(0, sp.cfg.Created),
+	}
+	idx := sp.idx
+	sp.mu.RUnlock()
+	st.Tiers = sp.tiers.Snapshot()
+	st.Len = int(st.Tiers[0] + st.Tiers[1] + st.Tiers[2])
+	if idx != nil {
+		st.IndexLen = idx.Len()
+		st.IndexBytes = idx.MemoryBytes()
+	}
+	st.PendingAccess = sp.access.pendingLen()
+	return st
+}
+
+// Get returns the memory with the given ID, or NOT_FOUND. Get does not count as an access.
+func (sp *Space) Get(ctx context.Context, id string) (Memory, error) {
+	const op = "get"
+	done, err := sp.enter(op)
+	if err != nil {
+		return Memory{}, err
+	}
+	defer done()
+	if err := sp.st.checkID(id); err != nil {
+		return Memory{}, &Error{Code: CodeInvalidID, Op: op, Space: sp.name, Item: -1, Msg: err.Error()}
+	}
+	if err := ctx.Err(); err != nil {
+		return Memory{}, ctxErr(op, sp.name, err)
+	}
+	var m Memory
+	err = sp.st.view(func(tx *bolt.Tx) error {
+		b, err := sp.bucket(tx)
+		if err != nil {
+			return err
+		}
+		seq := b.Bucket(bucketIDs).Get([]byte(id))
+		if seq == nil {
+			return &Error{Code: CodeNotFound, Op: op, Space: sp.name, ID: id, Item: -1}
+		}
+		m, err = sp.readMemory(b, seq, id)
+		return err
+	})
+	if err != nil {
+		return Memory{}, sp.st.storageErr(op, sp.name, err)
+	}
+	return m, nil
+}
+
+// bucket returns the space's bucket in tx, or SPACE_NOT_FOUND if it was dropped.
+func (sp *Space) bucket(tx *bolt.Tx) (*bolt.Bucket, error) {
+	b := tx.Bucket(bucketSpaces).Bucket([]byte(sp.name))
+	if b == nil {
+		return nil, newErr(CodeSpaceNotFound, "", sp.name, "space was dropped", nil)
+	}
+	return b, nil
+}
+
+// readMemory decodes the record at seq (a key from the ids bucket) with its access
+// statistics. The result owns all its memory.
+func (sp *Space) readMemory(b *bolt.Bucket, seqKey []byte, id string) (Memory, error) {
+	v := b.Bucket(bucketRecords).Get(seqKey)
+	if v == nil {
+		return Memory{}, newErr(CodeCorrupt, "", sp.name, fmt.Sprintf("id %q points at a missing record", id), nil)
+	}
+	view, err := codec.Parse(v)
+	if err != nil {
+		return Memory{}, newErr(CodeCorrupt, "", sp.name, "record of "+id, err)
+	}
+	return sp.toMemory(b, &view), nil
+}
+
+// toMemory converts a parsed record, adding stored and pending access statistics.
+func (sp *Space) toMemory(b *bolt.Bucket, view *codec.View) Memory {
+	rec := view.Record()
+	conf := rec.Confidence
+	m := Memory{
+		ID:         rec.ID,
+		Content:    rec.Content,
+		Embedding:  rec.Vec,
+		Confidence: &conf,
+		CreatedAt:  time.Unix(0, rec.Created),
+		Metadata:   rec.Meta,
+		Tags:       rec.Tags,
+		Tier:       tier.Tier(rec.Tier),
+	}
+	var acc codec.Access
+	if raw := b.Bucket(bucketAccess).Get([]byte(rec.ID)); raw != nil {
+		acc, _ = codec.DecodeAccess(raw) // a damaged statistic reads as "never accessed"
+	}
+	p := sp.access.peek(rec.ID)
+	acc.Count += p.n
+	acc.Last = max(acc.Last, p.last)
+	if acc.Last != 0 {
+		m.LastAccess = time.Unix(0, acc.Last)
+	}
+	m.AccessCount = acc.Count
+	return m
+}
+
+// Forget removes the memories with the given IDs from disk and from the index, in one
+// transaction, and returns how many existed. Unknown IDs are not an error.
+func (sp *Space) Forget(ctx context.Context, ids ...string) (int, error) {
+	const op = "forget"
+	done, err := sp.enter(op)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	if len(ids) > sp.st.limit.MaxBatch {
+		return 0, newErr(CodeBatchTooLarge, op, sp.name, fmt.Sprintf("%d ids exceed the limit %d", len(ids), sp.st.limit.MaxBatch), nil)
+	}
+	for i, id := range ids {
+		if err := sp.st.checkID(id); err != nil {
+			return 0, &Error{Code: CodeInvalidID, Op: op, Space: sp.name, Item: i, Msg: err.Error()}
+		}
+	}
+	if sp.st.opts.readOnly {
+		return 0, newErr(CodeReadOnly, op, sp.name, "", nil)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	sp.writeMu.Lock()
+	if err := ctx.Err(); err != nil {
+		sp.writeMu.Unlock()
+		return 0, ctxErr(op, sp.name, err)
+	}
+	var seqs []uint64
+	var tiers []tier.Tier
+	err = sp.st.update(ctx, func(tx *bolt.Tx) error {
+		seqs, tiers = seqs[:0], tiers[:0]
+		b, err := sp.bucket(tx)
+		if err != nil {
+			return err
+		}
+		recs, idb, acc := b.Bucket(bucketRecords), b.Bucket(bucketIDs), b.Bucket(bucketAccess)
+		for _, id := range ids {
+			key := idb.Get([]byte(id))
+			if key == nil {
+				continue
+			}
+			seq, err := codec.KeySeq(key)
+			if err != nil {
+				return newErr(CodeCorrupt, op, sp.name, "id map of "+id, err)
+			}
+			t := tier.Hot
+			if v := recs.Get(key); len(v) > 1 {
+				t = tier.Tier(v[1])
+			}
+			if err := recs.Delete(key); err != nil {
+				return err
+			}
+			if err := idb.Delete([]byte(id)); err != nil {
+				return err
+			}
+			if err := acc.Delete([]byte(id)); err != nil {
+				return err
+			}
+			// Inside the transaction, so no access flush (also a write transaction) is
+			// iterating the tracker's maps meanwhile.
+			sp.access.forget(id)
+			seqs = append(seqs, seq)
+			tiers = append(tiers, t)
+		}
+		return nil
+	})
+	if err != nil {
+		sp.writeMu.Unlock()
+		if ctxe := ctx.Err(); ctxe != nil && errors.Is(err, ctxe) {
+			return 0, ctxErr(op, sp.name, err)
+		}
+		return 0, sp.st.storageErr(op, sp.name, err)
+	}
+	sp.applyMu.Lock()
+	sp.writeMu.Unlock()
+	_, idx, _ := sp.state()
+	if idx != nil {
+		idx.Delete(seqs...)
+	}
+	for _, t := range tiers {
+		sp.tiers.Add(t, -1)
+	}
+	sp.applyMu.Unlock()
+	return len(seqs), nil
+}
+
+// scanPage is how many records All reads per read transaction.
+const scanPage = 256
+
+// All iterates over the space's memories in the order they were last written. It reads
+// in pages, each in its own short read transaction, so the loop body may call any store
+// method (including writes); memories written or forgotten during the iteration may or may
+// not be seen. An error (closed store, dropped space, canceled ctx, corrupt record) is
+// yielded once and ends the iteration.
+func (sp *Space) All(ctx context.Context) iter.Seq2[Memory, error] {
+	return func(yield func(Memory, error) bool) {
+		const op = "scan"
+		var after []byte // last seq key seen
+		page := make([]Memory, 0, scanPage)
+		for {
+			page = page[:0]
+			err := func() error {
+				done, err := sp.enter(op)
+				if err != nil {
+					return err
+				}
+				defer done()
+				if err := ctx.Err(); err != nil {
+					return ctxErr(op, sp.name, err)
+				}
+				return sp.st.view(func(tx *bolt.Tx) error {
+					b, err := sp.bucket(tx)
+					if err != nil {
+						return err
+					}
+					c := b.Bucket(bucketRecords).Cursor()
+					k, v := c.First()
+					if after != nil {
+						k, v = c.Seek(after)
+						if k != nil && string(k) == string(after) {
+							k, v = c.Next()
+						}
+					}
+					for ; k != nil && len(page) < scanPage; k, v = c.Next() {
+						view, err := codec.Parse(v)
+						if err != nil {
+							return newErr(CodeCorrupt, op, sp.name, fmt.Sprintf("record %x", k), err)
+						}
+						page = append(page, sp.toMemory(b, &view))
+						after = append(after[:0], k...)
+					}
+					return nil
+				})
+			}()
+			if err != nil {
+				yield(Memory{}, sp.st.storageErr(op, sp.name, err))
+				return
+			}
+			for _, m := range page {
+				if !yield(m, nil) {
+					return
+				}
+			}
+			if len(page) < scanPage {
+				return
+			}
+		}
+	}
+}
+
+// seqKey encodes seq into a stack buffer for lookups.
+func seqKey(buf *[8]byte, seq uint64) []byte {
+	binary.BigEndian.PutUint64(buf[:], seq)
+	return buf[:]
+}
+
+func maxParallel() int { return runtime.GOMAXPROCS(0) }
