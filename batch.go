@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/engram-go/engram/index"
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/tier"
 	"github.com/engram-go/engram/vector"
@@ -63,6 +64,7 @@ type prepared struct {
 	oldSeq   uint64 // seq of the memory this one replaces, when replaced
 	oldT     tier.Tier
 	replaced bool
+	fresh    bool // the ID was generated for this batch, so no stored memory can have it
 }
 
 // BatchRemember stores memories in one transaction. Each item is validated on its own: an
@@ -162,7 +164,11 @@ func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult
 			p := &preps[i]
 			p.replaced = false
 			idKey := []byte(p.rec.ID)
-			if old := idb.Get(idKey); old != nil {
+			var old []byte
+			if !p.fresh { // a generated ID is new by construction: skip the lookup
+				old = idb.Get(idKey)
+			}
+			if old != nil {
 				oldSeq, err := codec.KeySeq(old)
 				if err != nil {
 					return newErr(CodeCorrupt, op, sp.name, "id map of "+p.rec.ID, err)
@@ -207,7 +213,7 @@ func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult
 	if fixDim {
 		sp.mu.Lock()
 		sp.cfg.Dim = dim
-		sp.idx = newIndex(sp.cfg)
+		sp.idx = emptyIndex(sp.cfg, 0)
 		sp.mu.Unlock()
 	}
 	sp.writeMu.Unlock()
@@ -258,6 +264,28 @@ func (sp *Space) apply(preps []prepared, vecs []float32, dim int) {
 	if len(gone) > 0 {
 		idx.Delete(gone...)
 	}
+	if flat, ok := idx.(*index.Flat); ok {
+		if cfg := sp.config(); cfg.Index == codec.IndexAuto && useHNSW(cfg, flat.Len()) {
+			sp.promoteToHNSW(flat, cfg)
+		}
+	}
+}
+
+// promoteToHNSW moves a space that outgrew the exact scan onto the graph: the graph is
+// built from the flat index's vectors (in parallel) while recalls keep using the flat one,
+// then swapped in. Called with applyMu held, so no write can slip between the two.
+func (sp *Space) promoteToHNSW(flat *index.Flat, cfg codec.Config) {
+	start := time.Now()
+	keys, vecs := flat.Export()
+	g := index.NewHNSW(flat.Dim(), hnswConfig(cfg))
+	if err := g.Add(keys, vecs); err != nil {
+		sp.st.log.Error("building the graph index failed; staying on the exact index", "space", sp.name, "err", err)
+		return
+	}
+	sp.mu.Lock()
+	sp.idx = g
+	sp.mu.Unlock()
+	sp.st.log.Info("space switched to the HNSW index", "space", sp.name, "memories", len(keys), "elapsed", time.Since(start))
 }
 
 // prepare validates every memory, recording failures in res, and returns the valid ones
@@ -358,6 +386,7 @@ func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int) ([]prepared, 
 		sp.st.ids.Fill(gen)
 		for j, i := range missing {
 			preps[i].rec.ID = gen[j]
+			preps[i].fresh = true
 		}
 	}
 

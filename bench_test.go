@@ -46,7 +46,7 @@ func BenchmarkBatchRemember(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer s.Close()
-				sp, err := s.Space(context.Background(), "bench", WithDimension(dim))
+				sp, err := s.Space(context.Background(), "bench", WithDimension(dim), WithIndex(IndexFlat))
 				if err != nil {
 					b.Fatal(err)
 				}

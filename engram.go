@@ -203,7 +203,8 @@ func (s *Store) loadSpaces() error {
 	return g.Wait()
 }
 
-// Close flushes pending access statistics, waits for calls in flight, and releases the file.
+// Close waits for calls in flight, flushes pending access statistics, saves the graph index
+// of every space whose graph changed (see Space.Snapshot), and releases the file.
 // Calls made after Close fail with CLOSED. Closing twice is a no-op.
 func (s *Store) Close() error {
 	if !s.gate.close() {
@@ -217,6 +218,17 @@ func (s *Store) Close() error {
 	if !s.opts.readOnly {
 		if err := s.flushAccess(); err != nil {
 			errs = append(errs, err)
+		}
+		s.mu.Lock()
+		spaces := make([]*Space, 0, len(s.spaces))
+		for _, sp := range s.spaces {
+			spaces = append(spaces, sp)
+		}
+		s.mu.Unlock()
+		for _, sp := range spaces {
+			if err := sp.snapshot(context.Background()); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if s.opts.noSync {
 			if err := s.db.Sync(); err != nil {
@@ -313,13 +325,23 @@ func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*S
 	}
 	cfg := codec.Config{
 		Metric:           codec.MetricCosine,
-		IndexKind:        uint8(defaultIndexKind),
+		Index:            uint8(so.index),
 		Dim:              so.dim,
 		Created:          time.Now().UnixNano(),
 		ConfidenceWeight: DefaultConfidenceWeight,
+		M:                DefaultHNSWM,
+		EfConstruction:   DefaultHNSWEfConstruction,
+		EfSearch:         DefaultHNSWEfSearch,
+		HNSWThreshold:    DefaultHNSWThreshold,
 	}
 	if so.weightSet {
 		cfg.ConfidenceWeight = so.weight
+	}
+	if so.hnswSet {
+		cfg.M, cfg.EfConstruction, cfg.EfSearch = so.hnsw[0], so.hnsw[1], so.hnsw[2]
+	}
+	if so.thresholdSet {
+		cfg.HNSWThreshold = so.threshold
 	}
 	if err := s.update(ctx, func(tx *bolt.Tx) error {
 		b, err := tx.Bucket(bucketSpaces).CreateBucket([]byte(name))

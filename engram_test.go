@@ -168,6 +168,8 @@ func TestReopenRoundTrip(t *testing.T) {
 	a := mustSpace(t, s, "a", WithConfidenceWeight(0.25))
 	b := mustSpace(t, s, "b", WithDimension(16))
 	mustSpace(t, s, "empty")
+	h := mustSpace(t, s, "h", WithIndex(IndexHNSW))
+	mustStore(t, h, synthetic(r, 500, 24, "h"))
 	mustStore(t, a, synthetic(r, 300, 24, "a"))
 	mustStore(t, b, synthetic(r, 100, 16, "b"))
 	mustStore(t, a, synthetic(r, 10, 24, "a")) // upserts of the first ten
@@ -193,7 +195,7 @@ func TestReopenRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := sp.Stats()
-			st.IndexBytes, st.PendingAccess = 0, 0
+			st.IndexBytes, st.PendingAccess, st.IndexLoadedFrom = 0, 0, ""
 			snap.stats = append(snap.stats, st)
 			for m, err := range sp.All(ctx) {
 				if err != nil {
@@ -203,16 +205,18 @@ func TestReopenRoundTrip(t *testing.T) {
 				snap.mems[name] = append(snap.mems[name], m)
 			}
 		}
-		sa, _ := s.LookupSpace("a")
-		for _, q := range queries {
-			hits, err := sa.Recall(ctx, q)
-			if err != nil {
-				t.Fatal(err)
+		for _, name := range []string{"a", "h"} { // exact index, and the graph (via its snapshot)
+			sp, _ := s.LookupSpace(name)
+			for _, q := range queries {
+				hits, err := sp.Recall(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range hits {
+					hits[i].Memory.LastAccess, hits[i].Memory.AccessCount = time.Time{}, 0
+				}
+				snap.hits = append(snap.hits, hits)
 			}
-			for i := range hits {
-				hits[i].Memory.LastAccess, hits[i].Memory.AccessCount = time.Time{}, 0
-			}
-			snap.hits = append(snap.hits, hits)
 		}
 		return snap
 	}
@@ -229,6 +233,9 @@ func TestReopenRoundTrip(t *testing.T) {
 	}
 	defer s2.Close()
 	after := take(s2)
+	if h, _ := s2.LookupSpace("h"); h.Stats().IndexLoadedFrom != "snapshot" {
+		t.Fatalf("graph space not restored from its snapshot: %+v", h.Stats())
+	}
 	if !reflect.DeepEqual(before, after) {
 		t.Fatalf("store differs after reopen:\nspaces %v / %v\nstats %+v\n      %+v", before.spaces, after.spaces, before.stats, after.stats)
 	}

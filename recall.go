@@ -108,6 +108,7 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 			Breadth:       q.Breadth,
 			MinSimilarity: q.MinSimilarity,
 			Filter:        filter,
+			Exact:         q.Exact,
 		})
 		if err != nil {
 			return newErr(CodeDimensionMismatch, op, sp.name, "", err)

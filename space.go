@@ -16,9 +16,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// defaultIndexKind is the index a new space starts with.
-const defaultIndexKind = index.KindFlat
-
 // Space is a named, isolated collection of memories with one embedding dimension. Get one
 // from Store.Space. All methods are safe for concurrent use.
 type Space struct {
@@ -38,23 +35,47 @@ type Space struct {
 	policy tier.Policy
 	tiers  tier.Counts
 	access accessTracker
+
+	snapChanges uint64 // the graph's change counter when it was last snapshotted (guarded by mu)
+	loadedFrom  string // how Open restored the index: "snapshot", "records" or "" (new)
 }
 
 func newSpace(s *Store, name string, cfg codec.Config) *Space {
 	sp := &Space{st: s, name: name, cfg: cfg, policy: tier.AllHot{}}
 	sp.access.init()
 	if cfg.Dim > 0 {
-		sp.idx = newIndex(cfg)
+		sp.idx = emptyIndex(cfg, 0)
 	}
 	return sp
 }
 
-func newIndex(cfg codec.Config) index.Index { return index.NewFlat(cfg.Dim) }
+// useHNSW reports whether a space of cfg holding hot memories belongs on the graph.
+func useHNSW(cfg codec.Config, hot int) bool {
+	switch cfg.Index {
+	case codec.IndexHNSW:
+		return true
+	case codec.IndexFlat:
+		return false
+	}
+	return hot >= cfg.HNSWThreshold
+}
 
-// loadSpace reads a space's config and rebuilds its index from its records.
+// emptyIndex returns the index a space of cfg uses for hot memories.
+func emptyIndex(cfg codec.Config, hot int) index.Index {
+	if useHNSW(cfg, hot) {
+		return index.NewHNSW(cfg.Dim, hnswConfig(cfg))
+	}
+	return index.NewFlat(cfg.Dim)
+}
+
+// loadSpace reads a space's config and restores its index: from the snapshot when there
+// is a usable one (reconciled with the records), else by rebuilding from the records.
 func loadSpace(s *Store, name string) (*Space, error) {
 	const op = "open"
+	start := time.Now()
 	var sp *Space
+	var replayed, missing int
+	var fromSnapshot bool
 	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSpaces).Bucket([]byte(name))
 		cfg, err := codec.DecodeConfig(b.Get(keyConfig))
@@ -66,11 +87,31 @@ func loadSpace(s *Store, name string) (*Space, error) {
 		if recs == nil || b.Bucket(bucketIDs) == nil || b.Bucket(bucketAccess) == nil {
 			return newErr(CodeCorrupt, op, name, "space buckets missing", nil)
 		}
-		// Stream vectors into the index in chunks: one contiguous buffer, no per-record
-		// allocation, bounded extra memory.
+		if cfg.Dim == 0 {
+			return nil
+		}
+		// Count hot records first (one byte each), to pick the index before filling it.
+		hot := 0
+		c := recs.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(v) > 1 && tier.Tier(v[1]) == tier.Hot {
+				hot++
+			}
+		}
+		var loader *index.HNSWLoader
+		if useHNSW(cfg, hot) {
+			loader = sp.openSnapshot(b, cfg)
+			fromSnapshot = loader != nil
+			sp.idx = index.NewHNSW(cfg.Dim, hnswConfig(cfg))
+		} else {
+			sp.idx = index.NewFlat(cfg.Dim)
+		}
+		// Stream vectors in chunks: one buffer, no per-record allocation, bounded memory.
 		const chunk = 4096
 		keys := make([]uint64, 0, chunk)
 		vecs := make([]float32, 0, chunk*cfg.Dim)
+		var pendingKeys []uint64 // records newer than the snapshot, inserted after its load
+		var pendingVecs []float32
 		flush := func() error {
 			if len(keys) == 0 {
 				return nil
@@ -79,7 +120,6 @@ func loadSpace(s *Store, name string) (*Space, error) {
 			keys, vecs = keys[:0], vecs[:0]
 			return err
 		}
-		c := recs.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			seq, err := codec.KeySeq(k)
 			if err != nil {
@@ -97,21 +137,67 @@ func loadSpace(s *Store, name string) (*Space, error) {
 			if t != tier.Hot {
 				continue
 			}
-			keys = append(keys, seq)
 			vecs = vecs[:len(vecs)+cfg.Dim]
-			view.Embedding(vecs[len(vecs)-cfg.Dim:])
+			row := vecs[len(vecs)-cfg.Dim:]
+			view.Embedding(row)
+			if loader != nil {
+				vecs = vecs[:len(vecs)-cfg.Dim]
+				if !loader.Fill(seq, row) {
+					pendingKeys = append(pendingKeys, seq)
+					pendingVecs = append(pendingVecs, row...)
+				}
+				continue
+			}
+			keys = append(keys, seq)
 			if len(keys) == chunk {
 				if err := flush(); err != nil {
 					return err
 				}
 			}
 		}
+		if loader != nil {
+			g, miss := loader.Finish()
+			sp.idx, missing, replayed = g, miss, len(pendingKeys)
+			sp.snapChanges = g.Changes()
+			return g.Add(pendingKeys, pendingVecs)
+		}
 		return flush()
 	})
 	if err != nil {
 		return nil, s.storageErr(op, name, err)
 	}
+	if sp.idx != nil {
+		sp.loadedFrom = "records"
+		if fromSnapshot {
+			sp.loadedFrom = "snapshot"
+		}
+		s.log.Info("space loaded", "space", name, "memories", sp.Len(), "index", sp.idx.Kind().String(),
+			"from_snapshot", fromSnapshot, "replayed", replayed, "dropped", missing, "elapsed", time.Since(start))
+	}
 	return sp, nil
+}
+
+// openSnapshot decodes the space's snapshot if there is one that fits the config, else
+// returns nil (and logs why), leaving the graph to be rebuilt.
+func (sp *Space) openSnapshot(b *bolt.Bucket, cfg codec.Config) *index.HNSWLoader {
+	data, err := readSnapshot(b)
+	if err == nil && data == nil {
+		return nil
+	}
+	var ld *index.HNSWLoader
+	if err == nil {
+		ld, err = index.DecodeHNSW(data, 0)
+	}
+	if err == nil {
+		if c := ld.Config(); ld.Dim() != cfg.Dim || c.M != cfg.M || c.EfConstruction != cfg.EfConstruction {
+			err = fmt.Errorf("snapshot of dim %d M %d efc %d does not match the space", ld.Dim(), c.M, c.EfConstruction)
+		}
+	}
+	if err != nil {
+		sp.st.log.Warn("index snapshot unusable; rebuilding the graph from records", "space", sp.name, "err", err)
+		return nil
+	}
+	return ld
 }
 
 // checkOptions verifies that options given for an existing space match its config.
@@ -121,8 +207,19 @@ func (sp *Space) checkOptions(so spaceOptions) error {
 	if so.dimSet && sp.cfg.Dim != 0 && so.dim != sp.cfg.Dim {
 		return newErr(CodeDimensionMismatch, "space", sp.name, fmt.Sprintf("space has dimension %d, option asks for %d", sp.cfg.Dim, so.dim), nil)
 	}
-	if so.weightSet && so.weight != sp.cfg.ConfidenceWeight {
-		return newErr(CodeInvalidOption, "space", sp.name, fmt.Sprintf("space has confidence weight %v, option asks for %v", sp.cfg.ConfidenceWeight, so.weight), nil)
+	mismatch := func(what string, have, want any) error {
+		return newErr(CodeInvalidOption, "space", sp.name, fmt.Sprintf("space has %s %v, option asks for %v", what, have, want), nil)
+	}
+	c := sp.cfg
+	switch {
+	case so.weightSet && so.weight != c.ConfidenceWeight:
+		return mismatch("confidence weight", c.ConfidenceWeight, so.weight)
+	case so.indexSet && uint8(so.index) != c.Index:
+		return mismatch("index", IndexKind(c.Index), so.index)
+	case so.hnswSet && so.hnsw != [3]int{c.M, c.EfConstruction, c.EfSearch}:
+		return mismatch("HNSW parameters", [3]int{c.M, c.EfConstruction, c.EfSearch}, so.hnsw)
+	case so.thresholdSet && so.threshold != c.HNSWThreshold:
+		return mismatch("HNSW threshold", c.HNSWThreshold, so.threshold)
 	}
 	return nil
 }
@@ -153,6 +250,13 @@ func (sp *Space) state() (int, index.Index, float32) {
 	sp.mu.RLock()
 	defer sp.mu.RUnlock()
 	return sp.cfg.Dim, sp.idx, sp.cfg.ConfidenceWeight
+}
+
+// config returns a copy of the space's configuration.
+func (sp *Space) config() codec.Config {
+	sp.mu.RLock()
+	defer sp.mu.RUnlock()
+	return sp.cfg
 }
 
 // Name returns the space's name.
@@ -187,6 +291,9 @@ type SpaceStats struct {
 	IndexBytes int64
 	// PendingAccess counts memories whose recall statistics await the next flush.
 	PendingAccess int
+	// IndexLoadedFrom says how Open restored the index: "snapshot" (graph loaded, then
+	// reconciled with the records), "records" (rebuilt) or "" (built in this session).
+	IndexLoadedFrom string
 }
 
 // Stats returns the space's statistics.
@@ -196,12 +303,16 @@ func (sp *Space) Stats() SpaceStats {
 		Name:             sp.name,
 		Dim:              sp.cfg.Dim,
 		Metric:           "cosine",
-		Index:            index.Kind(sp.cfg.IndexKind).String(),
+		Index:            IndexKind(sp.cfg.Index).String(),
 		ConfidenceWeight: sp.cfg.ConfidenceWeight,
 		Created:          time.Unix(0, sp.cfg.Created),
+		IndexLoadedFrom:  sp.loadedFrom,
 	}
 	idx := sp.idx
 	sp.mu.RUnlock()
+	if idx != nil {
+		st.Index = idx.Kind().String()
+	}
 	st.Tiers = sp.tiers.Snapshot()
 	st.Len = int(st.Tiers[0] + st.Tiers[1] + st.Tiers[2])
 	if idx != nil {

@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"iter"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/engram-go/engram/vector"
@@ -158,6 +159,17 @@ func (f *Flat) Vector(key uint64, dst []float32) bool {
 		copy(dst, f.vec(r))
 	}
 	return ok
+}
+
+// Export copies out every key with its vector (row-major), for moving to another index.
+func (f *Flat) Export() ([]uint64, []float32) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	vecs := make([]float32, 0, len(f.keys)*f.dim)
+	for _, b := range f.blocks {
+		vecs = append(vecs, b...)
+	}
+	return slices.Clone(f.keys), vecs
 }
 
 // Keys implements Index. It holds the read lock for the whole iteration.

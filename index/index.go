@@ -25,6 +25,8 @@ func (k Kind) String() string {
 	switch k {
 	case KindFlat:
 		return "flat"
+	case KindHNSW:
+		return "hnsw"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -51,6 +53,8 @@ type SearchOptions struct {
 	// Filter, when non-nil, must return true for a key to be returned. Indexes call it only
 	// for keys that would otherwise make the result, so it may be moderately expensive.
 	Filter func(key uint64) bool
+	// Exact asks an approximate index for an exhaustive scan; exact indexes ignore it.
+	Exact bool
 }
 
 // Index is what a space needs from a vector index. Implementations are safe for

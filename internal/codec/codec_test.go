@@ -109,7 +109,7 @@ func TestCorruptRecordsAreRejected(t *testing.T) {
 }
 
 func TestConfigRoundTripAndCorruption(t *testing.T) {
-	c := Config{Metric: MetricCosine, IndexKind: 1, Dim: 768, Created: 42}
+	c := Config{Metric: MetricCosine, Index: IndexHNSW, Dim: 768, Created: 42, ConfidenceWeight: 0.5, M: 16, EfConstruction: 200, EfSearch: 128, HNSWThreshold: 10000}
 	b := EncodeConfig(c)
 	got, err := DecodeConfig(b)
 	if err != nil || got != c {

@@ -16,27 +16,45 @@ type Metric uint8
 // MetricCosine is cosine similarity on unit-normalized vectors.
 const MetricCosine Metric = 1
 
+// Index choices persisted in a space config.
+const (
+	IndexAuto uint8 = 0 // exact while small, HNSW from HNSWThreshold memories on
+	IndexFlat uint8 = 1 // always exact
+	IndexHNSW uint8 = 2 // always HNSW
+)
+
 // Config is a space's persisted configuration.
 //
-// Config v1 layout: u8 version, u8 metric, u8 index kind, u8 reserved, u32 dim (0 = not
-// fixed yet), i64 created (Unix nanoseconds), f32 confidence weight, u32 CRC-32C.
+// Config v1 layout (little-endian): u8 version, u8 metric, u8 index choice, u8 reserved,
+// u32 dim (0 = not fixed yet), i64 created (Unix nanoseconds), f32 confidence weight,
+// u16 HNSW M, u16 HNSW efConstruction, u16 HNSW efSearch, u16 reserved,
+// u32 HNSW threshold, u32 CRC-32C.
 type Config struct {
 	Metric           Metric
-	IndexKind        uint8
+	Index            uint8
 	Dim              int
 	Created          int64
 	ConfidenceWeight float32
+	M                int
+	EfConstruction   int
+	EfSearch         int
+	HNSWThreshold    int
 }
 
-const configLen = 24
+const configLen = 36
 
 // EncodeConfig returns the encoding of c.
 func EncodeConfig(c Config) []byte {
 	b := make([]byte, 0, configLen)
-	b = append(b, ConfigVersion, byte(c.Metric), c.IndexKind, 0)
+	b = append(b, ConfigVersion, byte(c.Metric), c.Index, 0)
 	b = binary.LittleEndian.AppendUint32(b, uint32(c.Dim))
 	b = binary.LittleEndian.AppendUint64(b, uint64(c.Created))
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(c.ConfidenceWeight))
+	b = binary.LittleEndian.AppendUint16(b, uint16(c.M))
+	b = binary.LittleEndian.AppendUint16(b, uint16(c.EfConstruction))
+	b = binary.LittleEndian.AppendUint16(b, uint16(c.EfSearch))
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = binary.LittleEndian.AppendUint32(b, uint32(c.HNSWThreshold))
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
@@ -52,21 +70,27 @@ func DecodeConfig(b []byte) (Config, error) {
 		return Config{}, corrupt("space config checksum %08x, want %08x", got, want)
 	}
 	c := Config{
-		Metric:    Metric(b[1]),
-		IndexKind: b[2],
-		Dim:       int(binary.LittleEndian.Uint32(b[4:])),
-		Created:   int64(binary.LittleEndian.Uint64(b[8:])),
-
+		Metric:           Metric(b[1]),
+		Index:            b[2],
+		Dim:              int(binary.LittleEndian.Uint32(b[4:])),
+		Created:          int64(binary.LittleEndian.Uint64(b[8:])),
 		ConfidenceWeight: math.Float32frombits(binary.LittleEndian.Uint32(b[16:])),
+		M:                int(binary.LittleEndian.Uint16(b[20:])),
+		EfConstruction:   int(binary.LittleEndian.Uint16(b[22:])),
+		EfSearch:         int(binary.LittleEndian.Uint16(b[24:])),
+		HNSWThreshold:    int(binary.LittleEndian.Uint32(b[28:])),
 	}
-	if !(c.ConfidenceWeight >= 0 && c.ConfidenceWeight <= 1) {
-		return Config{}, corrupt("confidence weight %v out of [0,1]", c.ConfidenceWeight)
-	}
-	if c.Metric != MetricCosine {
+	switch {
+	case c.Metric != MetricCosine:
 		return Config{}, corrupt("unknown metric %d", c.Metric)
-	}
-	if c.Dim < 0 || c.Dim > 1<<20 {
+	case c.Index > IndexHNSW:
+		return Config{}, corrupt("unknown index choice %d", c.Index)
+	case c.Dim < 0 || c.Dim > 1<<20:
 		return Config{}, corrupt("space dim %d out of range", c.Dim)
+	case !(c.ConfidenceWeight >= 0 && c.ConfidenceWeight <= 1):
+		return Config{}, corrupt("confidence weight %v out of [0,1]", c.ConfidenceWeight)
+	case c.M < 2 || c.EfConstruction < 1 || c.EfSearch < 1:
+		return Config{}, corrupt("HNSW parameters M=%d efc=%d ef=%d", c.M, c.EfConstruction, c.EfSearch)
 	}
 	return c, nil
 }

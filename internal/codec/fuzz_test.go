@@ -51,7 +51,7 @@ func hasDupMeta(b []byte) bool {
 }
 
 func FuzzDecodeConfig(f *testing.F) {
-	f.Add(EncodeConfig(Config{Metric: MetricCosine, Dim: 100}))
+	f.Add(EncodeConfig(Config{Metric: MetricCosine, Dim: 100, M: 16, EfConstruction: 200, EfSearch: 128}))
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeConfig(b)

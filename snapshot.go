@@ -1,0 +1,134 @@
+package engram
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/engram-go/engram/index"
+	"github.com/engram-go/engram/internal/codec"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Index snapshots. A space on the HNSW graph saves the graph's links (not its vectors,
+// which its records already hold) in the space's "snapshot" bucket, so that Open restores
+// the graph instead of rebuilding it. Any snapshot is safe to load: Open fills the graph's
+// vectors from the records, drops nodes whose records are gone and inserts records newer
+// than the snapshot; a damaged one (checksum, structure) is ignored and the graph rebuilt.
+//
+// Layout: snapshot/meta = u64 length, u32 chunks, u64 watermark (the records' sequence at
+// snapshot time); snapshot/<u32 BE chunk number> = up to snapshotChunk bytes.
+
+var (
+	bucketSnapshot = []byte("snapshot")
+	keyMeta        = []byte("meta")
+)
+
+const snapshotChunk = 4 << 20
+
+// Snapshot saves the space's graph index so that the next Open loads it instead of
+// rebuilding it. Close does this for every space whose graph changed; call it yourself
+// to bound the rebuild work after a crash. Spaces on the exact index need no snapshot
+// (it is rebuilt by copying vectors) and return nil.
+func (sp *Space) Snapshot(ctx context.Context) error {
+	done, err := sp.enter("snapshot")
+	if err != nil {
+		return err
+	}
+	defer done()
+	if sp.st.opts.readOnly {
+		return newErr(CodeReadOnly, "snapshot", sp.name, "", nil)
+	}
+	return sp.snapshot(ctx)
+}
+
+// snapshot writes the graph if it changed since the last snapshot.
+func (sp *Space) snapshot(ctx context.Context) error {
+	const op = "snapshot"
+	sp.applyMu.Lock() // no batch is half applied while the graph is encoded
+	_, idx, _ := sp.state()
+	g, ok := idx.(*index.HNSW)
+	if !ok || g.Changes() == sp.snapChanges {
+		sp.applyMu.Unlock()
+		return nil
+	}
+	changes := g.Changes()
+	start := time.Now()
+	data, err := g.MarshalBinary()
+	sp.applyMu.Unlock()
+	if err != nil {
+		return newErr(CodeStorage, op, sp.name, "encode", err)
+	}
+	err = sp.st.update(ctx, func(tx *bolt.Tx) error {
+		b, err := sp.bucket(tx)
+		if err != nil {
+			return err
+		}
+		if b.Bucket(bucketSnapshot) != nil {
+			if err := b.DeleteBucket(bucketSnapshot); err != nil {
+				return err
+			}
+		}
+		sb, err := b.CreateBucket(bucketSnapshot)
+		if err != nil {
+			return err
+		}
+		sb.FillPercent = 1
+		chunks := 0
+		for off := 0; off < len(data); off += snapshotChunk {
+			end := min(off+snapshotChunk, len(data))
+			if err := sb.Put(binary.BigEndian.AppendUint32(nil, uint32(chunks)), data[off:end]); err != nil {
+				return err
+			}
+			chunks++
+		}
+		meta := binary.LittleEndian.AppendUint64(nil, uint64(len(data)))
+		meta = binary.LittleEndian.AppendUint32(meta, uint32(chunks))
+		meta = binary.LittleEndian.AppendUint64(meta, b.Bucket(bucketRecords).Sequence())
+		return sb.Put(keyMeta, meta)
+	})
+	if err != nil {
+		return sp.st.storageErr(op, sp.name, err)
+	}
+	sp.mu.Lock()
+	sp.snapChanges = changes
+	sp.mu.Unlock()
+	sp.st.log.Info("index snapshot saved", "space", sp.name, "bytes", len(data), "elapsed", time.Since(start))
+	return nil
+}
+
+// readSnapshot returns a copy of the space's snapshot bytes, or nil when there is none or
+// its framing is damaged (the snapshot's own checksum covers its content).
+func readSnapshot(b *bolt.Bucket) ([]byte, error) {
+	sb := b.Bucket(bucketSnapshot)
+	if sb == nil {
+		return nil, nil
+	}
+	meta := sb.Get(keyMeta)
+	if len(meta) != 20 {
+		return nil, fmt.Errorf("snapshot meta of %d bytes", len(meta))
+	}
+	size := binary.LittleEndian.Uint64(meta)
+	chunks := binary.LittleEndian.Uint32(meta[8:])
+	if size > uint64(chunks)*snapshotChunk {
+		return nil, fmt.Errorf("snapshot of %d bytes in %d chunks", size, chunks)
+	}
+	data := make([]byte, 0, size)
+	for i := uint32(0); i < chunks; i++ {
+		c := sb.Get(binary.BigEndian.AppendUint32(nil, i))
+		if c == nil || len(data)+len(c) > int(size) {
+			return nil, fmt.Errorf("snapshot chunk %d missing or too long", i)
+		}
+		data = append(data, c...)
+	}
+	if uint64(len(data)) != size {
+		return nil, fmt.Errorf("snapshot has %d of %d bytes", len(data), size)
+	}
+	return data, nil
+}
+
+// hnswConfig returns the graph parameters of a space.
+func hnswConfig(cfg codec.Config) index.HNSWConfig {
+	return index.HNSWConfig{M: cfg.M, EfConstruction: cfg.EfConstruction, EfSearch: cfg.EfSearch}
+}
