@@ -129,11 +129,11 @@ func (s *Store) flushAccess() error {
 	}
 	err := s.update(context.Background(), func(tx *bolt.Tx) error {
 		for sp, deltas := range work {
-			b := tx.Bucket(bucketSpaces).Bucket([]byte(sp.name))
-			if b == nil {
+			b, ok := openSpaceTx(tx, &sp.names)
+			if !ok {
 				continue // dropped
 			}
-			idb, acc := b.Bucket(bucketIDs), b.Bucket(bucketAccess)
+			idb, acc := b.ids, b.access
 			for id, d := range deltas {
 				key := []byte(id)
 				if idb.Get(key) == nil {

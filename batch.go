@@ -111,6 +111,7 @@ func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult
 		return failAll(err.(*Error))
 	}
 	defer done()
+	defer func() { sp.metrics.observe(OpRemember, len(mems), time.Since(start), nil, res.Items) }()
 	switch {
 	case len(mems) == 0:
 		res.Elapsed = time.Since(start)
@@ -124,111 +125,151 @@ func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult
 		return failAll(ctxErr(op, sp.name, err))
 	}
 
-	dim, _, _ := sp.state()
-	preps, vecs, dim := sp.prepare(mems, res, dim)
+	known, _, _ := sp.state() // once fixed, a space's dimension never changes
+	preps, vecs, dim := sp.prepare(mems, res, known)
 	if len(preps) == 0 {
 		finish()
 		return res, nil
 	}
 
-	sp.writeMu.Lock()
-	curDim, _, _ := sp.state()
-	fixDim := curDim == 0
-	if !fixDim && curDim != dim {
-		// A concurrent first batch fixed another dimension after we validated.
-		sp.writeMu.Unlock()
-		for _, p := range preps {
-			res.Items[p.item] = ItemResult{Err: &Error{Code: CodeDimensionMismatch, Op: op, Space: sp.name, Item: p.item, ID: p.rec.ID,
-				Msg: fmt.Sprintf("embedding has %d dimensions, the space %d", dim, curDim)}}
-		}
-		finish()
-		return res, nil
+	// Sequence numbers (the records' keys, and the index's) are reserved up front, so the
+	// graph can be built while the commit is in flight: the expensive insert overlaps the
+	// fsync, and the nodes stay hidden until the commit is known to have succeeded.
+	n := uint64(len(preps))
+	base := sp.nextSeq.Add(n) - n
+	for i := range preps {
+		preps[i].seq = base + 1 + uint64(i)
 	}
-	err = sp.st.update(ctx, func(tx *bolt.Tx) error {
+	var linked chan struct{} // closed when the hidden insert is done; nil when not used
+	if g, ok := sp.graph(); ok && allHot(preps) {
+		linked = make(chan struct{})
+		keys := seqsOf(preps)
+		go func() {
+			defer close(linked)
+			if err := g.AddHidden(keys, vecs); err != nil {
+				sp.st.log.Error("graph insert failed", "space", sp.name, "err", err)
+			}
+		}()
+	}
+	unlink := func() { // the batch did not commit: its hidden nodes become tombstones
+		if linked != nil {
+			<-linked
+			if g, ok := sp.graph(); ok {
+				g.Delete(seqsOf(preps)...)
+			}
+		}
+	}
+
+	// The write runs inside a (possibly shared) transaction. It reads the space's dimension
+	// from the transaction itself: a concurrent first batch may have fixed it meanwhile.
+	var fixDim bool
+	var haveDim int
+	req := &writeReq{ctx: ctx, space: sp}
+	req.write = func(tx *bolt.Tx) error {
+		fixDim, haveDim = false, 0
 		b, err := sp.bucket(tx)
 		if err != nil {
 			return err
 		}
-		if fixDim {
-			sp.mu.RLock()
-			cfg := sp.cfg
-			sp.mu.RUnlock()
-			cfg.Dim = dim
-			if err := b.Put(keyConfig, codec.EncodeConfig(cfg)); err != nil {
-				return err
+		if known == 0 {
+			// Validated before the space had a dimension: fix it now, unless a concurrent
+			// first batch already did (then these items do not match it).
+			cfg, err := codec.DecodeConfig(tx.Bucket(bucketSpaces).Get([]byte(sp.name)))
+			if err != nil {
+				return newErr(CodeCorrupt, op, sp.name, "space config", err)
+			}
+			switch {
+			case cfg.Dim == 0:
+				fixDim = true
+				cfg.Dim = dim
+				if err := putConfig(tx, sp.name, cfg); err != nil {
+					return err
+				}
+			case cfg.Dim != dim:
+				haveDim = cfg.Dim
+				return nil
 			}
 		}
-		recs, idb := b.Bucket(bucketRecords), b.Bucket(bucketIDs)
-		recs.FillPercent = 1 // keys only ever grow: pack pages full
+		b.recs.FillPercent = 1 // keys only ever grow: pack pages full
 		for i := range preps {
 			p := &preps[i]
 			p.replaced = false
 			idKey := []byte(p.rec.ID)
 			var old []byte
 			if !p.fresh { // a generated ID is new by construction: skip the lookup
-				old = idb.Get(idKey)
+				old = b.ids.Get(idKey)
 			}
 			if old != nil {
 				oldSeq, err := codec.KeySeq(old)
 				if err != nil {
 					return newErr(CodeCorrupt, op, sp.name, "id map of "+p.rec.ID, err)
 				}
-				if v := recs.Get(old); len(v) > 1 {
+				if v := b.recs.Get(old); len(v) > 1 {
 					p.oldT = tier.Tier(v[1])
 				}
 				p.oldSeq, p.replaced = oldSeq, true
-				if err := recs.Delete(old); err != nil {
+				if err := b.recs.Delete(old); err != nil {
 					return err
 				}
 			}
-			seq, err := recs.NextSequence()
-			if err != nil {
+			key := codec.SeqKey(p.seq)
+			if err := b.recs.Put(key, p.enc); err != nil {
 				return err
 			}
-			p.seq = seq
-			key := codec.SeqKey(seq)
-			if err := recs.Put(key, p.enc); err != nil {
+			if err := b.ids.Put(idKey, key); err != nil {
 				return err
 			}
-			if err := idb.Put(idKey, key); err != nil {
-				return err
-			}
+		}
+		// Persist the reservation, so a reopened space continues after it.
+		if b.recs.Sequence() < base+n {
+			return b.recs.SetSequence(base + n)
 		}
 		return nil
-	})
-	if err != nil {
-		sp.writeMu.Unlock()
-		var e *Error
-		if ctxe := ctx.Err(); ctxe != nil && errors.Is(err, ctxe) {
-			e = ctxErr(op, sp.name, err)
-		} else if !errors.As(sp.st.storageErr(op, sp.name, err), &e) {
-			e = newErr(CodeStorage, op, sp.name, "", err)
-		}
+	}
+	if err := sp.st.submit(req); err != nil {
+		unlink()
+		e := sp.st.writeErr(ctx, op, sp.name, err)
 		sp.st.log.Warn("batch not stored", "space", sp.name, "items", len(preps), "err", e)
 		return failAll(e)
 	}
-
-	// Committed: apply to the index in commit order while the next batch may commit.
-	sp.applyMu.Lock()
-	if fixDim {
-		sp.mu.Lock()
-		sp.cfg.Dim = dim
-		sp.idx = emptyIndex(sp.cfg, 0)
-		sp.mu.Unlock()
+	if haveDim != 0 {
+		unlink()
 	}
-	sp.writeMu.Unlock()
-	sp.apply(preps, vecs, dim)
-	sp.applyMu.Unlock()
+
+	// Durable. Touch the index in commit order; the next commit proceeds meanwhile.
+	sp.turn.enter(req.ticket)
+	if haveDim == 0 {
+		if fixDim {
+			sp.mu.Lock()
+			sp.cfg.Dim = dim
+			sp.idx = emptyIndex(sp.cfg, 0)
+			sp.mu.Unlock()
+		}
+		if linked != nil {
+			<-linked
+		}
+		sp.apply(preps, vecs, dim, linked != nil)
+	}
+	sp.turn.leave(req.ticket)
 
 	for _, p := range preps {
+		if haveDim != 0 {
+			res.Items[p.item] = ItemResult{Err: &Error{Code: CodeDimensionMismatch, Op: op, Space: sp.name, Item: p.item, ID: mems[p.item].ID,
+				Msg: fmt.Sprintf("embedding has %d dimensions, the space %d", dim, haveDim)}}
+			continue
+		}
 		res.Items[p.item] = ItemResult{ID: p.rec.ID, Replaced: p.replaced}
 	}
 	finish()
 	return res, nil
 }
 
-// apply inserts a committed batch into the index and tier counts. Called with applyMu held.
-func (sp *Space) apply(preps []prepared, vecs []float32, dim int) {
+// apply inserts a committed batch into the index and tier counts. Called in the batch's
+// turn (sp.turn).
+//
+// With hidden, the batch's vectors are already linked into the graph (AddHidden while the
+// commit ran) and only need publishing.
+func (sp *Space) apply(preps []prepared, vecs []float32, dim int, hidden bool) {
 	_, idx, _ := sp.state()
 	keys := make([]uint64, 0, len(preps))
 	var gone []uint64
@@ -246,6 +287,13 @@ func (sp *Space) apply(preps []prepared, vecs []float32, dim int) {
 		} else {
 			allHot = false
 		}
+	}
+	if g, ok := idx.(*index.HNSW); ok && hidden {
+		g.Publish(keys...)
+		if len(gone) > 0 {
+			idx.Delete(gone...)
+		}
+		return
 	}
 	if !allHot { // compact the hot rows
 		hot := make([]float32, 0, len(keys)*dim)
@@ -271,9 +319,33 @@ func (sp *Space) apply(preps []prepared, vecs []float32, dim int) {
 	}
 }
 
+// graph returns the space's index when it is the HNSW graph.
+func (sp *Space) graph() (*index.HNSW, bool) {
+	_, idx, _ := sp.state()
+	g, ok := idx.(*index.HNSW)
+	return g, ok
+}
+
+func allHot(preps []prepared) bool {
+	for _, p := range preps {
+		if tier.Tier(p.rec.Tier) != tier.Hot {
+			return false
+		}
+	}
+	return true
+}
+
+func seqsOf(preps []prepared) []uint64 {
+	keys := make([]uint64, len(preps))
+	for i, p := range preps {
+		keys[i] = p.seq
+	}
+	return keys
+}
+
 // promoteToHNSW moves a space that outgrew the exact scan onto the graph: the graph is
 // built from the flat index's vectors (in parallel) while recalls keep using the flat one,
-// then swapped in. Called with applyMu held, so no write can slip between the two.
+// then swapped in. Called in a write's turn, so no other write can slip between the two.
 func (sp *Space) promoteToHNSW(flat *index.Flat, cfg codec.Config) {
 	start := time.Now()
 	keys, vecs := flat.Export()
@@ -482,6 +554,7 @@ func (sp *Space) BatchRecall(ctx context.Context, qs []Query) ([]RecallResult, e
 	if err := ctx.Err(); err != nil {
 		return failAll(ctxErr(op, sp.name, err))
 	}
+	start := time.Now()
 	var g errgroup.Group
 	g.SetLimit(maxParallel())
 	for i := range qs {
@@ -491,5 +564,10 @@ func (sp *Space) BatchRecall(ctx context.Context, qs []Query) ([]RecallResult, e
 		})
 	}
 	_ = g.Wait() // per-query errors are in out
+	failed := make([]ItemResult, len(out))
+	for i := range out {
+		failed[i].Err = out[i].Err
+	}
+	sp.metrics.observe(OpRecall, len(qs), time.Since(start), nil, failed)
 	return out, nil
 }

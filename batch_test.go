@@ -161,7 +161,7 @@ func TestFailedCommitLeavesNoTrace(t *testing.T) {
 	s := openTemp(t)
 	sp := mustSpace(t, s, "f")
 	mustStore(t, sp, []Memory{{ID: "keep", Embedding: unit(1, 0, 0)}})
-	s.commitHook = func() error { return errors.New("injected: no space left on device") }
+	s.commitHook = func(int) error { return errors.New("injected: no space left on device") }
 	batch := []Memory{
 		{ID: "new", Embedding: unit(0, 1, 0)},
 		{ID: "keep", Content: "replacement", Embedding: unit(0, 0, 1)},
@@ -207,7 +207,7 @@ func TestCanceledInsideCommitLeavesNoTrace(t *testing.T) {
 	s := openTemp(t)
 	sp := mustSpace(t, s, "c")
 	ctx, cancel := context.WithCancel(context.Background())
-	s.commitHook = func() error { cancel(); return nil } // cancel at the last moment
+	s.commitHook = func(int) error { cancel(); return nil } // cancel at the last moment
 	res, err := sp.BatchRemember(ctx, []Memory{{ID: "x", Embedding: unit(1, 0)}})
 	s.commitHook = nil
 	if !errors.Is(err, ErrCanceled) || !errors.Is(res.Items[0].Err, ErrCanceled) {
@@ -347,5 +347,42 @@ func TestForget(t *testing.T) {
 	}
 	if _, err := sp.Get(ctx, target.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get(forgotten) = %v", err)
+	}
+}
+
+// TestFailedCommitOnGraphSpaceLeavesNoTrace: on an HNSW space the graph is built while the
+// commit runs; a failed commit must leave nothing searchable.
+func TestFailedCommitOnGraphSpaceLeavesNoTrace(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	sp := mustSpace(t, s, "g", WithIndex(IndexHNSW))
+	r := rand.New(rand.NewPCG(9, 9))
+	mustStore(t, sp, synthetic(r, 300, 16, "keep"))
+	bad := synthetic(r, 200, 16, "lost")
+	s.commitHook = func(int) error { return errors.New("injected: I/O error") }
+	if _, err := sp.BatchRemember(ctx, bad); !errors.Is(err, ErrStorage) {
+		t.Fatalf("failed commit: %v", err)
+	}
+	s.commitHook = nil
+	for _, m := range bad[:50] {
+		for _, exact := range []bool{false, true} {
+			hits, err := sp.Recall(ctx, Query{Embedding: m.Embedding, K: 5, MinSimilarity: -1, Exact: exact})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hits {
+				if strings.HasPrefix(h.Memory.ID, "lost") {
+					t.Fatalf("memory of a failed commit recalled: %s", h.Memory.ID)
+				}
+			}
+		}
+	}
+	if st := sp.Stats(); st.Len != 300 || st.IndexLen != 300 {
+		t.Fatalf("after a failed commit: %+v", st)
+	}
+	// And the space keeps working: the same batch stores fine now.
+	mustStore(t, sp, bad)
+	if hits, _ := sp.Recall(ctx, Query{Embedding: bad[7].Embedding, K: 1}); hits[0].Memory.ID != bad[7].ID {
+		t.Fatalf("retried memory not found: %v", hits[0].Memory.ID)
 	}
 }

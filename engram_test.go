@@ -196,6 +196,7 @@ func TestReopenRoundTrip(t *testing.T) {
 			}
 			st := sp.Stats()
 			st.IndexBytes, st.PendingAccess, st.IndexLoadedFrom = 0, 0, ""
+			st.Ops, st.Queue = nil, QueueStats{} // per session
 			snap.stats = append(snap.stats, st)
 			for m, err := range sp.All(ctx) {
 				if err != nil {

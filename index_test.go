@@ -181,7 +181,7 @@ func TestHNSWSpaceOnRealData(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Update(func(tx *bolt.Tx) error {
-		sb := tx.Bucket(bucketSpaces).Bucket([]byte("glove")).Bucket(bucketSnapshot)
+		sb := tx.Bucket(spaceBucket("glove", kindSnapshot))
 		c := sb.Get([]byte{0, 0, 0, 0})
 		bad := append([]byte(nil), c...)
 		bad[len(bad)/2] ^= 0xff

@@ -29,30 +29,30 @@ type Memory struct {
 	// UTF-8 without control characters. Leave it empty to have one generated: 26 characters,
 	// unique, and sorting in creation order (see NewID). Remembering an existing ID replaces
 	// that memory.
-	ID string
+	ID string `json:"id,omitempty"`
 	// Content is the memory's payload (text, JSON, ...), at most Limits.MaxContentBytes.
-	Content string
+	Content string `json:"content,omitempty"`
 	// Embedding is the vector recall compares. Every memory of a space has the space's
 	// dimension; components must be finite and not all zero. It is stored unit-normalized,
 	// so the Embedding read back is the normalized vector.
-	Embedding []float32
+	Embedding []float32 `json:"embedding"`
 	// Confidence, in [0,1], says how much the memory is trusted. nil means unset and stores
 	// DefaultConfidence; use Confidence(0) to store zero. Memories read back always have it
 	// set (use Conf to read it without a nil check).
-	Confidence *float32
+	Confidence *float32 `json:"confidence,omitempty"`
 	// CreatedAt defaults to the time of the write when zero.
-	CreatedAt time.Time
+	CreatedAt time.Time `json:"created_at,omitzero"`
 	// LastAccess and AccessCount are maintained by the store: each recall that returns the
 	// memory sets LastAccess to now and adds one to AccessCount. Values given on write are
 	// ignored; replacing a memory keeps them.
-	LastAccess  time.Time
-	AccessCount uint32
+	LastAccess  time.Time `json:"last_access,omitzero"`
+	AccessCount uint32    `json:"access_count,omitempty"`
 	// Metadata and Tags are matched exactly by Query filters. Together they are bounded by
 	// Limits.MaxMetadataBytes and Limits.MaxMetadataItems.
-	Metadata map[string]string
-	Tags     []string
+	Metadata map[string]string `json:"metadata,omitempty"`
+	Tags     []string          `json:"tags,omitempty"`
 	// Tier is where the memory lives; set by the store, ignored on write.
-	Tier Tier
+	Tier Tier `json:"-"`
 }
 
 // Confidence returns a pointer to c, for Memory.Confidence literals.

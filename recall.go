@@ -27,12 +27,13 @@ const maxBreadth = 1 << 16
 //
 // Invalid queries fail with INVALID_QUERY (K, thresholds, breadth), DIMENSION_MISMATCH or
 // INVALID_EMBEDDING (the cue); a space without memories returns no hits.
-func (sp *Space) Recall(ctx context.Context, q Query) ([]Hit, error) {
+func (sp *Space) Recall(ctx context.Context, q Query) (hits []Hit, err error) {
 	done, err := sp.enter("recall")
 	if err != nil {
 		return nil, err
 	}
 	defer done()
+	defer sp.measure(OpRecall, 1, time.Now(), &err)
 	return sp.recall(ctx, &q)
 }
 
@@ -82,17 +83,16 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 		if err != nil {
 			return err
 		}
-		recs := b.Bucket(bucketRecords)
-		// The filter runs for index candidates only. Checking that the record exists in this
-		// transaction keeps results consistent with it while writes race the index: a key
-		// whose record is not (or no longer) visible is skipped instead of returned short.
+		recs := b.recs
+		// Filters run on index candidates only (those that would make the result), reading
+		// the candidate's record in this transaction.
 		needView := q.MinConfidence > 0 || len(q.Metadata) > 0 || len(q.Tags) > 0
 		var filterErr error
 		filter := func(key uint64) bool {
 			var kb [8]byte
 			v := recs.Get(seqKey(&kb, key))
 			if v == nil {
-				return false
+				return false // not (or no longer) visible in this transaction
 			}
 			if !needView {
 				return true
@@ -104,14 +104,22 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 			}
 			return view.Confidence >= q.MinConfidence && view.HasTags(q.Tags) && view.HasMeta(q.Metadata)
 		}
-		res, err := idx.Search(cue, q.K, index.SearchOptions{
-			Breadth:       q.Breadth,
-			MinSimilarity: q.MinSimilarity,
-			Filter:        filter,
-			Exact:         q.Exact,
-		})
+		opt := index.SearchOptions{Breadth: q.Breadth, MinSimilarity: q.MinSimilarity, Exact: q.Exact}
+		if needView {
+			opt.Filter = filter
+		}
+		res, err := idx.Search(cue, q.K, opt)
 		if err != nil {
 			return newErr(CodeDimensionMismatch, op, sp.name, "", err)
+		}
+		if !needView && !allVisible(recs, res) {
+			// A write raced the index (a record committed after this transaction began, or
+			// forgotten while the index still held it). Rare: search again, admitting only
+			// keys visible here, so the result is still K long and consistent.
+			opt.Filter = filter
+			if res, err = idx.Search(cue, q.K, opt); err != nil {
+				return newErr(CodeDimensionMismatch, op, sp.name, "", err)
+			}
 		}
 		if filterErr != nil {
 			return filterErr
@@ -121,7 +129,7 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 			var kb [8]byte
 			v := recs.Get(seqKey(&kb, r.Key))
 			if v == nil {
-				continue // the filter saw it, so this cannot happen within one transaction
+				continue // checked above; cannot happen within one transaction
 			}
 			view, err := codec.Parse(v)
 			if err != nil {
@@ -147,6 +155,17 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 	})
 	sp.touch(hits)
 	return hits, nil
+}
+
+// allVisible reports whether every result's record exists in the transaction of recs.
+func allVisible(recs *bolt.Bucket, res []index.Result) bool {
+	for _, r := range res {
+		var kb [8]byte
+		if recs.Get(seqKey(&kb, r.Key)) == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // touch records the access of every hit, and shows it in the returned memories.

@@ -17,12 +17,11 @@ import (
 // vectors from the records, drops nodes whose records are gone and inserts records newer
 // than the snapshot; a damaged one (checksum, structure) is ignored and the graph rebuilt.
 //
-// Layout: snapshot/meta = u64 length, u32 chunks, u64 watermark (the records' sequence at
-// snapshot time); snapshot/<u32 BE chunk number> = up to snapshotChunk bytes.
+// Layout of <space>/snapshot: meta = u64 length, u32 chunks, u64 watermark (the records'
+// sequence at snapshot time); <u32 BE chunk number> = up to snapshotChunk bytes.
 
 var (
-	bucketSnapshot = []byte("snapshot")
-	keyMeta        = []byte("meta")
+	keyMeta = []byte("meta")
 )
 
 const snapshotChunk = 4 << 20
@@ -46,17 +45,31 @@ func (sp *Space) Snapshot(ctx context.Context) error {
 // snapshot writes the graph if it changed since the last snapshot.
 func (sp *Space) snapshot(ctx context.Context) error {
 	const op = "snapshot"
-	sp.applyMu.Lock() // no batch is half applied while the graph is encoded
-	_, idx, _ := sp.state()
-	g, ok := idx.(*index.HNSW)
-	if !ok || g.Changes() == sp.snapChanges {
-		sp.applyMu.Unlock()
+	var (
+		g       *index.HNSW
+		changes uint64
+		data    []byte
+		err     error
+	)
+	start := time.Now()
+	sp.turn.exclusive(func() { // no write is half applied while the graph is encoded
+		_, idx, _ := sp.state()
+		var ok bool
+		if g, ok = idx.(*index.HNSW); !ok {
+			return
+		}
+		sp.mu.RLock()
+		saved := sp.snapChanges
+		sp.mu.RUnlock()
+		if changes = g.Changes(); changes == saved {
+			g = nil
+			return
+		}
+		data, err = g.MarshalBinary()
+	})
+	if g == nil {
 		return nil
 	}
-	changes := g.Changes()
-	start := time.Now()
-	data, err := g.MarshalBinary()
-	sp.applyMu.Unlock()
 	if err != nil {
 		return newErr(CodeStorage, op, sp.name, "encode", err)
 	}
@@ -65,12 +78,11 @@ func (sp *Space) snapshot(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if b.Bucket(bucketSnapshot) != nil {
-			if err := b.DeleteBucket(bucketSnapshot); err != nil {
-				return err
-			}
+		name := sp.names.snapshot
+		if err := tx.DeleteBucket(name); err != nil && err != bolt.ErrBucketNotFound {
+			return err
 		}
-		sb, err := b.CreateBucket(bucketSnapshot)
+		sb, err := tx.CreateBucket(name)
 		if err != nil {
 			return err
 		}
@@ -85,7 +97,7 @@ func (sp *Space) snapshot(ctx context.Context) error {
 		}
 		meta := binary.LittleEndian.AppendUint64(nil, uint64(len(data)))
 		meta = binary.LittleEndian.AppendUint32(meta, uint32(chunks))
-		meta = binary.LittleEndian.AppendUint64(meta, b.Bucket(bucketRecords).Sequence())
+		meta = binary.LittleEndian.AppendUint64(meta, b.recs.Sequence())
 		return sb.Put(keyMeta, meta)
 	})
 	if err != nil {
@@ -100,8 +112,8 @@ func (sp *Space) snapshot(ctx context.Context) error {
 
 // readSnapshot returns a copy of the space's snapshot bytes, or nil when there is none or
 // its framing is damaged (the snapshot's own checksum covers its content).
-func readSnapshot(b *bolt.Bucket) ([]byte, error) {
-	sb := b.Bucket(bucketSnapshot)
+func readSnapshot(tx *bolt.Tx, space string) ([]byte, error) {
+	sb := tx.Bucket(spaceBucket(space, kindSnapshot))
 	if sb == nil {
 		return nil, nil
 	}

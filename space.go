@@ -3,11 +3,11 @@ package engram
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"iter"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/engram-go/engram/index"
@@ -19,29 +19,38 @@ import (
 // Space is a named, isolated collection of memories with one embedding dimension. Get one
 // from Store.Space. All methods are safe for concurrent use.
 type Space struct {
-	st   *Store
-	name string
+	st    *Store
+	name  string
+	names bucketNames
 	gate gate // closed by DropSpace
 
 	mu  sync.RWMutex // guards cfg.Dim and idx, which are set once when the dimension is fixed
 	cfg codec.Config
 	idx index.Index // nil while the space has no dimension
 
-	// writeMu serializes this space's write transactions; applyMu is taken before writeMu is
-	// released, so index updates apply in commit order while the next batch already commits.
-	writeMu sync.Mutex
-	applyMu sync.Mutex
+	// turn orders the index updates of committed writes by commit order (commit.go).
+	turn turnstile
 
 	policy tier.Policy
 	tiers  tier.Counts
 	access accessTracker
+
+	metrics spaceMetrics
+
+	// nextSeq is the last record sequence number handed out; BatchRemember reserves ranges
+	// of it before committing (the records bucket's own sequence follows in each commit).
+	nextSeq atomic.Uint64
+
+	feedMu sync.Mutex
+	feeds  map[closer]struct{} // open batchers and streams, drained by Store.Close
 
 	snapChanges uint64 // the graph's change counter when it was last snapshotted (guarded by mu)
 	loadedFrom  string // how Open restored the index: "snapshot", "records" or "" (new)
 }
 
 func newSpace(s *Store, name string, cfg codec.Config) *Space {
-	sp := &Space{st: s, name: name, cfg: cfg, policy: tier.AllHot{}}
+	sp := &Space{st: s, name: name, names: namesOf(name), cfg: cfg, policy: tier.AllHot{}}
+	sp.metrics.since = time.Now()
 	sp.access.init()
 	if cfg.Dim > 0 {
 		sp.idx = emptyIndex(cfg, 0)
@@ -77,16 +86,17 @@ func loadSpace(s *Store, name string) (*Space, error) {
 	var replayed, missing int
 	var fromSnapshot bool
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSpaces).Bucket([]byte(name))
-		cfg, err := codec.DecodeConfig(b.Get(keyConfig))
+		cfg, err := codec.DecodeConfig(tx.Bucket(bucketSpaces).Get([]byte(name)))
 		if err != nil {
 			return newErr(CodeCorrupt, op, name, "space config", err)
 		}
 		sp = newSpace(s, name, cfg)
-		recs := b.Bucket(bucketRecords)
-		if recs == nil || b.Bucket(bucketIDs) == nil || b.Bucket(bucketAccess) == nil {
+		b, ok := openSpaceTx(tx, &sp.names)
+		if !ok {
 			return newErr(CodeCorrupt, op, name, "space buckets missing", nil)
 		}
+		recs := b.recs
+		sp.nextSeq.Store(recs.Sequence())
 		if cfg.Dim == 0 {
 			return nil
 		}
@@ -100,7 +110,7 @@ func loadSpace(s *Store, name string) (*Space, error) {
 		}
 		var loader *index.HNSWLoader
 		if useHNSW(cfg, hot) {
-			loader = sp.openSnapshot(b, cfg)
+			loader = sp.openSnapshot(tx, cfg)
 			fromSnapshot = loader != nil
 			sp.idx = index.NewHNSW(cfg.Dim, hnswConfig(cfg))
 		} else {
@@ -179,8 +189,8 @@ func loadSpace(s *Store, name string) (*Space, error) {
 
 // openSnapshot decodes the space's snapshot if there is one that fits the config, else
 // returns nil (and logs why), leaving the graph to be rebuilt.
-func (sp *Space) openSnapshot(b *bolt.Bucket, cfg codec.Config) *index.HNSWLoader {
-	data, err := readSnapshot(b)
+func (sp *Space) openSnapshot(tx *bolt.Tx, cfg codec.Config) *index.HNSWLoader {
+	data, err := readSnapshot(tx, sp.name)
 	if err == nil && data == nil {
 		return nil
 	}
@@ -294,6 +304,11 @@ type SpaceStats struct {
 	// IndexLoadedFrom says how Open restored the index: "snapshot" (graph loaded, then
 	// reconciled with the records), "records" (rebuilt) or "" (built in this session).
 	IndexLoadedFrom string
+	// Ops counts each operation since the space was opened: calls, items, failures by
+	// code, latency and batch-size distributions, throughput.
+	Ops []OpStats
+	// Queue describes the batchers and streams feeding the space.
+	Queue QueueStats
 }
 
 // Stats returns the space's statistics.
@@ -320,30 +335,31 @@ func (sp *Space) Stats() SpaceStats {
 		st.IndexBytes = idx.MemoryBytes()
 	}
 	st.PendingAccess = sp.access.pendingLen()
+	st.Ops, st.Queue = sp.metrics.snapshot()
 	return st
 }
 
 // Get returns the memory with the given ID, or NOT_FOUND. Get does not count as an access.
-func (sp *Space) Get(ctx context.Context, id string) (Memory, error) {
+func (sp *Space) Get(ctx context.Context, id string) (m Memory, err error) {
 	const op = "get"
 	done, err := sp.enter(op)
 	if err != nil {
 		return Memory{}, err
 	}
 	defer done()
+	defer sp.measure(OpGet, 1, time.Now(), &err)
 	if err := sp.st.checkID(id); err != nil {
 		return Memory{}, &Error{Code: CodeInvalidID, Op: op, Space: sp.name, Item: -1, Msg: err.Error()}
 	}
 	if err := ctx.Err(); err != nil {
 		return Memory{}, ctxErr(op, sp.name, err)
 	}
-	var m Memory
 	err = sp.st.view(func(tx *bolt.Tx) error {
 		b, err := sp.bucket(tx)
 		if err != nil {
 			return err
 		}
-		seq := b.Bucket(bucketIDs).Get([]byte(id))
+		seq := b.ids.Get([]byte(id))
 		if seq == nil {
 			return &Error{Code: CodeNotFound, Op: op, Space: sp.name, ID: id, Item: -1}
 		}
@@ -356,19 +372,19 @@ func (sp *Space) Get(ctx context.Context, id string) (Memory, error) {
 	return m, nil
 }
 
-// bucket returns the space's bucket in tx, or SPACE_NOT_FOUND if it was dropped.
-func (sp *Space) bucket(tx *bolt.Tx) (*bolt.Bucket, error) {
-	b := tx.Bucket(bucketSpaces).Bucket([]byte(sp.name))
-	if b == nil {
-		return nil, newErr(CodeSpaceNotFound, "", sp.name, "space was dropped", nil)
+// bucket returns the space's buckets in tx, or SPACE_NOT_FOUND if it was dropped.
+func (sp *Space) bucket(tx *bolt.Tx) (spaceTx, error) {
+	b, ok := openSpaceTx(tx, &sp.names)
+	if !ok {
+		return b, newErr(CodeSpaceNotFound, "", sp.name, "space was dropped", nil)
 	}
 	return b, nil
 }
 
 // readMemory decodes the record at seq (a key from the ids bucket) with its access
 // statistics. The result owns all its memory.
-func (sp *Space) readMemory(b *bolt.Bucket, seqKey []byte, id string) (Memory, error) {
-	v := b.Bucket(bucketRecords).Get(seqKey)
+func (sp *Space) readMemory(b spaceTx, seqKey []byte, id string) (Memory, error) {
+	v := b.recs.Get(seqKey)
 	if v == nil {
 		return Memory{}, newErr(CodeCorrupt, "", sp.name, fmt.Sprintf("id %q points at a missing record", id), nil)
 	}
@@ -380,7 +396,7 @@ func (sp *Space) readMemory(b *bolt.Bucket, seqKey []byte, id string) (Memory, e
 }
 
 // toMemory converts a parsed record, adding stored and pending access statistics.
-func (sp *Space) toMemory(b *bolt.Bucket, view *codec.View) Memory {
+func (sp *Space) toMemory(b spaceTx, view *codec.View) Memory {
 	rec := view.Record()
 	conf := rec.Confidence
 	m := Memory{
@@ -394,7 +410,7 @@ func (sp *Space) toMemory(b *bolt.Bucket, view *codec.View) Memory {
 		Tier:       tier.Tier(rec.Tier),
 	}
 	var acc codec.Access
-	if raw := b.Bucket(bucketAccess).Get([]byte(rec.ID)); raw != nil {
+	if raw := b.access.Get([]byte(rec.ID)); raw != nil {
 		acc, _ = codec.DecodeAccess(raw) // a damaged statistic reads as "never accessed"
 	}
 	p := sp.access.peek(rec.ID)
@@ -409,13 +425,14 @@ func (sp *Space) toMemory(b *bolt.Bucket, view *codec.View) Memory {
 
 // Forget removes the memories with the given IDs from disk and from the index, in one
 // transaction, and returns how many existed. Unknown IDs are not an error.
-func (sp *Space) Forget(ctx context.Context, ids ...string) (int, error) {
+func (sp *Space) Forget(ctx context.Context, ids ...string) (n int, err error) {
 	const op = "forget"
 	done, err := sp.enter(op)
 	if err != nil {
 		return 0, err
 	}
 	defer done()
+	defer sp.measure(OpForget, len(ids), time.Now(), &err)
 	if len(ids) > sp.st.limit.MaxBatch {
 		return 0, newErr(CodeBatchTooLarge, op, sp.name, fmt.Sprintf("%d ids exceed the limit %d", len(ids), sp.st.limit.MaxBatch), nil)
 	}
@@ -430,22 +447,17 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	sp.writeMu.Lock()
-	if err := ctx.Err(); err != nil {
-		sp.writeMu.Unlock()
-		return 0, ctxErr(op, sp.name, err)
-	}
 	var seqs []uint64
 	var tiers []tier.Tier
-	err = sp.st.update(ctx, func(tx *bolt.Tx) error {
+	req := &writeReq{ctx: ctx, space: sp}
+	req.write = func(tx *bolt.Tx) error {
 		seqs, tiers = seqs[:0], tiers[:0]
 		b, err := sp.bucket(tx)
 		if err != nil {
 			return err
 		}
-		recs, idb, acc := b.Bucket(bucketRecords), b.Bucket(bucketIDs), b.Bucket(bucketAccess)
 		for _, id := range ids {
-			key := idb.Get([]byte(id))
+			key := b.ids.Get([]byte(id))
 			if key == nil {
 				continue
 			}
@@ -454,16 +466,16 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (int, error) {
 				return newErr(CodeCorrupt, op, sp.name, "id map of "+id, err)
 			}
 			t := tier.Hot
-			if v := recs.Get(key); len(v) > 1 {
+			if v := b.recs.Get(key); len(v) > 1 {
 				t = tier.Tier(v[1])
 			}
-			if err := recs.Delete(key); err != nil {
+			if err := b.recs.Delete(key); err != nil {
 				return err
 			}
-			if err := idb.Delete([]byte(id)); err != nil {
+			if err := b.ids.Delete([]byte(id)); err != nil {
 				return err
 			}
-			if err := acc.Delete([]byte(id)); err != nil {
+			if err := b.access.Delete([]byte(id)); err != nil {
 				return err
 			}
 			// Inside the transaction, so no access flush (also a write transaction) is
@@ -473,16 +485,11 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (int, error) {
 			tiers = append(tiers, t)
 		}
 		return nil
-	})
-	if err != nil {
-		sp.writeMu.Unlock()
-		if ctxe := ctx.Err(); ctxe != nil && errors.Is(err, ctxe) {
-			return 0, ctxErr(op, sp.name, err)
-		}
-		return 0, sp.st.storageErr(op, sp.name, err)
 	}
-	sp.applyMu.Lock()
-	sp.writeMu.Unlock()
+	if err := sp.st.submit(req); err != nil {
+		return 0, sp.st.writeErr(ctx, op, sp.name, err)
+	}
+	sp.turn.enter(req.ticket)
 	_, idx, _ := sp.state()
 	if idx != nil {
 		idx.Delete(seqs...)
@@ -490,8 +497,44 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (int, error) {
 	for _, t := range tiers {
 		sp.tiers.Add(t, -1)
 	}
-	sp.applyMu.Unlock()
+	sp.turn.leave(req.ticket)
 	return len(seqs), nil
+}
+
+// closer is a batcher or stream feeding the space.
+type closer interface{ Close() error }
+
+func (sp *Space) register(c closer) {
+	sp.feedMu.Lock()
+	if sp.feeds == nil {
+		sp.feeds = make(map[closer]struct{})
+	}
+	sp.feeds[c] = struct{}{}
+	sp.feedMu.Unlock()
+}
+
+func (sp *Space) unregister(c closer) {
+	sp.feedMu.Lock()
+	delete(sp.feeds, c)
+	sp.feedMu.Unlock()
+}
+
+// closeFeeds drains and closes every batcher and stream of the space.
+func (sp *Space) closeFeeds() {
+	sp.feedMu.Lock()
+	feeds := make([]closer, 0, len(sp.feeds))
+	for c := range sp.feeds {
+		feeds = append(feeds, c)
+	}
+	sp.feedMu.Unlock()
+	for _, c := range feeds {
+		c.Close()
+	}
+}
+
+// measure records a call of op that handled items items and ended with *errp.
+func (sp *Space) measure(op Op, items int, start time.Time, errp *error) {
+	sp.metrics.observe(op, items, time.Since(start), *errp, nil)
 }
 
 // scanPage is how many records All reads per read transaction.
@@ -523,7 +566,7 @@ func (sp *Space) All(ctx context.Context) iter.Seq2[Memory, error] {
 					if err != nil {
 						return err
 					}
-					c := b.Bucket(bucketRecords).Cursor()
+					c := b.recs.Cursor()
 					k, v := c.First()
 					if after != nil {
 						k, v = c.Seek(after)

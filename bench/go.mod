@@ -7,6 +7,7 @@ replace github.com/engram-go/engram => ../
 require (
 	github.com/coder/hnsw v0.6.1
 	github.com/engram-go/engram v0.0.0
+	github.com/philippgille/chromem-go v0.7.0
 	go.etcd.io/bbolt v1.5.0
 )
 

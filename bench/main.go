@@ -37,6 +37,8 @@ func main() {
 		err = cmdFixture(args)
 	case "reopen":
 		err = cmdReopen(args)
+	case "batch":
+		err = cmdBatch(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -59,6 +61,7 @@ commands:
   ann       build each system on the same split and report recall/QPS/memory
   fixture   write a small real-data fixture with exact top-10 for CI
   reopen    Open time of a 341k-vector store: graph snapshot vs rebuild
+  batch     batch writes vs raw bbolt, the index alone and chromem-go; recall vs chromem-go
 
 run "go run . <command> -h" for the flags of a command.
 `)

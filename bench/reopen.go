@@ -124,11 +124,13 @@ func cmdReopen(args []string) error {
 		return err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		sb := tx.Bucket([]byte("spaces")).Bucket([]byte("glove"))
-		if st := sb.Bucket([]byte("snapshot")); st != nil {
+		// The store's layout (see layout.go in the library): the space's snapshot is the
+		// top-level bucket "<space>/snapshot".
+		name := []byte("glove/snapshot")
+		if st := tx.Bucket(name); st != nil {
 			res.SnapshotBytes = int64(st.Stats().LeafInuse + st.Stats().BranchInuse)
 		}
-		return sb.DeleteBucket([]byte("snapshot"))
+		return tx.DeleteBucket(name)
 	})
 	db.Close()
 	if err != nil {

@@ -248,7 +248,42 @@ func (g *HNSW) grow() {
 }
 
 // Add implements Index: the batch is inserted by cfg.Workers goroutines in parallel.
-func (g *HNSW) Add(keys []uint64, vecs []float32) error {
+func (g *HNSW) Add(keys []uint64, vecs []float32) error { return g.add(keys, vecs, true) }
+
+// AddHidden links a batch into the graph like Add, but its nodes are not returned by
+// searches until Publish (they are traversed, like tombstones). It lets a caller build
+// the graph for data whose commit is still in flight: Publish on success, Delete on
+// failure.
+func (g *HNSW) AddHidden(keys []uint64, vecs []float32) error { return g.add(keys, vecs, false) }
+
+// Publish makes hidden nodes returnable and reports how many it published.
+func (g *HNSW) Publish(keys ...uint64) int {
+	g.mu.Lock()
+	ids := make([]uint32, 0, len(keys))
+	for _, k := range keys {
+		if id, ok := g.byKey[k]; ok {
+			ids = append(ids, id)
+		}
+	}
+	g.mu.Unlock()
+	dir := *g.dir.Load()
+	n := 0
+	for _, id := range ids {
+		b := dir[id>>blockShift]
+		if g.stateOf(b, id)&(stLive|stDeleted) != 0 {
+			continue
+		}
+		g.markLive(b, id)
+		if atomic.LoadInt32(&b.indeg[id&blockMask]) == 0 {
+			g.noteOrphan(id)
+		}
+		n++
+	}
+	g.rescueOrphans()
+	return n
+}
+
+func (g *HNSW) add(keys []uint64, vecs []float32, publish bool) error {
 	if len(vecs) != len(keys)*g.dim {
 		return fmt.Errorf("%w: %d floats for %d keys of dim %d", ErrDimension, len(vecs), len(keys), g.dim)
 	}
@@ -278,7 +313,7 @@ func (g *HNSW) Add(keys []uint64, vecs []float32) error {
 	if workers <= 1 {
 		s := g.getScratch()
 		for _, id := range ids {
-			g.insert(id, s)
+			g.insert(id, s, publish)
 		}
 		g.putScratch(s)
 		return nil
@@ -296,7 +331,7 @@ func (g *HNSW) Add(keys []uint64, vecs []float32) error {
 				if i >= int64(len(ids)) {
 					return
 				}
-				g.insert(ids[i], s)
+				g.insert(ids[i], s, publish)
 			}
 		}()
 	}

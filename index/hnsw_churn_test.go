@@ -349,3 +349,58 @@ func FuzzDecodeHNSW(f *testing.F) {
 		h.Search(v, 3, SearchOptions{MinSimilarity: -1})
 	})
 }
+
+// TestHNSWHiddenUntilPublished: nodes added hidden are linked (the graph routes through
+// them) but never returned, by the graph or the exact scan, until Publish; deleting them
+// instead leaves the rest intact.
+func TestHNSWHiddenUntilPublished(t *testing.T) {
+	f := testFixture(t)
+	n := f.nBase / 2
+	g := NewHNSW(f.dim, HNSWConfig{})
+	g.Add(keysUpTo(n), f.base[:n*f.dim])
+	hidden := keysUpTo(f.nBase)[n:]
+	if err := g.AddHidden(hidden, f.base[n*f.dim:]); err != nil {
+		t.Fatal(err)
+	}
+	if g.Len() != n {
+		t.Fatalf("Len counts hidden nodes: %d", g.Len())
+	}
+	for i := n; i < f.nBase; i += 97 {
+		for _, exact := range []bool{false, true} {
+			res, _ := g.Search(f.base[i*f.dim:(i+1)*f.dim], 10, SearchOptions{MinSimilarity: -1, Exact: exact})
+			for _, r := range res {
+				if r.Key >= uint64(n) {
+					t.Fatalf("hidden key %d returned (exact=%v)", r.Key, exact)
+				}
+			}
+		}
+	}
+	// A snapshot taken now does not contain them as live.
+	snap, _ := g.MarshalBinary()
+	ld, err := DecodeHNSW(snap, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ld.Fill(uint64(n), f.base[n*f.dim:(n+1)*f.dim]) {
+		t.Fatal("a hidden node came back from a snapshot as live")
+	}
+	if published := g.Publish(hidden...); published != len(hidden) || g.Len() != f.nBase {
+		t.Fatalf("published %d, Len %d", published, g.Len())
+	}
+	if err := g.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	if r := fixtureRecall(t, f, g, fixtureEf); r < 0.95 {
+		t.Fatalf("recall after publishing: %.4f", r)
+	}
+	// Hidden then deleted (a failed commit): gone, graph intact.
+	extra := []uint64{1 << 40, 1<<40 + 1}
+	g.AddHidden(extra, f.base[:2*f.dim])
+	if g.Delete(extra...) != 2 || g.Len() != f.nBase || g.Contains(1<<40) {
+		t.Fatal("deleting hidden nodes")
+	}
+	g.Compact()
+	if err := g.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}

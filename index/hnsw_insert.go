@@ -41,7 +41,10 @@ func (g *HNSW) notDeleted(b *hblock, id uint32) bool {
 // insert links node id (allocated, with its vector) into the graph: greedy descent to the
 // node's top layer, then on each layer an efConstruction search, heuristic selection of
 // its neighbours, and reverse links (which may prune the neighbours' lists).
-func (g *HNSW) insert(id uint32, s *searchScratch) {
+//
+// With publish false the node stays hidden: linked and traversed, never returned, until
+// Publish.
+func (g *HNSW) insert(id uint32, s *searchScratch, publish bool) {
 	s.dir = *g.dir.Load()
 	b := g.block(&s.dir, id)
 	level := int(g.stateOf(b, id) & stLevelMask)
@@ -49,7 +52,9 @@ func (g *HNSW) insert(id uint32, s *searchScratch) {
 
 	for g.entry.Load() == 0 {
 		if g.entry.CompareAndSwap(0, uint64(id)<<32|uint64(level+1)) {
-			g.markLive(b, id)
+			if publish {
+				g.markLive(b, id)
+			}
 			return
 		}
 	}
@@ -59,7 +64,7 @@ func (g *HNSW) insert(id uint32, s *searchScratch) {
 		cur, curSim = g.greedy(s, q, cur, curSim, l)
 	}
 	bound := uint32(len(s.dir)) << blockShift
-	live := false
+	live := !publish // a hidden node is never marked live here
 	for l := min(level, top); l >= 0; l-- {
 		s.visit.reset(bound)
 		s.visit.visit(cur)
@@ -89,7 +94,7 @@ func (g *HNSW) insert(id uint32, s *searchScratch) {
 	if !live {
 		g.markLive(b, id)
 	}
-	if atomic.LoadInt32(&b.indeg[id&blockMask]) == 0 {
+	if publish && atomic.LoadInt32(&b.indeg[id&blockMask]) == 0 {
 		g.noteOrphan(id)
 	}
 	for level > top { // raise the entry point if this node reaches higher

@@ -43,6 +43,11 @@ func (g *HNSW) MarshalBinary() ([]byte, error) {
 	for id := uint32(0); id < high; id++ {
 		blk := dir[id>>blockShift]
 		st := g.stateOf(blk, id)
+		if st&stAllocated != 0 && st&(stLive|stDeleted) == 0 {
+			// Hidden (its data is not committed yet): saved as a tombstone, so a load
+			// re-inserts it from its record if the commit happened.
+			st |= stDeleted
+		}
 		b = binary.LittleEndian.AppendUint32(b, st)
 		if st&stAllocated == 0 {
 			continue

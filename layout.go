@@ -1,0 +1,87 @@
+package engram
+
+import (
+	"github.com/engram-go/engram/internal/codec"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Store layout in bbolt:
+//
+//	engram              format → storeFormat
+//	spaces              <name> → space config (codec.Config)
+//	<name>/records      seq (u64 BE) → record (codec.Record); append-only, pages packed full
+//	<name>/ids          memory ID → seq
+//	<name>/access       memory ID → codec.Access (recall statistics, flushed lazily)
+//	<name>/snapshot     the graph index's snapshot, in chunks (see snapshot.go)
+//
+// A space's buckets are top-level rather than nested under its name: a commit rewrites
+// every page on the path from the root to each changed leaf, and each level of nesting adds
+// one such page. Measured with one memory per fsync'd transaction, flat buckets commit
+// about 5% faster. Space names cannot contain '/', so the names never collide.
+var (
+	bucketMeta   = []byte("engram")
+	bucketSpaces = []byte("spaces")
+	keyFormat    = []byte("format")
+)
+
+// storeFormat is the version of the layout above.
+const storeFormat = 1
+
+const (
+	kindRecords  = "records"
+	kindIDs      = "ids"
+	kindAccess   = "access"
+	kindSnapshot = "snapshot"
+)
+
+func spaceBucket(space, kind string) []byte { return []byte(space + "/" + kind) }
+
+// bucketNames are a space's bucket names, built once per space rather than per call.
+type bucketNames struct {
+	recs, ids, access, snapshot []byte
+}
+
+func namesOf(space string) bucketNames {
+	return bucketNames{
+		recs:     spaceBucket(space, kindRecords),
+		ids:      spaceBucket(space, kindIDs),
+		access:   spaceBucket(space, kindAccess),
+		snapshot: spaceBucket(space, kindSnapshot),
+	}
+}
+
+// spaceTx is a space's buckets within one transaction.
+type spaceTx struct {
+	recs, ids, access *bolt.Bucket
+}
+
+// openSpaceTx returns the space's buckets in tx, or ok = false when the space does not
+// exist (was dropped).
+func openSpaceTx(tx *bolt.Tx, n *bucketNames) (spaceTx, bool) {
+	st := spaceTx{recs: tx.Bucket(n.recs), ids: tx.Bucket(n.ids), access: tx.Bucket(n.access)}
+	return st, st.recs != nil && st.ids != nil && st.access != nil
+}
+
+// createSpace writes a new space's config and buckets.
+func createSpace(tx *bolt.Tx, name string, cfg codec.Config) error {
+	for _, kind := range []string{kindRecords, kindIDs, kindAccess} {
+		if _, err := tx.CreateBucket(spaceBucket(name, kind)); err != nil {
+			return err
+		}
+	}
+	return putConfig(tx, name, cfg)
+}
+
+func putConfig(tx *bolt.Tx, name string, cfg codec.Config) error {
+	return tx.Bucket(bucketSpaces).Put([]byte(name), codec.EncodeConfig(cfg))
+}
+
+// deleteSpace removes a space's config and every bucket it owns.
+func deleteSpace(tx *bolt.Tx, name string) error {
+	for _, kind := range []string{kindRecords, kindIDs, kindAccess, kindSnapshot} {
+		if err := tx.DeleteBucket(spaceBucket(name, kind)); err != nil && err != bolt.ErrBucketNotFound {
+			return err
+		}
+	}
+	return tx.Bucket(bucketSpaces).Delete([]byte(name))
+}
