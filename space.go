@@ -22,7 +22,7 @@ type Space struct {
 	st    *Store
 	name  string
 	names bucketNames
-	gate gate // closed by DropSpace
+	gate  gate // closed by DropSpace
 
 	mu  sync.RWMutex // guards cfg.Dim and idx, which are set once when the dimension is fixed
 	cfg codec.Config
