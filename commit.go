@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -107,7 +108,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 			return
 		}
 		var canceled []*writeReq
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.updateGroup(func(tx *bolt.Tx) error {
 			for _, r := range live {
 				if err := r.write(tx); err != nil {
 					return &errMember{r, err}
@@ -160,6 +161,13 @@ func (s *Store) commitGroup(group []*writeReq) {
 }
 
 var errRerun = errors.New("engram: rerun group")
+
+// updateGroup is db.Update with bbolt panics (a damaged file) turned into CORRUPT.
+func (s *Store) updateGroup(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(&err)
+	return s.db.Update(fn)
+}
 
 // ticket hands out apply tickets, in commit order, to the committed requests of spaces.
 func (s *Store) ticket(rs []*writeReq) {

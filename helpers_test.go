@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // openTemp opens a fresh store in a test directory and closes it when the test ends.
@@ -94,3 +96,6 @@ func mustStore(t testing.TB, sp *Space, mems []Memory) *BatchResult {
 }
 
 func unit(v ...float32) []float32 { return v }
+
+// boltTx shortens bbolt's transaction type in tests that reach under the store.
+type boltTx = bolt.Tx

@@ -46,6 +46,7 @@ type Space struct {
 
 	snapChanges uint64 // the graph's change counter when it was last snapshotted (guarded by mu)
 	loadedFrom  string // how Open restored the index: "snapshot", "records" or "" (new)
+	damaged     int    // records that failed their checksum at Open
 }
 
 func newSpace(s *Store, name string, cfg codec.Config) *Space {
@@ -136,13 +137,18 @@ func loadSpace(s *Store, name string) (*Space, error) {
 				return newErr(CodeCorrupt, op, name, "record key", err)
 			}
 			view, err := codec.Parse(v)
+			if err == nil && (!tier.Tier(view.Tier).Valid() || view.Dim != cfg.Dim) {
+				err = fmt.Errorf("tier %d, dim %d in a space of dim %d", view.Tier, view.Dim, cfg.Dim)
+			}
 			if err != nil {
-				return newErr(CodeCorrupt, op, name, fmt.Sprintf("record %d", seq), err)
+				// A damaged record is left out (its checksum caught it), not allowed to make
+				// the whole store unopenable: reading it gives CORRUPT, Check reports it, and
+				// the stats count it.
+				sp.damaged++
+				s.log.Warn("damaged record left out of the index", "space", name, "seq", seq, "err", err)
+				continue
 			}
 			t := tier.Tier(view.Tier)
-			if !t.Valid() || view.Dim != cfg.Dim {
-				return newErr(CodeCorrupt, op, name, fmt.Sprintf("record %d: tier %d dim %d in a space of dim %d", seq, view.Tier, view.Dim, cfg.Dim), nil)
-			}
 			sp.tiers.Add(t, 1)
 			if t != tier.Hot {
 				continue
@@ -304,6 +310,9 @@ type SpaceStats struct {
 	// IndexLoadedFrom says how Open restored the index: "snapshot" (graph loaded, then
 	// reconciled with the records), "records" (rebuilt) or "" (built in this session).
 	IndexLoadedFrom string
+	// DamagedRecords counts records Open found damaged (checksum, format) and left out;
+	// Store.Check lists them.
+	DamagedRecords int
 	// Ops counts each operation since the space was opened: calls, items, failures by
 	// code, latency and batch-size distributions, throughput.
 	Ops []OpStats
@@ -322,6 +331,7 @@ func (sp *Space) Stats() SpaceStats {
 		ConfidenceWeight: sp.cfg.ConfidenceWeight,
 		Created:          time.Unix(0, sp.cfg.Created),
 		IndexLoadedFrom:  sp.loadedFrom,
+		DamagedRecords:   sp.damaged,
 	}
 	idx := sp.idx
 	sp.mu.RUnlock()
@@ -391,6 +401,11 @@ func (sp *Space) readMemory(b spaceTx, seqKey []byte, id string) (Memory, error)
 	view, err := codec.Parse(v)
 	if err != nil {
 		return Memory{}, newErr(CodeCorrupt, "", sp.name, "record of "+id, err)
+	}
+	if view.ID() != id {
+		// The ID map is not checksummed; the record is. A map entry that leads to another
+		// memory means damage, not an answer.
+		return Memory{}, newErr(CodeCorrupt, "", sp.name, fmt.Sprintf("id %q maps to the record of %q", id, view.ID()), nil)
 	}
 	return sp.toMemory(b, &view), nil
 }

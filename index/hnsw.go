@@ -375,12 +375,16 @@ func (g *HNSW) tombstoneLocked(id uint32) {
 	// not deleted by then, so the count stays exact either way.
 }
 
-// Contains implements Index.
+// Contains implements Index: the key is present and returnable (not hidden).
 func (g *HNSW) Contains(key uint64) bool {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	_, ok := g.byKey[key]
-	return ok
+	id, ok := g.byKey[key]
+	g.mu.Unlock()
+	return ok && g.isLive(id)
+}
+
+func (g *HNSW) isLive(id uint32) bool {
+	return g.stateOf((*g.dir.Load())[id>>blockShift], id)&(stLive|stDeleted) == stLive
 }
 
 // Vector copies the vector stored under key into dst (len Dim) and reports whether the key
@@ -395,13 +399,16 @@ func (g *HNSW) Vector(key uint64, dst []float32) bool {
 	return ok
 }
 
-// Keys implements Index. It snapshots the keys first, so the loop body may use the index.
+// Keys implements Index (live keys: hidden nodes are not present yet). It snapshots the
+// keys first, so the loop body may use the index.
 func (g *HNSW) Keys() iter.Seq[uint64] {
 	return func(yield func(uint64) bool) {
 		g.mu.Lock()
 		keys := make([]uint64, 0, len(g.byKey))
-		for k := range g.byKey {
-			keys = append(keys, k)
+		for k, id := range g.byKey {
+			if g.isLive(id) {
+				keys = append(keys, k)
+			}
 		}
 		g.mu.Unlock()
 		for _, k := range keys {

@@ -1,0 +1,232 @@
+package engram
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/engram-go/engram/index"
+	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/tier"
+	bolt "go.etcd.io/bbolt"
+)
+
+// CheckReport is the result of Store.Check.
+type CheckReport struct {
+	// OK is true when no problem was found anywhere.
+	OK bool
+	// Problems found at the file level (bbolt's page consistency check).
+	Problems []string
+	Spaces   []SpaceCheck
+	Elapsed  time.Duration
+}
+
+// SpaceCheck is the consistency of one space.
+type SpaceCheck struct {
+	Name     string
+	Records  int      // records on disk
+	IDs      int      // entries of the ID map
+	Tiers    [3]int64 // records per tier, counted on disk
+	IndexLen int      // vectors in the in-memory index
+	// Problems lists what is inconsistent (at most maxProblems; ProblemCount has the total).
+	Problems     []string
+	ProblemCount int
+}
+
+const maxProblems = 50
+
+func (c *SpaceCheck) problem(format string, args ...any) {
+	c.ProblemCount++
+	if len(c.Problems) < maxProblems {
+		c.Problems = append(c.Problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// Check verifies the store's consistency, reading everything: bbolt's page structure;
+// for each space, that every record decodes (checksum, version, dimension, tier), that the
+// ID map and the records agree both ways, that the tier counters match the records, and
+// that the in-memory index holds exactly the hot records (and, for the graph, that its
+// links are sound: see index.HNSW.Verify). It reads a consistent snapshot of the file and
+// holds each space's index still while comparing; a write that commits during the check
+// is re-checked before being reported. Problems are reported, not repaired: Open rebuilds
+// indexes from records, and records carry checksums.
+func (s *Store) Check(ctx context.Context) (CheckReport, error) {
+	const op = "check"
+	start := time.Now()
+	if !s.gate.enter() {
+		return CheckReport{}, newErr(CodeClosed, op, "", "", nil)
+	}
+	defer s.gate.exit()
+	var rep CheckReport
+	// Walk every top-level bucket to its leaves, in this goroutine (where a damaged page
+	// becomes an error): a bucket the store does not know is reported. bbolt's own
+	// tx.Check is not used: it reads pages in a goroutine of its own, where a fault on a
+	// damaged page id would crash the process.
+	known := map[string]bool{string(bucketMeta): true, string(bucketSpaces): true}
+	s.mu.Lock()
+	for name := range s.spaces {
+		for _, kind := range []string{kindRecords, kindIDs, kindAccess, kindSnapshot} {
+			known[string(spaceBucket(name, kind))] = true
+		}
+	}
+	s.mu.Unlock()
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if !known[string(name)] {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("file: unknown bucket %q", name))
+			}
+			c := b.Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		rep.Problems = append(rep.Problems, "file: "+err.Error())
+	}
+	s.mu.Lock()
+	spaces := make([]*Space, 0, len(s.spaces))
+	for _, sp := range s.spaces {
+		spaces = append(spaces, sp)
+	}
+	s.mu.Unlock()
+	for _, sp := range spaces {
+		if err := ctx.Err(); err != nil {
+			return rep, ctxErr(op, "", err)
+		}
+		c, err := sp.check()
+		if err != nil {
+			return rep, err
+		}
+		rep.Spaces = append(rep.Spaces, c)
+	}
+	rep.OK = len(rep.Problems) == 0
+	for _, c := range rep.Spaces {
+		rep.OK = rep.OK && c.ProblemCount == 0
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// check verifies one space.
+func (sp *Space) check() (SpaceCheck, error) {
+	const op = "check"
+	c := SpaceCheck{Name: sp.name}
+	done, err := sp.enter(op)
+	if err != nil {
+		return c, err
+	}
+	defer done()
+	var suspects []uint64 // index/record mismatches to re-check after the snapshot
+	var viewErr error
+	sp.turn.exclusive(func() {
+		cfg := sp.config()
+		_, idx, _ := sp.state()
+		inIndex := map[uint64]bool{}
+		if idx != nil {
+			for k := range idx.Keys() {
+				inIndex[k] = true
+			}
+			c.IndexLen = idx.Len()
+			if g, ok := idx.(*index.HNSW); ok {
+				if err := g.Verify(); err != nil {
+					c.problem("graph: %v", err)
+				}
+			}
+		}
+		viewErr = sp.st.view(func(tx *bolt.Tx) error {
+			b, err := sp.bucket(tx)
+			if err != nil {
+				return err
+			}
+			cur := b.recs.Cursor()
+			for k, v := cur.First(); k != nil; k, v = cur.Next() {
+				c.Records++
+				seq, err := codec.KeySeq(k)
+				if err != nil {
+					c.problem("record key %x: %v", k, err)
+					continue
+				}
+				view, err := codec.Parse(v)
+				if err != nil {
+					c.problem("record %d: %v", seq, err)
+					continue
+				}
+				t := tier.Tier(view.Tier)
+				if !t.Valid() || view.Dim != cfg.Dim {
+					c.problem("record %d: tier %d, dim %d in a space of dim %d", seq, view.Tier, view.Dim, cfg.Dim)
+					continue
+				}
+				c.Tiers[t]++
+				if back := b.ids.Get([]byte(view.ID())); back == nil {
+					c.problem("record %d (id %q) is missing from the ID map", seq, view.ID())
+				} else if s2, err := codec.KeySeq(back); err != nil || s2 != seq {
+					c.problem("record %d (id %q): the ID map points at %x", seq, view.ID(), back)
+				}
+				if t == tier.Hot && !inIndex[seq] {
+					suspects = append(suspects, seq)
+				}
+				delete(inIndex, seq)
+			}
+			ic := b.ids.Cursor()
+			for k, v := ic.First(); k != nil; k, v = ic.Next() {
+				c.IDs++
+				rv := b.recs.Get(v)
+				if rv == nil {
+					c.problem("id %q points at missing record %x", k, v)
+					continue
+				}
+				if view, err := codec.Parse(rv); err == nil && view.ID() != string(k) {
+					c.problem("id %q points at the record of %q", k, view.ID())
+				}
+			}
+			for k := range inIndex { // in the index, not (or not hot) on disk
+				suspects = append(suspects, k)
+			}
+			return nil
+		})
+		counts := sp.tiers.Snapshot()
+		if viewErr == nil && counts != c.Tiers {
+			c.problem("tier counters %v, records say %v", counts, c.Tiers)
+		}
+	})
+	if viewErr != nil {
+		return c, sp.st.storageErr(op, sp.name, viewErr)
+	}
+	// A write that committed while the snapshot was read may be visible on one side only:
+	// a suspect is a problem only if the disagreement is still there now.
+	for _, seq := range suspects {
+		onDisk, hot := false, false
+		sp.st.view(func(tx *bolt.Tx) error {
+			b, err := sp.bucket(tx)
+			if err != nil {
+				return err
+			}
+			if v := b.recs.Get(codec.SeqKey(seq)); v != nil {
+				onDisk, hot = true, len(v) > 1 && tier.Tier(v[1]) == tier.Hot
+			}
+			return nil
+		})
+		_, idx, _ := sp.state()
+		inIdx := idx != nil && idx.Contains(seq)
+		switch {
+		case hot && !inIdx:
+			c.problem("hot record %d is not in the index", seq)
+		case !hot && inIdx:
+			if onDisk {
+				c.problem("index holds record %d, which is not hot", seq)
+			} else {
+				c.problem("index holds key %d, which has no record", seq)
+			}
+		}
+	}
+	return c, nil
+}
+
+// Check verifies this space alone (see Store.Check).
+func (sp *Space) Check(ctx context.Context) (SpaceCheck, error) {
+	if err := ctx.Err(); err != nil {
+		return SpaceCheck{Name: sp.name}, ctxErr("check", sp.name, err)
+	}
+	return sp.check()
+}
