@@ -120,6 +120,8 @@ type HNSW struct {
 	orphMu  sync.Mutex
 	orphans []uint32 // nodes whose layer-0 in-degree dropped to zero, checked after inserts
 
+	sinceConnect int // nodes inserted since the last connectivity check (guarded by mu)
+
 	scratch sync.Pool // *searchScratch
 }
 
@@ -308,6 +310,7 @@ func (g *HNSW) add(keys []uint64, vecs []float32, publish bool) error {
 	g.changes++
 	g.mu.Unlock()
 
+	defer g.maybeConnect(len(ids)) // runs after the orphan rescue below (defers are LIFO)
 	defer g.rescueOrphans()
 	workers := min(g.cfg.Workers, len(ids))
 	if workers <= 1 {

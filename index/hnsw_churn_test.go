@@ -404,3 +404,38 @@ func TestHNSWHiddenUntilPublished(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHNSWEveryNodeReachable: on low-dimensional data the neighbour heuristic leaves, in
+// about 8% of small graphs, a few nodes that link only among themselves, unreachable from
+// the entry point (measured: 47 of 600 graphs of 300 random 4-, 8- and 16-d vectors before
+// the connectivity repair). With it, every node is reachable (Verify) and found by its own
+// vector.
+func TestHNSWEveryNodeReachable(t *testing.T) {
+	seeds := 100
+	if raceEnabled {
+		seeds = 20
+	}
+	for seed := uint64(0); seed < uint64(seeds); seed++ {
+		for _, dim := range []int{4, 8} {
+			r := rand.New(rand.NewPCG(seed, uint64(dim)))
+			const n = 300
+			vecs := make([]float32, 0, n*dim)
+			for i := 0; i < n; i++ {
+				vecs = append(vecs, randUnit(r, dim)...)
+			}
+			g := NewHNSW(dim, HNSWConfig{Workers: 2})
+			if err := g.Add(keysUpTo(n), vecs); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.Verify(); err != nil {
+				t.Fatalf("seed %d dim %d: %v", seed, dim, err)
+			}
+			for i := 0; i < n; i++ {
+				res, _ := g.Search(vecs[i*dim:(i+1)*dim], 1, SearchOptions{MinSimilarity: -1, Breadth: n})
+				if len(res) == 0 || (res[0].Key != uint64(i) && res[0].Similarity < 0.99999) {
+					t.Fatalf("seed %d dim %d: node %d not found by its own vector with ef = n", seed, dim, i)
+				}
+			}
+		}
+	}
+}

@@ -108,6 +108,7 @@ func (g *HNSW) Compact() {
 	g.mu.Unlock()
 	g.reclaimMu.Unlock()
 	g.rescueOrphans()
+	g.connectComponents()
 }
 
 // repairHops bounds how far repair follows chains of deleted nodes for replacements.
@@ -183,7 +184,8 @@ func (g *HNSW) repair(s *searchScratch, p uint32, l int, dead func(uint32) bool)
 // Verify checks the graph's invariants and reports the first violation: every list
 // member is an allocated node with the layer it is linked on, no list points at a recycled
 // slot, counts are within degree bounds, in-degree counters match the lists, every live
-// node but the entry point has an in-link on layer 0, and the live count is right. It
+// node but the entry point has an in-link on layer 0, the live count is right, and every
+// live node is reachable from the entry point on the bottom layer. It
 // reads a moving graph, so call it while no insert or compaction runs.
 func (g *HNSW) Verify() error {
 	g.buildMu.Lock()
@@ -227,7 +229,7 @@ func (g *HNSW) Verify() error {
 			}
 		}
 	}
-	ep, _, _ := g.loadEntry()
+	ep, _, ok := g.loadEntry()
 	for id := uint32(0); id < high; id++ {
 		b := dir[id>>blockShift]
 		st := g.stateOf(b, id)
@@ -244,5 +246,120 @@ func (g *HNSW) Verify() error {
 	if int64(live) != g.live.Load() {
 		return fmt.Errorf("live count %d, states say %d", g.live.Load(), live)
 	}
+	// Every live node is reachable from the entry point on the bottom layer.
+	if ok {
+		reached := make([]bool, high)
+		queue := []uint32{ep}
+		reached[ep] = true
+		for len(queue) > 0 {
+			x := queue[len(queue)-1]
+			queue = queue[:len(queue)-1]
+			lst := g.list(dir[x>>blockShift], x, 0)
+			for j := 1; j <= int(lst[0]); j++ {
+				if y := lst[j]; !reached[y] {
+					reached[y] = true
+					queue = append(queue, y)
+				}
+			}
+		}
+		for id := uint32(0); id < high; id++ {
+			if !reached[id] && g.stateOf(dir[id>>blockShift], id)&(stLive|stDeleted) == stLive {
+				return fmt.Errorf("live node %d is not reachable from the entry point", id)
+			}
+		}
+	}
 	return nil
+}
+
+// connectThreshold: graphs up to this many nodes are checked for connectivity after every
+// insert batch; larger ones after every 10% of growth (a check walks the whole bottom
+// layer: about 5 ms per 50,000 nodes).
+const connectThreshold = 50_000
+
+// maybeConnect runs connectComponents when due (see connectThreshold). Called at the end
+// of an insert batch, with buildMu held shared.
+func (g *HNSW) maybeConnect(added int) {
+	g.mu.Lock()
+	g.sinceConnect += added
+	n := int(g.high) - len(g.free)
+	due := n <= connectThreshold || g.sinceConnect*10 >= n
+	if due {
+		g.sinceConnect = 0
+	}
+	g.mu.Unlock()
+	if due {
+		g.connectComponents()
+	}
+}
+
+// connectComponents makes every node reachable from the entry point on the bottom layer.
+// The neighbour heuristic can leave a handful of nodes linking only among themselves (each
+// with in-links, so the orphan rescue does not see them): a breadth-first walk from the
+// entry point finds them, and each unreachable component gets a link from the reachable
+// node nearest to it, found by a search for one of its members.
+func (g *HNSW) connectComponents() {
+	ep, _, ok := g.loadEntry()
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	high := g.high
+	g.mu.Unlock()
+	dir := *g.dir.Load()
+	reached := make([]bool, high)
+	walk := func(from uint32) {
+		queue := []uint32{from}
+		reached[from] = true
+		for len(queue) > 0 {
+			x := queue[len(queue)-1]
+			queue = queue[:len(queue)-1]
+			lst := g.list(dir[x>>blockShift], x, 0)
+			n := int(atomic.LoadUint32(&lst[0]))
+			for j := 1; j <= n; j++ {
+				y := atomic.LoadUint32(&lst[j])
+				if y < high && !reached[y] {
+					reached[y] = true
+					queue = append(queue, y)
+				}
+			}
+		}
+	}
+	walk(ep)
+	s := g.getScratch()
+	defer g.putScratch(s)
+	for id := uint32(0); id < high; id++ {
+		b := dir[id>>blockShift]
+		if reached[id] || g.stateOf(b, id)&(stAllocated|stDeleted) != stAllocated {
+			continue
+		}
+		// id heads an unreachable component: search from the entry point (which only
+		// reaches reachable nodes) for the nodes nearest to it, and link the nearest
+		// usable one to it.
+		q := g.vecOf(b, id)
+		s.dir = *g.dir.Load()
+		s.visit.reset(uint32(len(s.dir)) << blockShift)
+		top := 0
+		cur := ep
+		if e, t, ok := g.loadEntry(); ok {
+			cur, top = e, t
+		}
+		curSim := vek32.Dot(q, g.vecOf(g.block(&s.dir, cur), cur))
+		for l := top; l > 0; l-- {
+			cur, curSim = g.greedy(s, q, cur, curSim, l)
+		}
+		s.visit.visit(cur)
+		s.visit.visit(id)
+		s.cands = append(s.cands[:0], cand{curSim, cur})
+		g.searchLayer(s, q, g.cfg.EfConstruction, 0, g.notDeleted, 0)
+		linked := false
+		for _, c := range s.out {
+			if c.id < high && reached[c.id] && g.adopt(&s.dir, c.id, id) {
+				linked = true
+				break
+			}
+		}
+		if linked {
+			walk(id) // the whole component is reachable now
+		}
+	}
 }

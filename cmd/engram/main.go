@@ -16,6 +16,9 @@ import (
 type cli struct {
 	Demo  demoCmd  `cmd:"" help:"Run the main job on an embedded store: batching throughput and latency, partial failures, batchers, a stream, recall, metrics, and a chart."`
 	Synth synthCmd `cmd:"" help:"Write deterministic synthetic memories as JSON Lines to stdout."`
+
+	Crashtest      crashtestCmd      `cmd:"" help:"Kill a writing child with SIGKILL at random moments and check that nothing acknowledged was lost."`
+	CrashtestChild crashtestChildCmd `cmd:"" hidden:"" name:"crashtest-child" help:"The crash test's writing child."`
 }
 
 func main() {

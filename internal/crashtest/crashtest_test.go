@@ -1,0 +1,70 @@
+package crashtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as the child: with ENGRAM_CRASH_CHILD set, TestChild runs the
+// writer until it is killed.
+func TestChild(t *testing.T) {
+	store := os.Getenv("ENGRAM_CRASH_CHILD")
+	if store == "" {
+		t.Skip("only runs as the crash test's child")
+	}
+	dim, _ := strconv.Atoi(os.Getenv("ENGRAM_CRASH_DIM"))
+	run, _ := strconv.Atoi(os.Getenv("ENGRAM_CRASH_RUN"))
+	err := RunChild(context.Background(), ChildConfig{Store: store, Log: os.Getenv("ENGRAM_CRASH_LOG"), Dim: dim, Run: run})
+	fmt.Fprintln(os.Stderr, "child:", err)
+	os.Exit(3)
+}
+
+func TestCrashHarness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(Config{
+		Dir: t.TempDir(), Trials: 5, Dim: 16, MinRun: 100 * time.Millisecond, MaxRun: 600 * time.Millisecond, Seed: 1,
+		Child: func(store, log string, dim, run int) *exec.Cmd {
+			cmd := exec.Command(exe, "-test.run=^TestChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "ENGRAM_CRASH_CHILD="+store, "ENGRAM_CRASH_LOG="+log,
+				"ENGRAM_CRASH_DIM="+strconv.Itoa(dim), "ENGRAM_CRASH_RUN="+strconv.Itoa(run))
+			return cmd
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(sum)
+	if sum.Violations() > 0 || sum.Acknowledged == 0 {
+		t.Fatalf("%s\n%q", sum, sum.Details)
+	}
+}
+
+func TestLogParsing(t *testing.T) {
+	dir := t.TempDir()
+	p := dir + "/log"
+	os.WriteFile(p, []byte("A unary u1\nB batch b1-b0 3\nc batch b1-b0-1 0.5\nC batch b1-b0-1 0.5\nc batch b1-b0-1 0.7\nf batch b1-b0-2\nF unary u1\nA unary u2\nB bat"), 0o600)
+	e, err := readLog(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.present) != 4 || e.present["unary/u1"] != "" || !e.forgot["unary/u1"] || !e.mayForget["batch/b1-b0-2"] {
+		t.Fatalf("%+v", e)
+	}
+	if !e.confAllowed("batch/b1-b0-1", 0.5) || !e.confAllowed("batch/b1-b0-1", 0.7) || e.confAllowed("batch/b1-b0-1", 1) || !e.confAllowed("batch/b1-b0-0", 1) {
+		t.Fatal("confidence rules")
+	}
+	if batchOf("b1-b3-7") != "b1-b3" || batchOf("u1-w3-9") != "" || batchOf("s2-5") != "" {
+		t.Fatal("batchOf")
+	}
+}

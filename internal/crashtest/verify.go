@@ -1,0 +1,278 @@
+package crashtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/engram-go/engram"
+	"github.com/engram-go/engram/vector"
+)
+
+// Config configures a crash test.
+type Config struct {
+	Dir            string        // where the store and the log live (created)
+	Trials         int           // kill/reopen cycles
+	Dim            int           // embedding dimension
+	MinRun, MaxRun time.Duration // the child is killed after a random time in [MinRun, MaxRun]
+	Seed           uint64
+	// Child returns the command that runs RunChild for one trial (the CLI re-executes
+	// itself; tests re-execute the test binary).
+	Child func(store, log string, dim, run int) *exec.Cmd
+	// Progress, when set, is called after each trial.
+	Progress func(trial int, s Summary)
+}
+
+// Summary is the outcome of a crash test; Violations() > 0 means the promise was broken.
+type Summary struct {
+	Trials          int
+	Acknowledged    int // acknowledged memories checked after the last trial
+	Lost            int // acknowledged memories missing, or with other content, vector or confidence
+	PartialBatches  int // batches present in part
+	IndexMismatches int // problems Store.Check found (records vs index vs tiers)
+	RecallMisses    int // acknowledged memories an exact recall by their own vector misses
+	// ApproxMisses counts acknowledged memories the default (approximate, graph) recall did
+	// not return at rank 1 for their own vector while the exact recall did: search
+	// quality, reported but not a violation (the graph's reachability is part of Check).
+	ApproxMisses int
+	Details      []string
+}
+
+// Violations counts broken promises.
+func (s Summary) Violations() int {
+	return s.Lost + s.PartialBatches + s.IndexMismatches + s.RecallMisses
+}
+
+func (s Summary) String() string {
+	return fmt.Sprintf("crashtest: trials=%d acknowledged=%d lost=%d partial_batches=%d index_mismatches=%d recall_misses=%d approx_misses=%d",
+		s.Trials, s.Acknowledged, s.Lost, s.PartialBatches, s.IndexMismatches, s.RecallMisses, s.ApproxMisses)
+}
+
+func (s *Summary) detail(format string, args ...any) {
+	if len(s.Details) < 20 {
+		s.Details = append(s.Details, fmt.Sprintf(format, args...))
+	}
+}
+
+// Run performs the trials, checking the store after each kill. The store and the log
+// accumulate across trials, so later trials also re-check what earlier ones wrote.
+func Run(c Config) (Summary, error) {
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return Summary{}, err
+	}
+	store, log := filepath.Join(c.Dir, "crash.db"), filepath.Join(c.Dir, "acks.log")
+	r := rand.New(rand.NewPCG(c.Seed, 11))
+	var sum Summary
+	for t := 1; t <= c.Trials; t++ {
+		cmd := c.Child(store, log, c.Dim, t)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			return sum, err
+		}
+		wait := c.MinRun + time.Duration(r.Int64N(int64(c.MaxRun-c.MinRun)+1))
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			return sum, fmt.Errorf("trial %d: the child exited on its own (%v): %s", t, err, stderr.String())
+		case <-time.After(wait):
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+		s, err := Verify(store, log, c.Dim)
+		if err != nil {
+			return sum, fmt.Errorf("trial %d: %w", t, err)
+		}
+		s.Trials = t
+		sum = s
+		if c.Progress != nil {
+			c.Progress(t, sum)
+		}
+		if sum.Violations() > 0 {
+			break // the store now differs from the log; later trials would only repeat it
+		}
+	}
+	return sum, nil
+}
+
+// expected is what the log says must (and may) be in the store.
+type expected struct {
+	present   map[string]string    // space/id → space: acknowledged, not forgotten
+	forgot    map[string]bool      // forget acknowledged
+	mayForget map[string]bool      // forget intended, not acknowledged: may be absent
+	base      map[string]float32   // last acknowledged confidence
+	intents   map[string][]float32 // confidences intended since: any may have landed
+}
+
+func readLog(path string) (*expected, error) {
+	e := &expected{present: map[string]string{}, forgot: map[string]bool{}, mayForget: map[string]bool{},
+		base: map[string]float32{}, intents: map[string][]float32{}}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return e, nil // killed before the first acknowledgement
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 3 {
+			continue // a torn last line: that acknowledgement was not complete
+		}
+		key := fs[1] + "/" + fs[2]
+		switch fs[0] {
+		case "A": // one memory acknowledged
+			e.present[key] = fs[1]
+		case "B": // a batch acknowledged: fs[2] is its ID prefix, fs[3] its size
+			if len(fs) < 4 {
+				continue
+			}
+			n, _ := strconv.Atoi(fs[3])
+			for i := 0; i < n; i++ {
+				e.present[fmt.Sprintf("%s/%s-%d", fs[1], fs[2], i)] = fs[1]
+			}
+		case "c", "C":
+			if len(fs) < 4 {
+				continue
+			}
+			v, _ := strconv.ParseFloat(fs[3], 32)
+			if fs[0] == "C" {
+				e.base[key], e.intents[key] = float32(v), nil
+			} else {
+				e.intents[key] = append(e.intents[key], float32(v))
+			}
+		case "f":
+			e.mayForget[key] = true
+		case "F":
+			delete(e.present, key)
+			delete(e.mayForget, key)
+			e.forgot[key] = true
+		}
+	}
+	return e, sc.Err()
+}
+
+// confAllowed reports whether c is a confidence the memory may have after the crash: the
+// last acknowledged one, or any intended since (its update may have committed unlogged).
+func (e *expected) confAllowed(key string, c float32) bool {
+	base, ok := e.base[key]
+	if !ok {
+		base = engram.DefaultConfidence
+	}
+	return c == base || slices.Contains(e.intents[key], c)
+}
+
+// Verify opens the store after a crash and checks it against the log.
+func Verify(store, log string, dim int) (Summary, error) {
+	ctx := context.Background()
+	exp, err := readLog(log)
+	if err != nil {
+		return Summary{}, err
+	}
+	st, err := engram.Open(store, engram.WithLockTimeout(10*time.Second))
+	if err != nil {
+		return Summary{}, fmt.Errorf("reopen after SIGKILL: %w", err)
+	}
+	defer st.Close()
+	var sum Summary
+
+	// The index holds exactly the stored memories; records, ID map and tiers agree.
+	rep, err := st.Check(ctx)
+	if err != nil {
+		return sum, err
+	}
+	for _, p := range rep.Problems {
+		sum.IndexMismatches++
+		sum.detail("check: %s", p)
+	}
+	for _, sc := range rep.Spaces {
+		sum.IndexMismatches += sc.ProblemCount
+		for _, p := range sc.Problems {
+			sum.detail("check %s: %s", sc.Name, p)
+		}
+	}
+
+	// Every acknowledged memory is present, identical, and recalled by its own vector.
+	for key, space := range exp.present {
+		_, id, _ := strings.Cut(key, "/")
+		sp, err := st.LookupSpace(space)
+		if err != nil {
+			return sum, err
+		}
+		m, err := sp.Get(ctx, id)
+		if err != nil {
+			if exp.mayForget[key] && errors.Is(err, engram.ErrNotFound) {
+				continue
+			}
+			sum.Lost++
+			sum.detail("acknowledged %s: %v", key, err)
+			continue
+		}
+		sum.Acknowledged++
+		want := memoryFor(id, dim)
+		vector.Normalize(want.Embedding)
+		if m.Content != want.Content || !slices.Equal(m.Embedding, want.Embedding) || !exp.confAllowed(key, m.Conf()) {
+			sum.Lost++
+			sum.detail("acknowledged %s differs from what was written (confidence %v)", key, m.Conf())
+			continue
+		}
+		atRank1 := func(exact bool) (bool, error) {
+			hits, err := sp.Recall(ctx, engram.Query{Embedding: m.Embedding, K: 1, SimilarityOnly: true, Exact: exact})
+			return err == nil && len(hits) == 1 && (hits[0].Memory.ID == id || hits[0].Similarity >= 0.9999), err
+		}
+		if ok, _ := atRank1(false); !ok {
+			if ok, err := atRank1(true); !ok {
+				sum.RecallMisses++
+				sum.detail("acknowledged %s not recalled at rank 1, even exactly (%v)", key, err)
+			} else {
+				sum.ApproxMisses++
+			}
+		}
+	}
+
+	// A batch is wholly present or wholly absent (less what was forgotten since).
+	counts := map[string]int{}
+	for _, sc := range rep.Spaces {
+		sp, err := st.LookupSpace(sc.Name)
+		if err != nil {
+			return sum, err
+		}
+		for m, err := range sp.All(ctx) {
+			if err != nil {
+				return sum, err
+			}
+			if b := batchOf(m.ID); b != "" {
+				counts[sc.Name+"/"+b]++
+			}
+		}
+	}
+	for key, n := range counts {
+		gone, maybe := 0, 0
+		for i := 0; i < batchSize; i++ {
+			k := fmt.Sprintf("%s-%d", key, i)
+			if exp.forgot[k] {
+				gone++
+			} else if exp.mayForget[k] {
+				maybe++
+			}
+		}
+		if n > batchSize-gone || n < batchSize-gone-maybe {
+			sum.PartialBatches++
+			sum.detail("batch %s: %d of %d memories present (%d forgotten, %d maybe)", key, n, batchSize, gone, maybe)
+		}
+	}
+	return sum, nil
+}
