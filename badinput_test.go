@@ -1,0 +1,117 @@
+package engram
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBadInputMatrix: each class of bad input gets its documented code, valid siblings in
+// the same batch are stored, and nothing panics. One row per class.
+func TestBadInputMatrix(t *testing.T) {
+	ctx := context.Background()
+	lim := DefaultLimits
+	lim.MaxContentBytes, lim.MaxMetadataBytes, lim.MaxBatch, lim.MaxK = 64, 64, 8, 50
+	nan, inf := float32(math.NaN()), float32(math.Inf(-1))
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	expired, cancel2 := context.WithDeadline(ctx, time.Now().Add(-time.Minute))
+	defer cancel2()
+
+	type env struct {
+		s  *Store
+		sp *Space
+	}
+	setup := func(t *testing.T) env {
+		s := openTemp(t, WithLimits(lim))
+		return env{s, mustSpace(t, s, "m", WithDimension(3))}
+	}
+	good := Memory{Embedding: unit(1, 2, 3)}
+	// item: a bad memory sent in a batch between two valid ones.
+	item := func(m Memory) func(e env) error {
+		return func(e env) error {
+			res, err := e.sp.BatchRemember(ctx, []Memory{good, m, good})
+			if err != nil {
+				return err
+			}
+			if res.Stored != 2 || res.Items[0].Err != nil || res.Items[2].Err != nil {
+				return errors.New("valid siblings were not stored")
+			}
+			return res.Items[1].Err
+		}
+	}
+	recall := func(q Query) func(e env) error {
+		return func(e env) error { _, err := e.sp.Recall(ctx, q); return err }
+	}
+	cases := []struct {
+		class string
+		run   func(e env) error
+		code  Code
+	}{
+		{"wrong dimension", item(Memory{Embedding: unit(1, 2)}), CodeDimensionMismatch},
+		{"empty embedding", item(Memory{}), CodeInvalidEmbedding},
+		{"NaN embedding", item(Memory{Embedding: unit(nan, 1, 1)}), CodeInvalidEmbedding},
+		{"Inf embedding", item(Memory{Embedding: unit(1, inf, 1)}), CodeInvalidEmbedding},
+		{"zero-norm embedding", item(Memory{Embedding: unit(0, 0, 0)}), CodeInvalidEmbedding},
+		{"confidence < 0", item(Memory{Embedding: unit(1, 1, 1), Confidence: Confidence(-0.01)}), CodeInvalidConfidence},
+		{"confidence > 1", item(Memory{Embedding: unit(1, 1, 1), Confidence: Confidence(1.01)}), CodeInvalidConfidence},
+		{"confidence NaN", item(Memory{Embedding: unit(1, 1, 1), Confidence: Confidence(nan)}), CodeInvalidConfidence},
+		{"oversized content", item(Memory{Embedding: unit(1, 1, 1), Content: strings.Repeat("c", 65)}), CodeContentTooLarge},
+		{"oversized metadata", item(Memory{Embedding: unit(1, 1, 1), Metadata: map[string]string{"k": strings.Repeat("v", 64)}}), CodeMetadataTooLarge},
+		{"invalid ID", item(Memory{Embedding: unit(1, 1, 1), ID: "bad\x00id"}), CodeInvalidID},
+		{"empty ID for Get", func(e env) error { _, err := e.sp.Get(ctx, ""); return err }, CodeInvalidID},
+		{"empty ID for Forget", func(e env) error { _, err := e.sp.Forget(ctx, ""); return err }, CodeInvalidID},
+		{"duplicate ID in batch", func(e env) error {
+			res, _ := e.sp.BatchRemember(ctx, []Memory{{ID: "d", Embedding: unit(1, 1, 1)}, {ID: "d", Embedding: unit(1, 0, 1)}})
+			if res.Stored != 1 {
+				return errors.New("first occurrence not stored")
+			}
+			return res.Items[1].Err
+		}, CodeDuplicateID},
+		{"invalid space name", func(e env) error { _, err := e.s.Space(ctx, "No Such/Space"); return err }, CodeInvalidSpaceName},
+		{"unknown space", func(e env) error { _, err := e.s.LookupSpace("nope"); return err }, CodeSpaceNotFound},
+		{"K = 0", recall(Query{Embedding: unit(1, 1, 1)}), CodeInvalidQuery},
+		{"K < 0", recall(Query{Embedding: unit(1, 1, 1), K: -5}), CodeInvalidQuery},
+		{"K absurd", recall(Query{Embedding: unit(1, 1, 1), K: 51}), CodeInvalidQuery},
+		{"threshold > 1", recall(Query{Embedding: unit(1, 1, 1), K: 1, MinSimilarity: 1.5}), CodeInvalidQuery},
+		{"threshold < -1", recall(Query{Embedding: unit(1, 1, 1), K: 1, MinSimilarity: -1.5}), CodeInvalidQuery},
+		{"min confidence NaN", recall(Query{Embedding: unit(1, 1, 1), K: 1, MinConfidence: nan}), CodeInvalidQuery},
+		{"cue of wrong dimension", recall(Query{Embedding: unit(1, 1), K: 1}), CodeDimensionMismatch},
+		{"nil batch", func(e env) error { _, err := e.sp.BatchRemember(ctx, nil); return err }, CodeEmptyBatch},
+		{"empty batch", func(e env) error { _, err := e.sp.BatchRemember(ctx, []Memory{}); return err }, CodeEmptyBatch},
+		{"oversized batch", func(e env) error { _, err := e.sp.BatchRemember(ctx, make([]Memory, 9)); return err }, CodeBatchTooLarge},
+		{"canceled context", func(e env) error { _, err := e.sp.BatchRemember(canceled, []Memory{good}); return err }, CodeCanceled},
+		{"expired context", func(e env) error { _, err := e.sp.Recall(expired, Query{Embedding: unit(1, 1, 1), K: 1}); return err }, CodeDeadlineExceeded},
+		{"call after Close", func(e env) error { e.s.Close(); _, err := e.sp.Remember(ctx, good); return err }, CodeClosed},
+		{"Open after Close, closed store", func(e env) error { e.s.Close(); _, err := e.s.Space(ctx, "x"); return err }, CodeClosed},
+	}
+	for _, c := range cases {
+		t.Run(c.class, func(t *testing.T) {
+			e := setup(t)
+			var err error
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("panic: %v", r)
+					}
+				}()
+				err = c.run(e)
+			}()
+			if got := CodeOf(err); got != c.code {
+				t.Fatalf("got %v (%s), want %s", err, got, c.code)
+			}
+			if !strings.Contains(err.Error(), c.code.String()) {
+				t.Fatalf("error text %q lacks the code name", err)
+			}
+			if c.code.Retryable() != IsRetryable(err) {
+				t.Fatalf("retryable = %v", IsRetryable(err))
+			}
+		})
+	}
+	if len(cases) < 15 {
+		t.Fatal("the matrix must cover at least 15 classes")
+	}
+}
