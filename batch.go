@@ -80,7 +80,20 @@ type prepared struct {
 // EMPTY_BATCH and a batch over Limits.MaxBatch with BATCH_TOO_LARGE. Otherwise the error is
 // nil and failures are per item. The result is never nil.
 func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult, error) {
-	const op = "remember"
+	return sp.remember(ctx, mems, tier.Hot, "remember")
+}
+
+// Archive stores memories straight into the cold tier — historical data that should not
+// compete for the hot tier or appear in default recall — with the same validation,
+// per-item results and single transaction per call as BatchRemember. Archived memories are
+// read by Get and recalled when a query names the cold tier (Query.Tiers). Archive works
+// whether or not the space has tiering on.
+func (sp *Space) Archive(ctx context.Context, mems []Memory) (*BatchResult, error) {
+	return sp.remember(ctx, mems, tier.Cold, "archive")
+}
+
+// remember is BatchRemember and Archive: place is the tier the memories are written to.
+func (sp *Space) remember(ctx context.Context, mems []Memory, place tier.Tier, op string) (*BatchResult, error) {
 	start := time.Now()
 	res := &BatchResult{Items: make([]ItemResult, len(mems))}
 	finish := func() {
@@ -124,9 +137,14 @@ func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult
 	if err := ctx.Err(); err != nil {
 		return failAll(ctxErr(op, sp.name, err))
 	}
+	if place == tier.Hot {
+		if err := sp.hotRoom(ctx, op); err != nil {
+			return failAll(err)
+		}
+	}
 
 	known, _, _ := sp.state() // once fixed, a space's dimension never changes
-	preps, vecs, dim := sp.prepare(mems, res, known)
+	preps, vecs, dim := sp.prepare(mems, res, known, place)
 	if len(preps) == 0 {
 		finish()
 		return res, nil
@@ -141,7 +159,7 @@ func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult
 		preps[i].seq = base + 1 + uint64(i)
 	}
 	var linked chan struct{} // closed when the hidden insert is done; nil when not used
-	if g, ok := sp.graph(); ok && allHot(preps) {
+	if g, ok := sp.graph(); ok && place == tier.Hot {
 		linked = make(chan struct{})
 		keys := seqsOf(preps)
 		go func() {
@@ -204,11 +222,12 @@ func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult
 				if err != nil {
 					return newErr(CodeCorrupt, op, sp.name, "id map of "+p.rec.ID, err)
 				}
-				if v := b.recs.Get(old); len(v) > 1 {
-					p.oldT = tier.Tier(v[1])
-				}
+				p.oldT = b.tierOf(old, b.recs.Get(old))
 				p.oldSeq, p.replaced = oldSeq, true
 				if err := b.recs.Delete(old); err != nil {
+					return err
+				}
+				if err := b.tiers.Delete(old); err != nil {
 					return err
 				}
 			}
@@ -243,6 +262,9 @@ func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult
 			sp.mu.Lock()
 			sp.cfg.Dim = dim
 			sp.idx = emptyIndex(sp.cfg, 0)
+			if sp.tier != nil {
+				sp.tier.warm = index.NewSQ8(dim)
+			}
 			sp.mu.Unlock()
 		}
 		if linked != nil {
@@ -272,20 +294,42 @@ func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult
 func (sp *Space) apply(preps []prepared, vecs []float32, dim int, hidden bool) {
 	_, idx, _ := sp.state()
 	keys := make([]uint64, 0, len(preps))
-	var gone []uint64
+	var gone, goneWarm, goneSeqs []uint64
 	allHot := true
 	for _, p := range preps {
-		sp.tiers.Add(tier.Tier(p.rec.Tier), 1)
+		t := tier.Tier(p.rec.Tier)
+		sp.tiers.Add(t, 1)
 		if p.replaced {
 			sp.tiers.Add(p.oldT, -1)
-			if p.oldT == tier.Hot {
+			goneSeqs = append(goneSeqs, p.oldSeq)
+			switch p.oldT {
+			case tier.Hot:
 				gone = append(gone, p.oldSeq)
+			case tier.Warm:
+				goneWarm = append(goneWarm, p.oldSeq)
 			}
 		}
-		if tier.Tier(p.rec.Tier) == tier.Hot {
+		if t == tier.Hot {
 			keys = append(keys, p.seq)
+			if sp.tier != nil {
+				sp.tier.noteHot(p.seq, hotStat{last: p.rec.Created, conf: p.rec.Confidence})
+			}
 		} else {
 			allHot = false
+			if sp.tier != nil && t == tier.Cold {
+				sp.tier.mu.Lock()
+				sp.tier.archived++
+				sp.tier.mu.Unlock()
+			}
+		}
+	}
+	if sp.tier != nil {
+		sp.tier.forget(goneSeqs...)
+		if len(goneWarm) > 0 && sp.tier.warm != nil {
+			sp.tier.warm.Delete(goneWarm...)
+		}
+		if sp.tier.policy.High() <= int(sp.tiers.Get(tier.Hot)) {
+			sp.st.wakeMigrator()
 		}
 	}
 	if g, ok := idx.(*index.HNSW); ok && hidden {
@@ -304,10 +348,12 @@ func (sp *Space) apply(preps []prepared, vecs []float32, dim int, hidden bool) {
 		}
 		vecs = hot
 	}
-	if err := idx.Add(keys, vecs); err != nil {
-		// Validation makes this unreachable; if it happens the records are durable and a
-		// reopen rebuilds the index from them.
-		sp.st.log.Error("index insert failed after commit", "space", sp.name, "err", err)
+	if len(keys) > 0 {
+		if err := idx.Add(keys, vecs); err != nil {
+			// Validation makes this unreachable; if it happens the records are durable and a
+			// reopen rebuilds the index from them.
+			sp.st.log.Error("index insert failed after commit", "space", sp.name, "err", err)
+		}
 	}
 	if len(gone) > 0 {
 		idx.Delete(gone...)
@@ -364,7 +410,7 @@ func (sp *Space) promoteToHNSW(flat *index.Flat, cfg codec.Config) {
 // encoded, with their normalized embeddings packed row by row in vecs. dim is the space's
 // dimension, or 0 when not fixed yet: then the first valid memory proposes it, and the
 // returned dimension is that proposal.
-func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int) ([]prepared, []float32, int) {
+func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int, place tier.Tier) ([]prepared, []float32, int) {
 	const op = "remember"
 	lim := sp.st.limit
 	now := time.Now()
@@ -433,7 +479,7 @@ func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int) ([]prepared, 
 			seen[m.ID] = i
 		}
 		preps = append(preps, prepared{item: i, rec: codec.Record{
-			Tier:       uint8(sp.policy.Place()),
+			Tier:       uint8(place),
 			Confidence: conf,
 			Created:    created.UnixNano(),
 			ID:         m.ID,

@@ -65,7 +65,7 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	known := map[string]bool{string(bucketMeta): true, string(bucketSpaces): true}
 	s.mu.Lock()
 	for name := range s.spaces {
-		for _, kind := range []string{kindRecords, kindIDs, kindAccess, kindSnapshot} {
+		for _, kind := range []string{kindRecords, kindIDs, kindAccess, kindSnapshot, kindTiers} {
 			known[string(spaceBucket(name, kind))] = true
 		}
 	}
@@ -117,11 +117,17 @@ func (sp *Space) check() (SpaceCheck, error) {
 		return c, err
 	}
 	defer done()
-	var suspects []uint64 // index/record mismatches to re-check after the snapshot
+	var suspects, warmSuspects []uint64 // index/record mismatches to re-check after the snapshot
 	var viewErr error
 	sp.turn.exclusive(func() {
 		cfg := sp.config()
 		_, idx, _ := sp.state()
+		inWarm := map[uint64]bool{}
+		if w := sp.warmIndex(); w != nil {
+			for k := range w.Keys() {
+				inWarm[k] = true
+			}
+		}
 		inIndex := map[uint64]bool{}
 		if idx != nil {
 			for k := range idx.Keys() {
@@ -152,7 +158,7 @@ func (sp *Space) check() (SpaceCheck, error) {
 					c.problem("record %d: %v", seq, err)
 					continue
 				}
-				t := tier.Tier(view.Tier)
+				t := b.tierOf(k, v)
 				if !t.Valid() || view.Dim != cfg.Dim {
 					c.problem("record %d: tier %d, dim %d in a space of dim %d", seq, view.Tier, view.Dim, cfg.Dim)
 					continue
@@ -167,6 +173,12 @@ func (sp *Space) check() (SpaceCheck, error) {
 					suspects = append(suspects, seq)
 				}
 				delete(inIndex, seq)
+				if sp.tier != nil {
+					if t == tier.Warm && !inWarm[seq] {
+						warmSuspects = append(warmSuspects, seq)
+					}
+					delete(inWarm, seq)
+				}
 			}
 			ic := b.ids.Cursor()
 			for k, v := ic.First(); k != nil; k, v = ic.Next() {
@@ -182,6 +194,9 @@ func (sp *Space) check() (SpaceCheck, error) {
 			}
 			for k := range inIndex { // in the index, not (or not hot) on disk
 				suspects = append(suspects, k)
+			}
+			for k := range inWarm {
+				warmSuspects = append(warmSuspects, k)
 			}
 			return nil
 		})
@@ -202,8 +217,9 @@ func (sp *Space) check() (SpaceCheck, error) {
 			if err != nil {
 				return err
 			}
-			if v := b.recs.Get(codec.SeqKey(seq)); v != nil {
-				onDisk, hot = true, len(v) > 1 && tier.Tier(v[1]) == tier.Hot
+			k := codec.SeqKey(seq)
+			if v := b.recs.Get(k); v != nil {
+				onDisk, hot = true, b.tierOf(k, v) == tier.Hot
 			}
 			return nil
 		})
@@ -218,6 +234,28 @@ func (sp *Space) check() (SpaceCheck, error) {
 			} else {
 				c.problem("index holds key %d, which has no record", seq)
 			}
+		}
+	}
+	for _, seq := range warmSuspects {
+		warm := false
+		sp.st.view(func(tx *bolt.Tx) error {
+			b, err := sp.bucket(tx)
+			if err != nil {
+				return err
+			}
+			k := codec.SeqKey(seq)
+			if v := b.recs.Get(k); v != nil {
+				warm = b.tierOf(k, v) == tier.Warm
+			}
+			return nil
+		})
+		w := sp.warmIndex()
+		inW := w != nil && w.Contains(seq)
+		switch {
+		case warm && !inW:
+			c.problem("warm record %d is not in the warm tier's index", seq)
+		case !warm && inW:
+			c.problem("the warm tier's index holds %d, which is not a warm record", seq)
 		}
 	}
 	return c, nil

@@ -48,6 +48,13 @@ type Store struct {
 
 	commit committer // group commit of space writes (commit.go)
 
+	migrateWake chan struct{} // nil when background migration is off
+	resident    residency
+	closeOnce   sync.Once
+	closeErr    error
+	migrateStop chan struct{}
+	migrateDone chan struct{}
+
 	flushMu   sync.Mutex
 	flushStop chan struct{}
 	flushDone chan struct{}
@@ -105,10 +112,17 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.releaseFilePages(true) // loading read every record of the tiered spaces
 	if !o.readOnly && o.accessFlush > 0 {
 		s.flushStop = make(chan struct{})
 		s.flushDone = make(chan struct{})
 		go s.flushLoop(o.accessFlush)
+	}
+	if !o.readOnly && o.migrateEvery > 0 {
+		s.migrateWake = make(chan struct{}, 1)
+		s.migrateStop = make(chan struct{})
+		s.migrateDone = make(chan struct{})
+		go s.migrateLoop(o.migrateEvery)
 	}
 	s.log.Info("engram store opened", "spaces", len(s.spaces), "read_only", o.readOnly,
 		"no_sync", o.noSync, "elapsed", time.Since(start))
@@ -211,8 +225,14 @@ func (s *Store) loadSpaces() error {
 // Close drains the space's batchers and streams (committing everything they accepted),
 // waits for calls in flight, flushes pending access statistics, saves the graph index of
 // every space whose graph changed (see Space.Snapshot), and releases the file.
-// Calls made after Close fail with CLOSED. Closing twice is a no-op.
+// Calls made after Close fail with CLOSED. Later and concurrent calls of Close wait for the
+// first to finish (the file is released when any returns) and return its result.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
 	if s.gate.isClosed() {
 		return nil
 	}
@@ -225,6 +245,10 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	for _, sp := range open {
 		sp.closeFeeds()
+	}
+	if s.migrateStop != nil {
+		close(s.migrateStop) // a cycle in progress finishes its batch first
+		<-s.migrateDone
 	}
 	if !s.gate.close() {
 		return nil
@@ -361,6 +385,12 @@ func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*S
 	}
 	if so.thresholdSet {
 		cfg.HNSWThreshold = so.threshold
+	}
+	if so.tiering != nil {
+		cfg.Tiering = tieringToConfig(*so.tiering)
+	}
+	if so.decay != nil {
+		cfg.Decay = decayToConfig(*so.decay)
 	}
 	if err := s.update(ctx, func(tx *bolt.Tx) error {
 		return createSpace(tx, name, cfg)

@@ -2,6 +2,7 @@ package engram
 
 import (
 	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/tier"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -13,6 +14,8 @@ import (
 //	<name>/ids          memory ID → seq
 //	<name>/access       memory ID → codec.Access (recall statistics, flushed lazily)
 //	<name>/snapshot     the graph index's snapshot, in chunks (see snapshot.go)
+//	<name>/tiers        seq → tier byte: the current tier of every memory not in the tier
+//	                    its record was written to (migration rewrites these nine bytes)
 //
 // A space's buckets are top-level rather than nested under its name: a commit rewrites
 // every page on the path from the root to each changed leaf, and each level of nesting adds
@@ -32,13 +35,14 @@ const (
 	kindIDs      = "ids"
 	kindAccess   = "access"
 	kindSnapshot = "snapshot"
+	kindTiers    = "tiers"
 )
 
 func spaceBucket(space, kind string) []byte { return []byte(space + "/" + kind) }
 
 // bucketNames are a space's bucket names, built once per space rather than per call.
 type bucketNames struct {
-	recs, ids, access, snapshot []byte
+	recs, ids, access, snapshot, tiers []byte
 }
 
 func namesOf(space string) bucketNames {
@@ -47,24 +51,45 @@ func namesOf(space string) bucketNames {
 		ids:      spaceBucket(space, kindIDs),
 		access:   spaceBucket(space, kindAccess),
 		snapshot: spaceBucket(space, kindSnapshot),
+		tiers:    spaceBucket(space, kindTiers),
 	}
 }
 
 // spaceTx is a space's buckets within one transaction.
 type spaceTx struct {
-	recs, ids, access *bolt.Bucket
+	recs, ids, access, tiers *bolt.Bucket
 }
 
 // openSpaceTx returns the space's buckets in tx, or ok = false when the space does not
 // exist (was dropped).
 func openSpaceTx(tx *bolt.Tx, n *bucketNames) (spaceTx, bool) {
-	st := spaceTx{recs: tx.Bucket(n.recs), ids: tx.Bucket(n.ids), access: tx.Bucket(n.access)}
-	return st, st.recs != nil && st.ids != nil && st.access != nil
+	st := spaceTx{recs: tx.Bucket(n.recs), ids: tx.Bucket(n.ids), access: tx.Bucket(n.access), tiers: tx.Bucket(n.tiers)}
+	return st, st.recs != nil && st.ids != nil && st.access != nil && st.tiers != nil
+}
+
+// tierOf returns the current tier of the record at key (rec is its value): its entry in
+// the tiers bucket, else the tier it was written to.
+func (b spaceTx) tierOf(key, rec []byte) tier.Tier {
+	if v := b.tiers.Get(key); len(v) == 1 {
+		return tier.Tier(v[0])
+	}
+	if len(rec) > 1 {
+		return tier.Tier(rec[1])
+	}
+	return tier.Hot
+}
+
+// setTier records that the memory at key now lives in t.
+func (b spaceTx) setTier(key, rec []byte, t tier.Tier) error {
+	if len(rec) > 1 && tier.Tier(rec[1]) == t {
+		return b.tiers.Delete(key)
+	}
+	return b.tiers.Put(key, []byte{byte(t)})
 }
 
 // createSpace writes a new space's config and buckets.
 func createSpace(tx *bolt.Tx, name string, cfg codec.Config) error {
-	for _, kind := range []string{kindRecords, kindIDs, kindAccess} {
+	for _, kind := range []string{kindRecords, kindIDs, kindAccess, kindTiers} {
 		if _, err := tx.CreateBucket(spaceBucket(name, kind)); err != nil {
 			return err
 		}
@@ -78,7 +103,7 @@ func putConfig(tx *bolt.Tx, name string, cfg codec.Config) error {
 
 // deleteSpace removes a space's config and every bucket it owns.
 func deleteSpace(tx *bolt.Tx, name string) error {
-	for _, kind := range []string{kindRecords, kindIDs, kindAccess, kindSnapshot} {
+	for _, kind := range []string{kindRecords, kindIDs, kindAccess, kindSnapshot, kindTiers} {
 		if err := tx.DeleteBucket(spaceBucket(name, kind)); err != nil && err != bolt.ErrBucketNotFound {
 			return err
 		}

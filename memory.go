@@ -95,11 +95,19 @@ type Query struct {
 // Hit is one recalled memory.
 type Hit struct {
 	Memory Memory
-	// Similarity is the cosine similarity of the memory's embedding to the cue.
+	// Similarity is the cosine similarity of the memory's embedding to the cue, at full
+	// precision whatever the memory's tier.
 	Similarity float32
-	// Score ranks hits: Similarity × (1 − w + w × Confidence) with w the space's confidence
-	// weight (0 under Query.SimilarityOnly). Hits are sorted by Score, highest first.
+	// Confidence is the confidence the score used: the stored one, or its decayed value when
+	// the space has confidence decay (WithDecay); the stored one stays in Memory.
+	Confidence float32
+	// Score ranks hits: Similarity × (1 − w + w × Confidence) × boost, with w the space's
+	// confidence weight (0 under Query.SimilarityOnly) and boost the decay's recency boost
+	// (1 without one). Scores of every tier compare directly: the similarity of a warm or
+	// cold memory is recomputed from its full-precision record. Hits are sorted by Score.
 	Score float32
+
+	seq uint64 // the record's key, for the store's bookkeeping
 }
 
 // ItemResult is the outcome of one item of a batch.

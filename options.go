@@ -8,6 +8,7 @@ import (
 
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/internal/ids"
+	"github.com/engram-go/engram/tier"
 )
 
 // Limits bound what one call may carry. Each is enforced with its own error code; the
@@ -61,23 +62,25 @@ const maxDimensionCap = 1 << 20
 type Option func(*options) error
 
 type options struct {
-	noSync      bool
-	readOnly    bool
-	logger      *slog.Logger
-	lockTimeout time.Duration
-	accessFlush time.Duration
-	limits      Limits
-	fileMode    os.FileMode
-	initialMmap int
+	migrateEvery time.Duration
+	noSync       bool
+	readOnly     bool
+	logger       *slog.Logger
+	lockTimeout  time.Duration
+	accessFlush  time.Duration
+	limits       Limits
+	fileMode     os.FileMode
+	initialMmap  int
 }
 
 func defaultOptions() options {
 	return options{
-		logger:      slog.New(slog.DiscardHandler),
-		lockTimeout: time.Second,
-		accessFlush: time.Second,
-		limits:      DefaultLimits,
-		fileMode:    0o600,
+		logger:       slog.New(slog.DiscardHandler),
+		lockTimeout:  time.Second,
+		accessFlush:  time.Second,
+		migrateEvery: time.Second,
+		limits:       DefaultLimits,
+		fileMode:     0o600,
 	}
 }
 
@@ -135,6 +138,19 @@ func WithAccessFlushInterval(d time.Duration) Option {
 	}
 }
 
+// WithMigrateInterval sets how often the background migrator moves memories between the
+// tiers of spaces with tiering (default one second; it also runs at once when a space's hot
+// tier passes its high watermark). 0 turns it off: then only Space.Migrate moves memories.
+func WithMigrateInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("negative migrate interval %v", d)
+		}
+		o.migrateEvery = d
+		return nil
+	}
+}
+
 // WithLimits replaces DefaultLimits. Every field must be positive.
 func WithLimits(l Limits) Option {
 	return func(o *options) error {
@@ -178,6 +194,8 @@ type spaceOptions struct {
 	hnswSet      bool
 	threshold    int
 	thresholdSet bool
+	tiering      *tier.Policy
+	decay        *tier.Decay
 }
 
 // IndexKind chooses a space's vector index.

@@ -69,13 +69,17 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxErr(op, sp.name, err)
 	}
-	if idx == nil || !q.Tiers.Has(tier.Hot) {
-		// No memories yet, or only tiers that hold nothing in this version.
-		return nil, nil
+	if idx == nil {
+		return nil, nil // no memories yet
 	}
 	if q.SimilarityOnly {
 		weight = 0
 	}
+	// Default recall searches hot and continues into warm only when hot has fewer than K
+	// passing hits; a query that names tiers searches each of them and merges.
+	cascade := q.Tiers == tier.Default
+	tiers := q.Tiers.Resolve()
+	now := time.Now()
 
 	var hits []Hit
 	err := sp.st.view(func(tx *bolt.Tx) error {
@@ -83,65 +87,23 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 		if err != nil {
 			return err
 		}
-		recs := b.recs
-		// Filters run on index candidates only (those that would make the result), reading
-		// the candidate's record in this transaction.
-		needView := q.MinConfidence > 0 || len(q.Metadata) > 0 || len(q.Tags) > 0
-		var filterErr error
-		filter := func(key uint64) bool {
-			var kb [8]byte
-			v := recs.Get(seqKey(&kb, key))
-			if v == nil {
-				return false // not (or no longer) visible in this transaction
-			}
-			if !needView {
-				return true
-			}
-			view, err := codec.Parse(v)
-			if err != nil {
-				filterErr = newErr(CodeCorrupt, op, sp.name, fmt.Sprintf("record %d", key), err)
-				return false
-			}
-			return view.Confidence >= q.MinConfidence && view.HasTags(q.Tags) && view.HasMeta(q.Metadata)
-		}
-		opt := index.SearchOptions{Breadth: q.Breadth, MinSimilarity: q.MinSimilarity, Exact: q.Exact}
-		if needView {
-			opt.Filter = filter
-		}
-		res, err := idx.Search(cue, q.K, opt)
-		if err != nil {
-			return newErr(CodeDimensionMismatch, op, sp.name, "", err)
-		}
-		if !needView && !allVisible(recs, res) {
-			// A write raced the index (a record committed after this transaction began, or
-			// forgotten while the index still held it). Rare: search again, admitting only
-			// keys visible here, so the result is still K long and consistent.
-			opt.Filter = filter
-			if res, err = idx.Search(cue, q.K, opt); err != nil {
-				return newErr(CodeDimensionMismatch, op, sp.name, "", err)
+		r := &recaller{sp: sp, b: b, q: q, cue: cue, weight: weight, now: now}
+		if tiers.Has(tier.Hot) {
+			if err := r.hot(idx); err != nil {
+				return err
 			}
 		}
-		if filterErr != nil {
-			return filterErr
-		}
-		hits = make([]Hit, 0, len(res))
-		for _, r := range res {
-			var kb [8]byte
-			v := recs.Get(seqKey(&kb, r.Key))
-			if v == nil {
-				continue // checked above; cannot happen within one transaction
+		if tiers.Has(tier.Warm) && (!cascade || len(r.hits) < q.K) {
+			if err := r.warm(); err != nil {
+				return err
 			}
-			view, err := codec.Parse(v)
-			if err != nil {
-				return newErr(CodeCorrupt, op, sp.name, fmt.Sprintf("record %d", r.Key), err)
-			}
-			m := sp.toMemory(b, &view)
-			hits = append(hits, Hit{
-				Memory:     m,
-				Similarity: r.Similarity,
-				Score:      r.Similarity * (1 - weight + weight*m.Conf()),
-			})
 		}
+		if tiers.Has(tier.Cold) && !cascade {
+			if err := r.cold(dim); err != nil {
+				return err
+			}
+		}
+		hits = r.hits
 		return nil
 	})
 	if err != nil {
@@ -153,8 +115,200 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 		}
 		return cmp.Compare(b.Similarity, a.Similarity)
 	})
+	if len(hits) > q.K {
+		hits = hits[:q.K]
+	}
 	sp.touch(hits)
 	return hits, nil
+}
+
+// recaller gathers the hits of one recall, tier by tier, in one read transaction.
+type recaller struct {
+	sp     *Space
+	b      spaceTx
+	q      *Query
+	cue    []float32
+	weight float32
+	now    time.Time
+	hits   []Hit
+	seen   map[uint64]bool // seqs already hit (a memory is in one tier, but be safe)
+}
+
+// needView reports whether the query filters on record fields.
+func (r *recaller) needView() bool {
+	return r.q.MinConfidence > 0 || len(r.q.Metadata) > 0 || len(r.q.Tags) > 0
+}
+
+// filter returns the record filter for index candidates: visible in this transaction,
+// in tier t, and passing the query's field filters. err receives a decoding failure.
+func (r *recaller) filter(t tier.Tier, checkTier bool, errp *error) func(uint64) bool {
+	need := r.needView()
+	return func(key uint64) bool {
+		var kb [8]byte
+		k := seqKey(&kb, key)
+		v := r.b.recs.Get(k)
+		if v == nil {
+			return false // not (or no longer) visible in this transaction
+		}
+		if checkTier && r.b.tierOf(k, v) != t {
+			return false // moved by a migration that committed after the index was read
+		}
+		if !need {
+			return true
+		}
+		view, err := codec.Parse(v)
+		if err != nil {
+			*errp = newErr(CodeCorrupt, "recall", r.sp.name, fmt.Sprintf("record %d", key), err)
+			return false
+		}
+		return view.Confidence >= r.q.MinConfidence && view.HasTags(r.q.Tags) && view.HasMeta(r.q.Metadata)
+	}
+}
+
+// add turns index results (keys with similarities) into hits, reading their records.
+func (r *recaller) add(res []index.Result, exact bool) error {
+	for _, x := range res {
+		if r.seen[x.Key] {
+			continue
+		}
+		var kb [8]byte
+		k := seqKey(&kb, x.Key)
+		v := r.b.recs.Get(k)
+		if v == nil {
+			continue
+		}
+		view, err := codec.Parse(v)
+		if err != nil {
+			return newErr(CodeCorrupt, "recall", r.sp.name, fmt.Sprintf("record %d", x.Key), err)
+		}
+		sim := x.Similarity
+		if !exact { // a compressed tier's estimate: re-rank at full precision
+			vec := make([]float32, view.Dim)
+			view.Embedding(vec)
+			sim = vector.Dot(vec, r.cue)
+		}
+		if sim < r.q.MinSimilarity {
+			continue
+		}
+		m := r.sp.toMemory(r.b, k, &view)
+		conf, boost := m.Conf(), float32(1)
+		if d := r.sp.decay; d.Kind != tier.NoDecay {
+			last := m.CreatedAt
+			if m.LastAccess.After(last) {
+				last = m.LastAccess
+			}
+			idle := r.now.Sub(last)
+			conf, boost = d.Apply(conf, idle), d.Boost(idle)
+		}
+		if r.seen == nil {
+			r.seen = map[uint64]bool{}
+		}
+		r.seen[x.Key] = true
+		r.hits = append(r.hits, Hit{
+			Memory:     m,
+			Similarity: sim,
+			Confidence: conf,
+			Score:      sim * (1 - r.weight + r.weight*conf) * boost,
+			seq:        x.Key,
+		})
+	}
+	return nil
+}
+
+// hot searches the in-memory index.
+func (r *recaller) hot(idx index.Index) error {
+	var ferr error
+	filter := r.filter(tier.Hot, false, &ferr)
+	opt := index.SearchOptions{Breadth: r.q.Breadth, MinSimilarity: r.q.MinSimilarity, Exact: r.q.Exact}
+	if r.needView() {
+		opt.Filter = filter
+	}
+	res, err := idx.Search(r.cue, r.q.K, opt)
+	if err != nil {
+		return newErr(CodeDimensionMismatch, "recall", r.sp.name, "", err)
+	}
+	if !r.needView() && !allVisible(r.b.recs, res) {
+		// A write raced the index (a record committed after this transaction began, or
+		// forgotten while the index still held it). Rare: search again, admitting only
+		// keys visible here, so the result is still K long and consistent.
+		opt.Filter = filter
+		if res, err = idx.Search(r.cue, r.q.K, opt); err != nil {
+			return newErr(CodeDimensionMismatch, "recall", r.sp.name, "", err)
+		}
+	}
+	if ferr != nil {
+		return ferr
+	}
+	return r.add(res, true)
+}
+
+// warmRerank is how many candidates per wanted hit the warm tier's compressed scan
+// hands to the full-precision re-rank.
+const warmRerank = 4
+
+// warm scans the warm tier's 8-bit codes for candidates and re-ranks them.
+func (r *recaller) warm() error {
+	w := r.sp.warmIndex()
+	if w == nil || w.Len() == 0 {
+		return nil
+	}
+	var ferr error
+	res, err := w.Search(r.cue, r.q.K, index.SearchOptions{
+		Breadth:       max(warmRerank*r.q.K, 40),
+		MinSimilarity: r.q.MinSimilarity,
+		Filter:        r.filter(tier.Warm, true, &ferr),
+	})
+	if err != nil {
+		return newErr(CodeDimensionMismatch, "recall", r.sp.name, "", err)
+	}
+	if ferr != nil {
+		return ferr
+	}
+	return r.add(res, false)
+}
+
+// cold scans the cold memories on disk, at full precision: cold keeps nothing in memory,
+// so this reads every cold record — slow by design, and only on request.
+func (r *recaller) cold(dim int) error {
+	var ferr error
+	filter := r.filter(tier.Cold, true, &ferr)
+	acc := vector.NewTopKAcc(r.q.K, r.q.MinSimilarity, nil)
+	var keys []uint64
+	vec := make([]float32, dim)
+	consider := func(k, v []byte) error {
+		view, err := codec.Parse(v)
+		if err != nil {
+			return newErr(CodeCorrupt, "recall", r.sp.name, fmt.Sprintf("record %x", k), err)
+		}
+		if view.Dim != dim {
+			return nil
+		}
+		seq, _ := codec.KeySeq(k)
+		view.Embedding(vec)
+		keys = append(keys, seq)
+		acc.Offer(len(keys)-1, vector.Dot(vec, r.cue), func(row int) bool { return filter(keys[row]) })
+		return nil
+	}
+	// Cold memories are those written cold (Archive) without a later move, and those
+	// moved cold (tier entries): walk the records once, checking each one's tier.
+	c := r.b.recs.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if r.b.tierOf(k, v) != tier.Cold {
+			continue
+		}
+		if err := consider(k, v); err != nil {
+			return err
+		}
+	}
+	if ferr != nil {
+		return ferr
+	}
+	best := acc.Result()
+	res := make([]index.Result, len(best))
+	for i, s := range best {
+		res[i] = index.Result{Key: keys[s.Row], Similarity: s.Score}
+	}
+	return r.add(res, true)
 }
 
 // allVisible reports whether every result's record exists in the transaction of recs.
@@ -168,17 +322,41 @@ func allVisible(recs *bolt.Bucket, res []index.Result) bool {
 	return true
 }
 
-// touch records the access of every hit, and shows it in the returned memories.
+// touch records the access of every hit, and shows it in the returned memories; with
+// tiering it also updates the hot memories' activation and queues warm and cold hits for
+// promotion (tier.Policy.Promote).
 func (sp *Space) touch(hits []Hit) {
 	if len(hits) == 0 {
 		return
 	}
-	now := time.Unix(0, time.Now().UnixNano()) // wall clock only, as it reads back from disk
+	now := time.Unix(0, time.Now().UnixNano()).UTC() // wall clock only, as it reads back from disk
 	ids := make([]string, len(hits))
+	var hot, other []uint64
 	for i := range hits {
 		ids[i] = hits[i].Memory.ID
 		hits[i].Memory.LastAccess = now
 		hits[i].Memory.AccessCount++
+		if hits[i].Memory.Tier == tier.Hot {
+			hot = append(hot, hits[i].seq)
+		} else {
+			other = append(other, hits[i].seq)
+		}
 	}
 	sp.access.touch(ids, now.UnixNano())
+	if t := sp.tier; t != nil {
+		if !t.policy.Promote.OnRecall() {
+			other = nil
+		}
+		t.touch(hot, other, now.UnixNano())
+		if w := sp.warmIndex(); w != nil {
+			for i := range hits {
+				if hits[i].Memory.Tier == tier.Warm {
+					w.SetStamp(hits[i].seq, stampOf(now.UnixNano()))
+				}
+			}
+		}
+		if len(other) > 0 {
+			sp.st.wakeMigrator()
+		}
+	}
 }

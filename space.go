@@ -1,6 +1,7 @@
 package engram
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -31,8 +32,11 @@ type Space struct {
 	// turn orders the index updates of committed writes by commit order (commit.go).
 	turn turnstile
 
-	policy tier.Policy
+	migrateMu sync.Mutex // one migration cycle at a time
+
 	tiers  tier.Counts
+	tier   *tierState // nil unless tiering is on
+	decay  tier.Decay
 	access accessTracker
 
 	metrics spaceMetrics
@@ -50,7 +54,13 @@ type Space struct {
 }
 
 func newSpace(s *Store, name string, cfg codec.Config) *Space {
-	sp := &Space{st: s, name: name, names: namesOf(name), cfg: cfg, policy: tier.AllHot{}}
+	sp := &Space{st: s, name: name, names: namesOf(name), cfg: cfg, decay: decayOf(cfg)}
+	if p := policyOf(cfg); p.HotCapacity > 0 {
+		sp.tier = newTierState(p)
+		if cfg.Dim > 0 {
+			sp.tier.warm = index.NewSQ8(cfg.Dim)
+		}
+	}
 	sp.metrics.since = time.Now()
 	sp.access.init()
 	if cfg.Dim > 0 {
@@ -101,14 +111,36 @@ func loadSpace(s *Store, name string) (*Space, error) {
 		if cfg.Dim == 0 {
 			return nil
 		}
-		// Count hot records first (one byte each), to pick the index before filling it.
+		// Each record's tier: its entry in the tiers bucket, else the tier it was written to.
+		// Both buckets are keyed by sequence number, so one merge walk pairs them.
+		tc := b.tiers.Cursor()
+		var tk, tv []byte
+		started := false // the walk restarts only per pass, not when it ran off the end
+		tierAt := func(k, v []byte) tier.Tier {
+			if !started {
+				tk, tv = tc.First()
+				started = true
+			}
+			for tk != nil && bytes.Compare(tk, k) < 0 {
+				tk, tv = tc.Next()
+			}
+			if tk != nil && bytes.Equal(tk, k) && len(tv) == 1 {
+				return tier.Tier(tv[0])
+			}
+			if len(v) > 1 {
+				return tier.Tier(v[1])
+			}
+			return tier.Hot
+		}
+		// Count hot records first (a byte or two each), to pick the index before filling it.
 		hot := 0
 		c := recs.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(v) > 1 && tier.Tier(v[1]) == tier.Hot {
+			if tierAt(k, v) == tier.Hot {
 				hot++
 			}
 		}
+		started = false
 		var loader *index.HNSWLoader
 		if useHNSW(cfg, hot) {
 			loader = sp.openSnapshot(tx, cfg)
@@ -131,14 +163,42 @@ func loadSpace(s *Store, name string) (*Space, error) {
 			keys, vecs = keys[:0], vecs[:0]
 			return err
 		}
+		var warmKeys []uint64
+		var warmStamps []uint32
+		warmVecs := make([]float32, 0, chunk*cfg.Dim)
+		flushWarm := func() error {
+			if len(warmKeys) == 0 || sp.tier == nil {
+				return nil
+			}
+			err := sp.tier.warm.AddStamped(warmKeys, warmVecs, warmStamps)
+			warmKeys, warmVecs, warmStamps = warmKeys[:0], warmVecs[:0], warmStamps[:0]
+			return err
+		}
+		// lastUse is when a memory was last written or recalled, for activation and aging.
+		lastUse := func(view *codec.View) (int64, uint32) {
+			last, count := view.Created, uint32(0)
+			if raw := b.access.Get(view.IDBytes()); raw != nil {
+				if a, err := codec.DecodeAccess(raw); err == nil {
+					last, count = max(last, a.Last), a.Count
+				}
+			}
+			return last, count
+		}
+		loaded := 0
 		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if loaded++; sp.tier != nil && loaded%65536 == 0 {
+				// Keep the pages read so far out of the resident set (residency.go); this
+				// read transaction holds the mapping in place.
+				dropMapping(s.db.Info().Data, tx.Size())
+			}
 			seq, err := codec.KeySeq(k)
 			if err != nil {
 				return newErr(CodeCorrupt, op, name, "record key", err)
 			}
 			view, err := codec.Parse(v)
-			if err == nil && (!tier.Tier(view.Tier).Valid() || view.Dim != cfg.Dim) {
-				err = fmt.Errorf("tier %d, dim %d in a space of dim %d", view.Tier, view.Dim, cfg.Dim)
+			t := tierAt(k, v)
+			if err == nil && (!t.Valid() || view.Dim != cfg.Dim) {
+				err = fmt.Errorf("tier %d, dim %d in a space of dim %d", t, view.Dim, cfg.Dim)
 			}
 			if err != nil {
 				// A damaged record is left out (its checksum caught it), not allowed to make
@@ -148,10 +208,26 @@ func loadSpace(s *Store, name string) (*Space, error) {
 				s.log.Warn("damaged record left out of the index", "space", name, "seq", seq, "err", err)
 				continue
 			}
-			t := tier.Tier(view.Tier)
 			sp.tiers.Add(t, 1)
-			if t != tier.Hot {
+			switch {
+			case t == tier.Warm && sp.tier != nil:
+				last, _ := lastUse(&view)
+				warmKeys = append(warmKeys, seq)
+				warmStamps = append(warmStamps, stampOf(last))
+				warmVecs = warmVecs[:len(warmVecs)+cfg.Dim]
+				view.Embedding(warmVecs[len(warmVecs)-cfg.Dim:])
+				if len(warmKeys) == chunk {
+					if err := flushWarm(); err != nil {
+						return err
+					}
+				}
 				continue
+			case t != tier.Hot:
+				continue // cold (or warm in a space whose tiering was turned off): on disk only
+			}
+			if sp.tier != nil {
+				last, count := lastUse(&view)
+				sp.tier.hot[seq] = hotStat{last: last, count: count, conf: view.Confidence}
 			}
 			vecs = vecs[:len(vecs)+cfg.Dim]
 			row := vecs[len(vecs)-cfg.Dim:]
@@ -170,6 +246,9 @@ func loadSpace(s *Store, name string) (*Space, error) {
 					return err
 				}
 			}
+		}
+		if err := flushWarm(); err != nil {
+			return err
 		}
 		if loader != nil {
 			g, miss := loader.Finish()
@@ -313,6 +392,8 @@ type SpaceStats struct {
 	// DamagedRecords counts records Open found damaged (checksum, format) and left out;
 	// Store.Check lists them.
 	DamagedRecords int
+	// Tiering describes the hot / warm / cold placement (zero without WithTiering).
+	Tiering TieringStats
 	// Ops counts each operation since the space was opened: calls, items, failures by
 	// code, latency and batch-size distributions, throughput.
 	Ops []OpStats
@@ -346,6 +427,15 @@ func (sp *Space) Stats() SpaceStats {
 	}
 	st.PendingAccess = sp.access.pendingLen()
 	st.Ops, st.Queue = sp.metrics.snapshot()
+	if t := sp.tier; t != nil {
+		st.Tiering = t.stats(int(st.Tiers[tier.Hot]))
+		if w := sp.warmIndex(); w != nil {
+			st.Tiering.WarmBytes = w.MemoryBytes()
+		}
+		if order(st.Tiering.State) > order(st.Queue.State) {
+			st.Queue.State = st.Tiering.State
+		}
+	}
 	return st
 }
 
@@ -374,6 +464,11 @@ func (sp *Space) Get(ctx context.Context, id string) (m Memory, err error) {
 			return &Error{Code: CodeNotFound, Op: op, Space: sp.name, ID: id, Item: -1}
 		}
 		m, err = sp.readMemory(b, seq, id)
+		if err == nil && m.Tier != tier.Hot && sp.tier != nil && sp.tier.policy.Promote.OnGet() {
+			s, _ := codec.KeySeq(seq)
+			sp.tier.touch(nil, []uint64{s}, time.Now().UnixNano())
+			sp.st.wakeMigrator()
+		}
 		return err
 	})
 	if err != nil {
@@ -407,11 +502,11 @@ func (sp *Space) readMemory(b spaceTx, seqKey []byte, id string) (Memory, error)
 		// memory means damage, not an answer.
 		return Memory{}, newErr(CodeCorrupt, "", sp.name, fmt.Sprintf("id %q maps to the record of %q", id, view.ID()), nil)
 	}
-	return sp.toMemory(b, &view), nil
+	return sp.toMemory(b, seqKey, &view), nil
 }
 
 // toMemory converts a parsed record, adding stored and pending access statistics.
-func (sp *Space) toMemory(b spaceTx, view *codec.View) Memory {
+func (sp *Space) toMemory(b spaceTx, key []byte, view *codec.View) Memory {
 	rec := view.Record()
 	conf := rec.Confidence
 	m := Memory{
@@ -419,10 +514,13 @@ func (sp *Space) toMemory(b spaceTx, view *codec.View) Memory {
 		Content:    rec.Content,
 		Embedding:  rec.Vec,
 		Confidence: &conf,
-		CreatedAt:  time.Unix(0, rec.Created),
+		CreatedAt:  time.Unix(0, rec.Created).UTC(),
 		Metadata:   rec.Meta,
 		Tags:       rec.Tags,
 		Tier:       tier.Tier(rec.Tier),
+	}
+	if v := b.tiers.Get(key); len(v) == 1 {
+		m.Tier = tier.Tier(v[0]) // moved since it was written
 	}
 	var acc codec.Access
 	if raw := b.access.Get([]byte(rec.ID)); raw != nil {
@@ -432,7 +530,7 @@ func (sp *Space) toMemory(b spaceTx, view *codec.View) Memory {
 	acc.Count += p.n
 	acc.Last = max(acc.Last, p.last)
 	if acc.Last != 0 {
-		m.LastAccess = time.Unix(0, acc.Last)
+		m.LastAccess = time.Unix(0, acc.Last).UTC()
 	}
 	m.AccessCount = acc.Count
 	return m
@@ -480,11 +578,11 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (n int, err error) {
 			if err != nil {
 				return newErr(CodeCorrupt, op, sp.name, "id map of "+id, err)
 			}
-			t := tier.Hot
-			if v := b.recs.Get(key); len(v) > 1 {
-				t = tier.Tier(v[1])
-			}
+			t := b.tierOf(key, b.recs.Get(key))
 			if err := b.recs.Delete(key); err != nil {
+				return err
+			}
+			if err := b.tiers.Delete(key); err != nil {
 				return err
 			}
 			if err := b.ids.Delete([]byte(id)); err != nil {
@@ -506,11 +604,24 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (n int, err error) {
 	}
 	sp.turn.enter(req.ticket)
 	_, idx, _ := sp.state()
-	if idx != nil {
-		idx.Delete(seqs...)
-	}
-	for _, t := range tiers {
+	var hot, warm []uint64
+	for i, t := range tiers {
 		sp.tiers.Add(t, -1)
+		switch t {
+		case tier.Hot:
+			hot = append(hot, seqs[i])
+		case tier.Warm:
+			warm = append(warm, seqs[i])
+		}
+	}
+	if idx != nil && len(hot) > 0 {
+		idx.Delete(hot...)
+	}
+	if w := sp.warmIndex(); w != nil && len(warm) > 0 {
+		w.Delete(warm...)
+	}
+	if sp.tier != nil {
+		sp.tier.forget(seqs...)
 	}
 	sp.turn.leave(req.ticket)
 	return len(seqs), nil
@@ -562,9 +673,26 @@ const scanPage = 256
 // yielded once and ends the iteration.
 func (sp *Space) All(ctx context.Context) iter.Seq2[Memory, error] {
 	return func(yield func(Memory, error) bool) {
+		for m, err := range sp.scanSeqs(ctx) {
+			if !yield(m.Memory, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// seqMemory is a memory with its record's sequence number.
+type seqMemory struct {
+	Memory
+	seq uint64
+}
+
+// scanSeqs is All with each memory's sequence number (for migration by predicate).
+func (sp *Space) scanSeqs(ctx context.Context) iter.Seq2[seqMemory, error] {
+	return func(yield func(seqMemory, error) bool) {
 		const op = "scan"
 		var after []byte // last seq key seen
-		page := make([]Memory, 0, scanPage)
+		page := make([]seqMemory, 0, scanPage)
 		for {
 			page = page[:0]
 			err := func() error {
@@ -594,16 +722,18 @@ func (sp *Space) All(ctx context.Context) iter.Seq2[Memory, error] {
 						if err != nil {
 							return newErr(CodeCorrupt, op, sp.name, fmt.Sprintf("record %x", k), err)
 						}
-						page = append(page, sp.toMemory(b, &view))
+						seq, _ := codec.KeySeq(k)
+						page = append(page, seqMemory{sp.toMemory(b, k, &view), seq})
 						after = append(after[:0], k...)
 					}
 					return nil
 				})
 			}()
 			if err != nil {
-				yield(Memory{}, sp.st.storageErr(op, sp.name, err))
+				yield(seqMemory{}, sp.st.storageErr(op, sp.name, err))
 				return
 			}
+			sp.st.releaseFilePages(false) // a full scan would map the whole file (residency.go)
 			for _, m := range page {
 				if !yield(m, nil) {
 					return

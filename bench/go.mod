@@ -8,6 +8,7 @@ require (
 	github.com/coder/hnsw v0.6.1
 	github.com/engram-go/engram v0.0.0
 	github.com/philippgille/chromem-go v0.7.0
+	github.com/viterin/vek v0.4.3
 	go.etcd.io/bbolt v1.5.0
 )
 
@@ -15,7 +16,6 @@ require (
 	github.com/chewxy/math32 v1.10.1 // indirect
 	github.com/google/renameio v1.0.1 // indirect
 	github.com/viterin/partial v1.1.0 // indirect
-	github.com/viterin/vek v0.4.3 // indirect
 	golang.org/x/exp v0.0.0-20240506185415-9bf2ced13842 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.45.0 // indirect

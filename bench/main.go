@@ -7,6 +7,7 @@
 //	go run . fetch                      # download + convert the data set
 //	go run . ann [flags]                # recall / QPS / build / memory table
 //	go run . fixture --out FILE         # small real-data fixture for CI
+//	go run . tiers [--n 1000000]        # tiered store: memory, recall, migration
 package main
 
 import (
@@ -39,6 +40,8 @@ func main() {
 		err = cmdReopen(args)
 	case "batch":
 		err = cmdBatch(args)
+	case "tiers":
+		err = cmdTiers(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -62,6 +65,7 @@ commands:
   fixture   write a small real-data fixture with exact top-10 for CI
   reopen    Open time of a 341k-vector store: graph snapshot vs rebuild
   batch     batch writes vs raw bbolt, the index alone and chromem-go; recall vs chromem-go
+  tiers     1M memories over hot / warm / cold: resident memory, recall, migration rates
 
 run "go run . <command> -h" for the flags of a command.
 `)

@@ -425,13 +425,13 @@ func (g *HNSW) Keys() iter.Seq[uint64] {
 // MemoryBytes implements Index: blocks (vectors, layer-0 lists, keys, states, upper-layer
 // pointers), the upper-layer lists, and the key map at about 24 bytes an entry.
 func (g *HNSW) MemoryBytes() int64 {
+	g.mu.Lock() // the count before the block list, as in exact
+	high := g.high
+	keys := len(g.byKey)
+	g.mu.Unlock()
 	dir := *g.dir.Load()
 	perNode := int64(g.dim*4 + g.stride*4 + 8 + 4 + 4 + 8)
-	total := int64(len(dir)) * blockSize * perNode
-	g.mu.Lock()
-	high := g.high
-	total += int64(len(g.byKey)) * 24
-	g.mu.Unlock()
+	total := int64(len(dir))*blockSize*perNode + int64(keys)*24
 	for id := uint32(0); id < high; id++ {
 		if p := dir[id>>blockShift].upper[id&blockMask].Load(); p != nil {
 			total += int64(cap(*p))*4 + 24

@@ -375,10 +375,12 @@ func (g *HNSW) Search(q []float32, k int, opt SearchOptions) ([]Result, error) {
 // exact scans every live node. Called with reclaimMu held shared, so no slot it reads is
 // recycled meanwhile; slots being filled by concurrent inserts are skipped by their state.
 func (g *HNSW) exact(q []float32, k int, opt SearchOptions) []Result {
-	dir := *g.dir.Load()
+	// The count first: a block list loaded after it covers every node below it (an insert
+	// publishes a grown list before raising high), while one loaded before may be stale.
 	g.mu.Lock()
 	high := g.high
 	g.mu.Unlock()
+	dir := *g.dir.Load()
 	acc := vector.NewTopKAcc(k, opt.MinSimilarity, make([]vector.Scored, 0, k))
 	var filter func(int) bool
 	if opt.Filter != nil {

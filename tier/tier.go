@@ -4,10 +4,9 @@
 //   - Warm: persisted and recallable, but outside the in-memory index.
 //   - Cold: archived and compact; excluded from default recall, always reachable by ID.
 //
-// Every stored record carries its tier byte, so a reopened store restores placement
-// without a side table. Today the placement policy keeps everything hot; capacity-driven
-// demotion, promotion and archival plug in behind Policy without touching callers, who only
-// see a memory's Tier and choose tiers to search with a Set.
+// A record carries the tier it was written to (hot for Remember, cold for Archive); the
+// store keeps later moves in a small placement bucket beside the records, so migrating a
+// memory rewrites nine bytes, not the memory. Policy (policy.go) decides the moves.
 package tier
 
 import (
@@ -94,18 +93,6 @@ func (s Set) String() string {
 	}
 	return strings.Join(parts, "+")
 }
-
-// Policy decides where newly written memories go.
-type Policy interface {
-	// Place returns the tier for a memory about to be written.
-	Place() Tier
-}
-
-// AllHot is the policy that keeps every memory in the hot tier.
-type AllHot struct{}
-
-// Place implements Policy.
-func (AllHot) Place() Tier { return Hot }
 
 // Counts tracks how many memories each tier of a space holds. It is safe for concurrent use.
 type Counts struct {

@@ -35,7 +35,4 @@ func TestCounts(t *testing.T) {
 	if got := c.Snapshot(); got != [3]int64{2, 0, 2} || c.Get(Tier(9)) != 0 {
 		t.Fatalf("counts = %v", got)
 	}
-	if (AllHot{}).Place() != Hot {
-		t.Fatal("AllHot placed elsewhere")
-	}
 }

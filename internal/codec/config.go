@@ -28,7 +28,13 @@ const (
 // Config v1 layout (little-endian): u8 version, u8 metric, u8 index choice, u8 reserved,
 // u32 dim (0 = not fixed yet), i64 created (Unix nanoseconds), f32 confidence weight,
 // u16 HNSW M, u16 HNSW efConstruction, u16 HNSW efSearch, u16 reserved,
-// u32 HNSW threshold, u32 CRC-32C.
+// u32 HNSW threshold,
+// tiering: u32 hot capacity (0 = off), f32 high watermark, f32 low watermark,
+// u32 activation half-life (s), u32 warm idle (s), u32 max per cycle, u32 batch size,
+// u8 flags (1 promote on recall, 2 promote on get), u8 backpressure mode, u16 reserved,
+// decay: u8 kind, 3 reserved, u32 half-life (s), u32 scale (s), f32 exponent, f32 floor,
+// f32 recency boost,
+// u32 CRC-32C.
 type Config struct {
 	Metric           Metric
 	Index            uint8
@@ -39,9 +45,27 @@ type Config struct {
 	EfConstruction   int
 	EfSearch         int
 	HNSWThreshold    int
+	Tiering          Tiering
+	Decay            Decay
 }
 
-const configLen = 36
+// Tiering is the persisted tier policy (see tier.Policy).
+type Tiering struct {
+	HotCapacity              int
+	High, Low                float32
+	HalfLifeSec, WarmIdleSec uint32
+	MaxPerCycle, BatchSize   int
+	Promote, Backpressure    uint8
+}
+
+// Decay is the persisted confidence decay (see tier.Decay).
+type Decay struct {
+	Kind                   uint8
+	HalfLifeSec, ScaleSec  uint32
+	Exponent, Floor, Boost float32
+}
+
+const configLen = 36 + 32 + 24
 
 // EncodeConfig returns the encoding of c.
 func EncodeConfig(c Config) []byte {
@@ -55,6 +79,22 @@ func EncodeConfig(c Config) []byte {
 	b = binary.LittleEndian.AppendUint16(b, uint16(c.EfSearch))
 	b = binary.LittleEndian.AppendUint16(b, 0)
 	b = binary.LittleEndian.AppendUint32(b, uint32(c.HNSWThreshold))
+	t := c.Tiering
+	b = binary.LittleEndian.AppendUint32(b, uint32(t.HotCapacity))
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(t.High))
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(t.Low))
+	b = binary.LittleEndian.AppendUint32(b, t.HalfLifeSec)
+	b = binary.LittleEndian.AppendUint32(b, t.WarmIdleSec)
+	b = binary.LittleEndian.AppendUint32(b, uint32(t.MaxPerCycle))
+	b = binary.LittleEndian.AppendUint32(b, uint32(t.BatchSize))
+	b = append(b, t.Promote, t.Backpressure, 0, 0)
+	d := c.Decay
+	b = append(b, d.Kind, 0, 0, 0)
+	b = binary.LittleEndian.AppendUint32(b, d.HalfLifeSec)
+	b = binary.LittleEndian.AppendUint32(b, d.ScaleSec)
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(d.Exponent))
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(d.Floor))
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(d.Boost))
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
@@ -80,6 +120,14 @@ func DecodeConfig(b []byte) (Config, error) {
 		EfSearch:         int(binary.LittleEndian.Uint16(b[24:])),
 		HNSWThreshold:    int(binary.LittleEndian.Uint32(b[28:])),
 	}
+	u32 := func(off int) uint32 { return binary.LittleEndian.Uint32(b[off:]) }
+	f32 := func(off int) float32 { return math.Float32frombits(u32(off)) }
+	c.Tiering = Tiering{
+		HotCapacity: int(u32(32)), High: f32(36), Low: f32(40), HalfLifeSec: u32(44), WarmIdleSec: u32(48),
+		MaxPerCycle: int(u32(52)), BatchSize: int(u32(56)),
+		Promote: b[60], Backpressure: b[61],
+	}
+	c.Decay = Decay{Kind: b[64], HalfLifeSec: u32(68), ScaleSec: u32(72), Exponent: f32(76), Floor: f32(80), Boost: f32(84)}
 	switch {
 	case c.Metric != MetricCosine:
 		return Config{}, corrupt("unknown metric %d", c.Metric)
@@ -91,6 +139,11 @@ func DecodeConfig(b []byte) (Config, error) {
 		return Config{}, corrupt("confidence weight %v out of [0,1]", c.ConfidenceWeight)
 	case c.M < 2 || c.EfConstruction < 1 || c.EfSearch < 1:
 		return Config{}, corrupt("HNSW parameters M=%d efc=%d ef=%d", c.M, c.EfConstruction, c.EfSearch)
+	case c.Tiering.HotCapacity < 0 || c.Tiering.Backpressure > 1 || c.Decay.Kind > 2 ||
+		!(c.Tiering.High >= 0 && c.Tiering.High <= 10) || !(c.Tiering.Low >= 0 && c.Tiering.Low <= 10) ||
+		!(c.Decay.Floor >= 0 && c.Decay.Floor <= 1) || !(c.Decay.Exponent >= 0 && c.Decay.Exponent < 1e6) ||
+		!(c.Decay.Boost >= 0 && c.Decay.Boost < 1e6):
+		return Config{}, corrupt("tier or decay settings out of range")
 	}
 	return c, nil
 }

@@ -170,6 +170,9 @@ func Parse(b []byte) (View, error) {
 // ID returns a copy of the record's ID.
 func (v *View) ID() string { return string(v.id) }
 
+// IDBytes returns the record's ID, aliasing the input (valid as long as it is).
+func (v *View) IDBytes() []byte { return v.id }
+
 // Embedding copies the stored vector into dst, which must have length v.Dim.
 func (v *View) Embedding(dst []float32) { copyFloats(dst, v.vec) }
 

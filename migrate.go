@@ -1,0 +1,368 @@
+package engram
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/engram-go/engram/index"
+	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/tier"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Migration moves memories between tiers in bounded cycles: promotions first (memories a
+// recall or Get asked back), then demotions while the hot tier is above its high
+// watermark (lowest activation first, down to the low watermark), then warm memories idle
+// past WarmIdle go cold. Each batch is one transaction that rewrites only the tier entries
+// (nine bytes a memory); the in-memory indexes follow after the commit, in commit order
+// with every other write of the space. A crash between the two loses nothing: at Open the
+// tier entries decide, so every memory is in exactly one tier.
+
+// MigrationStats reports one migration cycle.
+type MigrationStats struct {
+	Promoted, Demoted, Cooled int
+	Elapsed                   time.Duration
+}
+
+// Migrate runs one migration cycle on the space now (the store also runs them in the
+// background: WithMigrateInterval). It does nothing on a space without tiering.
+func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
+	const op = "migrate"
+	done, err := sp.enter(op)
+	if err != nil {
+		return MigrationStats{}, err
+	}
+	defer done()
+	if sp.tier == nil || sp.st.opts.readOnly {
+		return MigrationStats{}, nil
+	}
+	sp.migrateMu.Lock() // one cycle at a time per space
+	defer sp.migrateMu.Unlock()
+	start := time.Now()
+	t := sp.tier
+	p := t.policy
+	var st MigrationStats
+	budget := p.MaxPerCycle
+
+	// 1. Promotions.
+	t.mu.Lock()
+	var want []uint64
+	asked := make(map[uint64]int64)
+	for seq, at := range t.promote {
+		if len(want) == budget {
+			break
+		}
+		want = append(want, seq)
+		asked[seq] = at
+		delete(t.promote, seq)
+	}
+	t.mu.Unlock()
+	for off := 0; off < len(want) && ctx.Err() == nil; off += p.BatchSize {
+		n, err := sp.move(ctx, want[off:min(off+p.BatchSize, len(want))], tier.Hot, asked)
+		st.Promoted += n
+		if err != nil {
+			return st, err
+		}
+	}
+	budget -= st.Promoted
+
+	// 2. Demotions, lowest activation first, down to the low watermark.
+	if hot := int(sp.tiers.Get(tier.Hot)); hot > p.High() && budget > 0 {
+		victims := t.coldest(min(hot-p.Low(), budget), time.Now(), asked)
+		for off := 0; off < len(victims) && ctx.Err() == nil; off += p.BatchSize {
+			n, err := sp.move(ctx, victims[off:min(off+p.BatchSize, len(victims))], tier.Warm, nil)
+			st.Demoted += n
+			if err != nil {
+				return st, err
+			}
+			t.freed()
+		}
+		budget -= st.Demoted
+	}
+
+	// 3. Warm memories idle past WarmIdle go cold.
+	if w := sp.warmIndex(); p.WarmIdle > 0 && w != nil && budget > 0 {
+		idle := w.StampedBefore(stampOf(time.Now().Add(-p.WarmIdle).UnixNano()), budget)
+		for off := 0; off < len(idle) && ctx.Err() == nil; off += p.BatchSize {
+			n, err := sp.move(ctx, idle[off:min(off+p.BatchSize, len(idle))], tier.Cold, nil)
+			st.Cooled += n
+			if err != nil {
+				return st, err
+			}
+		}
+	}
+	if st.Promoted+st.Demoted+st.Cooled > 0 {
+		sp.st.releaseFilePages(false) // the moves read their records
+	}
+	st.Elapsed = time.Since(start)
+	t.mu.Lock()
+	t.promoted += uint64(st.Promoted)
+	t.demoted += uint64(st.Demoted)
+	t.cooled += uint64(st.Cooled)
+	t.lastCycle = st.Elapsed
+	t.cycles += st.Elapsed
+	t.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return st, ctxErr(op, sp.name, err)
+	}
+	return st, nil
+}
+
+// move commits one batch of memories (by seq) into tier to, then updates the indexes. It
+// returns how many moved: a memory forgotten, replaced, or already in to meanwhile is
+// skipped. asked holds, for promotions, when each memory was recalled: the access record
+// of that recall may not be written yet, and a promoted memory must enter hot as just used.
+func (sp *Space) move(ctx context.Context, seqs []uint64, to tier.Tier, asked map[uint64]int64) (int, error) {
+	const op = "migrate"
+	dim, idx, _ := sp.state()
+	if idx == nil {
+		return 0, nil
+	}
+	type moved struct {
+		seq   uint64
+		from  tier.Tier
+		vec   []float32 // full precision, for promotions and demotions
+		last  int64     // for the warm stamp and hot statistics
+		count uint32
+		conf  float32
+	}
+	var ms []moved
+	req := &writeReq{ctx: ctx, space: sp}
+	req.write = func(tx *bolt.Tx) error {
+		ms = ms[:0]
+		b, err := sp.bucket(tx)
+		if err != nil {
+			return err
+		}
+		for _, seq := range seqs {
+			key := codec.SeqKey(seq)
+			rec := b.recs.Get(key)
+			if rec == nil {
+				continue // forgotten or replaced since it was chosen
+			}
+			from := b.tierOf(key, rec)
+			if from == to {
+				continue
+			}
+			m := moved{seq: seq, from: from}
+			if to == tier.Hot || to == tier.Warm {
+				view, err := codec.Parse(rec)
+				if err != nil {
+					continue // a damaged record stays where it is; Check reports it
+				}
+				m.vec = make([]float32, dim)
+				view.Embedding(m.vec)
+				m.conf, m.last = view.Confidence, view.Created
+				if raw := b.access.Get(view.IDBytes()); raw != nil {
+					if a, err := codec.DecodeAccess(raw); err == nil {
+						m.last, m.count = max(m.last, a.Last), a.Count
+					}
+				}
+				if at, ok := asked[seq]; ok && at > m.last {
+					m.last, m.count = at, m.count+1 // the recall that asked for it
+				}
+			}
+			if err := b.setTier(key, rec, to); err != nil {
+				return err
+			}
+			ms = append(ms, m)
+		}
+		return nil
+	}
+	if err := sp.st.submit(req); err != nil {
+		return 0, sp.st.writeErr(ctx, op, sp.name, err)
+	}
+	sp.turn.enter(req.ticket)
+	defer sp.turn.leave(req.ticket)
+	_, idx, _ = sp.state() // the turn may follow a switch to the graph
+	w := sp.warmIndex()
+	var hotKeys, warmKeys []uint64
+	var hotVecs, warmVecs []float32
+	var warmStamps []uint32
+	var fromHot, fromWarm []uint64
+	for _, m := range ms {
+		sp.tiers.Add(m.from, -1)
+		sp.tiers.Add(to, 1)
+		switch m.from {
+		case tier.Hot:
+			fromHot = append(fromHot, m.seq)
+		case tier.Warm:
+			fromWarm = append(fromWarm, m.seq)
+		}
+		switch to {
+		case tier.Hot:
+			hotKeys = append(hotKeys, m.seq)
+			hotVecs = append(hotVecs, m.vec...)
+			sp.tier.noteHot(m.seq, hotStat{last: m.last, count: m.count, conf: m.conf})
+		case tier.Warm:
+			warmKeys = append(warmKeys, m.seq)
+			warmVecs = append(warmVecs, m.vec...)
+			warmStamps = append(warmStamps, stampOf(m.last))
+		}
+	}
+	if len(fromHot) > 0 {
+		idx.Delete(fromHot...)
+		sp.tier.forget(fromHot...)
+	}
+	if len(fromWarm) > 0 && w != nil {
+		w.Delete(fromWarm...)
+	}
+	if len(hotKeys) > 0 {
+		if err := idx.Add(hotKeys, hotVecs); err != nil {
+			sp.st.log.Error("promotion into the index failed; a reopen restores it", "space", sp.name, "err", err)
+		}
+	}
+	if len(warmKeys) > 0 && w != nil {
+		w.AddStamped(warmKeys, warmVecs, warmStamps)
+	}
+	return len(ms), nil
+}
+
+// warmIndex returns the warm tier's index (nil without tiering or dimension).
+func (sp *Space) warmIndex() *index.SQ8 {
+	if sp.tier == nil {
+		return nil
+	}
+	sp.mu.RLock()
+	defer sp.mu.RUnlock()
+	return sp.tier.warm
+}
+
+// hotRoom applies hot-tier backpressure before a write: when the hot tier is overloaded
+// (tier.Policy.State) the write waits for migration to make room (Block) or is refused with
+// BACKPRESSURE and a retry hint (FailFast).
+func (sp *Space) hotRoom(ctx context.Context, op string) *Error {
+	t := sp.tier
+	if t == nil {
+		return nil
+	}
+	var since time.Time
+	for {
+		hot := int(sp.tiers.Get(tier.Hot))
+		if !t.policy.Overloaded(hot) {
+			if !since.IsZero() {
+				t.mu.Lock()
+				t.waits++
+				t.waited += time.Since(since)
+				t.mu.Unlock()
+			}
+			return nil
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		sp.st.wakeMigrator()
+		if t.policy.Backpressure == tier.FailFast {
+			e := newErr(CodeBackpressure, op, sp.name, fmt.Sprintf("hot tier holds %d memories, capacity %d", hot, t.policy.HotCapacity), nil)
+			t.mu.Lock()
+			e.RetryAfter = max(t.lastCycle, 10*time.Millisecond)
+			t.mu.Unlock()
+			sp.metrics.rejected.Add(1)
+			return e
+		}
+		select {
+		case <-t.waitRoom():
+		case <-time.After(100 * time.Millisecond): // re-check: migration may have run elsewhere
+		case <-ctx.Done():
+			return ctxErr(op, sp.name, ctx.Err())
+		}
+	}
+}
+
+// ArchiveWhere moves every existing memory for which match returns true into the cold tier,
+// in batches of size (default 1000), one transaction each — "archive everything older than
+// a date". It returns how many moved.
+func (sp *Space) ArchiveWhere(ctx context.Context, size int, match func(Memory) bool) (int, error) {
+	const op = "archive"
+	if size <= 0 {
+		size = 1000
+	}
+	moved := 0
+	var batch []uint64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		n, err := sp.move(ctx, batch, tier.Cold, nil)
+		moved += n
+		batch = batch[:0]
+		return err
+	}
+	for m, err := range sp.scanSeqs(ctx) {
+		if err != nil {
+			return moved, err
+		}
+		if m.Tier != tier.Cold && match(m.Memory) {
+			batch = append(batch, m.seq)
+			if len(batch) == size {
+				if err := flush(); err != nil {
+					return moved, err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return moved, err
+	}
+	sp.st.releaseFilePages(true) // the scan read every record
+	if sp.tier != nil {
+		sp.tier.mu.Lock()
+		sp.tier.archived += uint64(moved)
+		sp.tier.mu.Unlock()
+		sp.tier.freed()
+	}
+	_ = op
+	return moved, nil
+}
+
+// wakeMigrator asks the background migrator for a cycle now.
+func (s *Store) wakeMigrator() {
+	if s.migrateWake != nil {
+		select {
+		case s.migrateWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// migrateLoop runs migration cycles on every tiered space, every interval and on demand,
+// until Close.
+func (s *Store) migrateLoop(every time.Duration) {
+	defer close(s.migrateDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.migrateStop:
+			return
+		case <-t.C:
+		case <-s.migrateWake:
+		}
+		s.mu.Lock()
+		var spaces []*Space
+		for _, sp := range s.spaces {
+			if sp.tier != nil {
+				spaces = append(spaces, sp)
+			}
+		}
+		s.mu.Unlock()
+		// Warm recalls re-rank from records, so pages accumulate between cycles too.
+		s.releaseFilePages(false)
+		for _, sp := range spaces {
+			for {
+				st, err := sp.Migrate(context.Background())
+				if err != nil {
+					if CodeOf(err) != CodeClosed && CodeOf(err) != CodeSpaceNotFound {
+						s.log.Warn("migration cycle failed", "space", sp.name, "err", err)
+					}
+					break
+				}
+				// A full cycle means more is waiting: go again at once.
+				if st.Promoted+st.Demoted+st.Cooled < sp.tier.policy.MaxPerCycle {
+					break
+				}
+			}
+		}
+	}
+}

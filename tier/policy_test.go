@@ -1,0 +1,61 @@
+package tier
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestActivationRanksUseConfidenceAndRecency(t *testing.T) {
+	p := Policy{HotCapacity: 100}.WithDefaults()
+	day := 24 * time.Hour
+	fresh := p.Activation(0.8, 0, 0)
+	used := p.Activation(0.8, 7, 0)
+	old := p.Activation(0.8, 0, 7*day)
+	doubt := p.Activation(0.2, 0, 0)
+	if !(used > fresh && fresh > old && fresh > doubt) {
+		t.Fatalf("fresh %v used %v old %v doubtful %v", fresh, used, old, doubt)
+	}
+	if math.Abs(old-fresh/2) > 1e-9 || math.Abs(used-fresh*4) > 1e-9 {
+		t.Fatalf("formula: half-life and log2(1+7)=3 → ×4: %v %v %v", fresh, old, used)
+	}
+	if p.High() != 100 || p.Low() != 90 {
+		t.Fatalf("watermarks %d %d", p.High(), p.Low())
+	}
+	for hot, want := range map[int]string{50: "normal", 100: "warning", 106: "critical", 110: "overloaded"} {
+		if got := p.State(hot); got != want {
+			t.Errorf("State(%d) = %s, want %s", hot, got, want)
+		}
+	}
+	if !p.Overloaded(110) || p.Overloaded(109) || (Policy{}).Overloaded(1<<30) {
+		t.Fatal("Overloaded")
+	}
+}
+
+func TestDecayMatchesFormulas(t *testing.T) {
+	day := 24 * time.Hour
+	e := Decay{Kind: Exponential, HalfLife: 10 * day, Floor: 0.1}.WithDefaults()
+	if got := e.Apply(0.8, 10*day); math.Abs(float64(got)-0.4) > 1e-6 {
+		t.Fatalf("exponential after one half-life: %v", got)
+	}
+	if got := e.Apply(0.8, 1000*day); got != 0.1 {
+		t.Fatalf("floor: %v", got)
+	}
+	if got := e.Apply(0.05, 1000*day); got != 0.05 {
+		t.Fatalf("a confidence below the floor is not raised: %v", got)
+	}
+	pl := Decay{Kind: PowerLaw, Scale: day, Exponent: 0.5}.WithDefaults()
+	if got, want := pl.Apply(0.9, 3*day), 0.9*math.Pow(4, -0.5); math.Abs(float64(got)-want) > 1e-6 {
+		t.Fatalf("power law: %v, want %v", got, want)
+	}
+	if (Decay{}).Apply(0.7, 100*day) != 0.7 {
+		t.Fatal("no decay changed the confidence")
+	}
+	b := Decay{Kind: Exponential, RecencyBoost: 0.5}.WithDefaults()
+	if got := b.Boost(0); got != 1.5 {
+		t.Fatalf("boost at 0: %v", got)
+	}
+	if got := b.Boost(b.HalfLife); math.Abs(float64(got)-1.25) > 1e-6 {
+		t.Fatalf("boost after a half-life: %v", got)
+	}
+}
