@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/engram-go/engram"
+	"github.com/engram-go/engram/jsonl"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// importCmd is `engram import --path STORE --space NAME FILE|-`: JSON Lines in, through
+// BatchRemember, into a space. A bad line or a memory the store rejects fails alone and is
+// reported; the exit status is non-zero only when nothing was stored, when a whole batch
+// failed (the import then stops there), or when the input could not be read.
+//
+// IDs follow the store's rules: a line whose ID is already stored replaces that memory,
+// but an ID repeated within one batch fails with DUPLICATE_ID (the first one is kept), so
+// which of two lines with the same ID wins depends on --batch.
+type importCmd struct {
+	Path  string `required:"" help:"Store file (created if missing)."`
+	Space string `required:"" help:"Space to import into (created if missing)."`
+	Batch int    `default:"1000" help:"Memories per transaction (1-100000)."`
+	Dim   int    `help:"Embedding dimension for a new space (default: set by the first memory); must match an existing space."`
+	File  string `arg:"" help:"JSON Lines file (one engram.Memory object per line, as 'engram synth' and 'engram export' write), or - for standard input."`
+}
+
+// maxReported bounds the bad lines and rejected memories printed one by one.
+const maxReported = 10
+
+// lineProblem is a line that could not be imported, and why.
+type lineProblem struct {
+	line int
+	err  error
+}
+
+// importSummary is what an import did.
+type importSummary struct {
+	readStats
+	stored   int                 // memories stored, replaced ones included
+	replaced int                 // stored memories that replaced one with the same ID
+	failed   map[engram.Code]int // memories the store rejected, by code
+	rejected []lineProblem       // the first maxReported of them, whole-batch failures aside
+	// abort is why the import stopped early: a whole batch failed, ctx ended, or the input
+	// could not be read. Nothing from line abortLine on was imported; abortItems memories
+	// failed with the batch.
+	abort      error
+	abortLine  int
+	abortItems int
+	elapsed    time.Duration
+}
+
+// readStats is what the decoding goroutine saw.
+type readStats struct {
+	lines    int           // the last line read
+	read     int           // memories decoded
+	badLines int           // lines that are not a memory
+	bad      []lineProblem // the first maxReported of them
+	err      error         // the input failed at line errLine
+	errLine  int
+}
+
+func (c *importCmd) Run() error {
+	if c.Batch < 1 || c.Batch > engram.DefaultLimits.MaxBatch {
+		return fmt.Errorf("--batch %d is outside 1-%d", c.Batch, engram.DefaultLimits.MaxBatch)
+	}
+	if c.Dim < 0 {
+		return fmt.Errorf("--dim %d is negative", c.Dim)
+	}
+	in, size, name, err := openInput(c.File)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	// Ctrl-C cancels the batch in flight (it leaves no trace) and ends with the summary.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	store, err := engram.Open(c.Path)
+	if err != nil {
+		return err
+	}
+	var opts []engram.SpaceOption
+	if c.Dim > 0 {
+		opts = append(opts, engram.WithDimension(c.Dim))
+	}
+	sp, err := store.Space(ctx, c.Space, opts...)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	bar := newBar(size, "importing "+name, true)
+	sum := importJSONL(ctx, sp, io.TeeReader(in, bar), c.Batch)
+	bar.Finish()
+	closeErr := store.Close()
+
+	fmt.Printf("import of %s into space %q of %s, %s:\n", name, c.Space, c.Path, sum.elapsed.Round(time.Millisecond))
+	sum.print(os.Stdout)
+	switch {
+	case sum.abort != nil:
+		return fmt.Errorf("import stopped at line %d: %w", sum.abortLine, sum.abort)
+	case closeErr != nil:
+		return closeErr
+	case sum.stored == 0:
+		return errors.New("nothing was imported")
+	}
+	return nil
+}
+
+// openInput opens path for reading ("-" is standard input) and returns its size when
+// known (-1 otherwise) and a name for messages.
+func openInput(path string) (io.ReadCloser, int64, string, error) {
+	if path == "-" {
+		return io.NopCloser(os.Stdin), -1, "standard input", nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	size := int64(-1)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	return f, size, path, nil
+}
+
+// batch is a run of decoded memories with the line each came from.
+type batch struct {
+	mems  []engram.Memory
+	lines []int
+}
+
+// importJSONL streams r into sp, size memories per BatchRemember. Decoding runs in its own
+// goroutine, one batch ahead, so that it overlaps the previous batch's commit.
+//
+// A whole-batch failure stops the import: what follows would most likely fail the same
+// way (a failed commit, Ctrl-C). So does the end of ctx while waiting for input, without
+// waiting for the blocked read.
+func importJSONL(ctx context.Context, sp *engram.Space, r io.Reader, size int) *importSummary {
+	start := time.Now()
+	var (
+		mu      sync.Mutex // guards stats, which the decoding goroutine updates
+		stats   readStats
+		batches = make(chan batch, 1)
+		done    = make(chan struct{}) // closed when the import stops early
+	)
+	go func() {
+		defer close(batches)
+		rd := jsonl.NewReader(r)
+		var b batch
+		send := func() bool {
+			select {
+			case batches <- b:
+				b = batch{}
+				return true
+			case <-done:
+				return false
+			}
+		}
+		for m, err := range rd.All() {
+			mu.Lock()
+			stats.lines = rd.Line()
+			var le *jsonl.LineError
+			switch {
+			case errors.As(err, &le):
+				stats.badLines++
+				if len(stats.bad) < maxReported {
+					stats.bad = append(stats.bad, lineProblem{le.Line, le.Err})
+				}
+			case err != nil: // the last thing All yields
+				stats.err, stats.errLine = err, rd.Line()+1
+			default:
+				stats.read++
+			}
+			mu.Unlock()
+			if err != nil {
+				continue
+			}
+			b.mems = append(b.mems, m)
+			b.lines = append(b.lines, rd.Line())
+			if len(b.mems) == size && !send() {
+				return
+			}
+		}
+		if len(b.mems) > 0 {
+			send()
+		}
+	}()
+
+	sum := &importSummary{failed: make(map[engram.Code]int)}
+	committed := 0 // the last line of the last batch handled
+loop:
+	for {
+		var b batch
+		select {
+		case next, ok := <-batches:
+			if !ok {
+				break loop
+			}
+			b = next
+		case <-ctx.Done():
+			sum.abort, sum.abortLine = ctx.Err(), committed+1
+			break loop
+		}
+		res, err := sp.BatchRemember(ctx, b.mems)
+		sum.stored += res.Stored
+		for i, it := range res.Items {
+			switch {
+			case it.Err == nil && it.Replaced:
+				sum.replaced++
+			case it.Err == nil:
+			case err != nil && engram.CodeOf(it.Err) == engram.CodeOf(err):
+				sum.failed[engram.CodeOf(it.Err)]++
+				sum.abortItems++
+			default:
+				sum.failed[engram.CodeOf(it.Err)]++
+				if len(sum.rejected) < maxReported {
+					sum.rejected = append(sum.rejected, lineProblem{b.lines[i], it.Err})
+				}
+			}
+		}
+		if err != nil {
+			sum.abort, sum.abortLine = err, b.lines[0]
+			break loop
+		}
+		committed = b.lines[len(b.lines)-1]
+	}
+	close(done)
+	mu.Lock()
+	sum.readStats = stats
+	mu.Unlock()
+	if sum.abort == nil && stats.err != nil {
+		sum.abort, sum.abortLine = stats.err, stats.errLine
+	}
+	sum.elapsed = time.Since(start)
+	return sum
+}
+
+func (s *importSummary) print(w io.Writer) {
+	fmt.Fprintf(w, "  lines read:  %d\n", s.lines)
+	fmt.Fprintf(w, "  memories:    %d read, %d stored (%d replaced an existing memory)\n", s.read, s.stored, s.replaced)
+	failed := 0
+	for _, n := range s.failed {
+		failed += n
+	}
+	if failed > 0 {
+		codes := slices.SortedFunc(maps.Keys(s.failed), func(a, b engram.Code) int { // most frequent first
+			if n := s.failed[b] - s.failed[a]; n != 0 {
+				return n
+			}
+			return int(a) - int(b)
+		})
+		parts := make([]string, len(codes))
+		for i, c := range codes {
+			parts[i] = fmt.Sprintf("%s %d", c, s.failed[c])
+		}
+		fmt.Fprintf(w, "  failed:      %d (%s)\n", failed, strings.Join(parts, ", "))
+		for _, p := range s.rejected {
+			fmt.Fprintf(w, "    line %d: %s\n", p.line, describe(p.err))
+		}
+		if more := failed - len(s.rejected) - s.abortItems; more > 0 {
+			fmt.Fprintf(w, "    ... and %d more\n", more)
+		}
+	}
+	if s.badLines > 0 {
+		fmt.Fprintf(w, "  bad lines:   %d\n", s.badLines)
+		for _, p := range s.bad {
+			fmt.Fprintf(w, "    line %d: %v\n", p.line, p.err)
+		}
+		if more := s.badLines - len(s.bad); more > 0 {
+			fmt.Fprintf(w, "    ... and %d more\n", more)
+		}
+	}
+	if s.abort != nil {
+		fmt.Fprintf(w, "  stopped:     at line %d, nothing from there on was imported: %v\n", s.abortLine, s.abort)
+		if engram.IsRetryable(s.abort) || errors.Is(s.abort, context.Canceled) {
+			fmt.Fprintln(w, "               importing again is safe for memories with IDs: a stored ID is replaced, not duplicated")
+		}
+	}
+}
+
+// describe renders a store rejection without the batch position, which means nothing to
+// someone looking at the file: "INVALID_EMBEDDING (id "x"): embedding is empty".
+func describe(err error) string {
+	var e *engram.Error
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	var b strings.Builder
+	b.WriteString(e.Code.String())
+	if e.ID != "" {
+		fmt.Fprintf(&b, " (id %q)", e.ID)
+	}
+	if e.Msg != "" {
+		b.WriteString(": " + e.Msg)
+	}
+	if e.Err != nil {
+		b.WriteString(": " + e.Err.Error())
+	}
+	return b.String()
+}
+
+// newBar is a progress bar on standard error, shown only when that is a terminal: a bar
+// redrawn with carriage returns is noise in a log or a pipe. max -1 draws a spinner.
+func newBar(max int64, what string, bytes bool) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(max,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowBytes(bytes),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetVisibility(term.IsTerminal(int(os.Stderr.Fd()))),
+	)
+}

@@ -1,0 +1,84 @@
+package jsonl
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"github.com/engram-go/engram"
+)
+
+// Writer encodes memories as JSON Lines, byte for byte as json.Encoder with its default
+// settings writes an engram.Memory (which is what `engram synth` does): one object per
+// line, fields in struct order, empty optional fields omitted, "<", ">" and "&" escaped.
+//
+// Output is buffered: call Flush when done. A Writer is not safe for concurrent use.
+type Writer struct {
+	bw  *bufio.Writer
+	enc *json.Encoder
+}
+
+// NewWriter returns a Writer to w.
+func NewWriter(w io.Writer) *Writer {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	return &Writer{bw: bw, enc: json.NewEncoder(bw)}
+}
+
+// MemoryError is the error for a memory the Writer refused. Nothing of it was written, and
+// the Writer can go on with the next memory.
+type MemoryError struct {
+	ID  string // the memory's ID
+	Err error  // why: wraps ErrInvalidUTF8, or is encoding/json's error
+}
+
+func (e *MemoryError) Error() string { return fmt.Sprintf("jsonl: memory %q: %v", e.ID, e.Err) }
+
+// Unwrap returns the cause.
+func (e *MemoryError) Unwrap() error { return e.Err }
+
+// Write appends m as one line. A memory JSON cannot carry faithfully is refused with a
+// *MemoryError: strings that are not valid UTF-8 (ErrInvalidUTF8; encoding/json would
+// silently replace the bad bytes with U+FFFD, changing the memory and maybe its ID), NaN
+// or infinite numbers, and timestamps outside the years 0–9999. Any other error comes
+// from the underlying writer; it repeats on every later call.
+func (w *Writer) Write(m engram.Memory) error {
+	if f := invalidUTF8(&m); f != "" {
+		return &MemoryError{ID: m.ID, Err: fmt.Errorf("%w in %s", ErrInvalidUTF8, f)}
+	}
+	// json.Encoder marshals into its own buffer first, so a value it refuses leaves
+	// nothing half-written in the output.
+	err := w.enc.Encode(m)
+	var unsupported *json.UnsupportedValueError
+	var marshaler *json.MarshalerError
+	if errors.As(err, &unsupported) || errors.As(err, &marshaler) {
+		return &MemoryError{ID: m.ID, Err: err}
+	}
+	return err
+}
+
+// Flush writes any buffered lines to the underlying writer.
+func (w *Writer) Flush() error { return w.bw.Flush() }
+
+// invalidUTF8 names the first string field of m that is not valid UTF-8, or returns "".
+func invalidUTF8(m *engram.Memory) string {
+	switch {
+	case !utf8.ValidString(m.ID):
+		return "id"
+	case !utf8.ValidString(m.Content):
+		return "content"
+	}
+	for k, v := range m.Metadata {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return "metadata"
+		}
+	}
+	for _, t := range m.Tags {
+		if !utf8.ValidString(t) {
+			return "tags"
+		}
+	}
+	return ""
+}
