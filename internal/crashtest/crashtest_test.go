@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/engram-go/engram"
 )
 
 // The test binary doubles as the child: with ENGRAM_CRASH_CHILD set, TestChild runs the
@@ -32,8 +35,9 @@ func TestCrashHarness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
 	sum, err := Run(Config{
-		Dir: t.TempDir(), Trials: 5, Dim: 16, MinRun: 100 * time.Millisecond, MaxRun: 600 * time.Millisecond, Seed: 1,
+		Dir: dir, Trials: 5, Dim: 16, MinRun: 100 * time.Millisecond, MaxRun: 600 * time.Millisecond, Seed: 1,
 		Child: func(store, log string, dim, run int) *exec.Cmd {
 			cmd := exec.Command(exe, "-test.run=^TestChild$", "-test.count=1")
 			cmd.Env = append(os.Environ(), "ENGRAM_CRASH_CHILD="+store, "ENGRAM_CRASH_LOG="+log,
@@ -47,6 +51,21 @@ func TestCrashHarness(t *testing.T) {
 	t.Log(sum)
 	if sum.Violations() > 0 || sum.Acknowledged == 0 {
 		t.Fatalf("%s\n%q", sum, sum.Details)
+	}
+	// The kills must also have hit a working migrator: the tiered space has moved memories.
+	st, err := engram.Open(filepath.Join(dir, "crash.db"), engram.WithReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sp, err := st.LookupSpace("tiered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tiers := sp.Stats().Tiers; tiers[1]+tiers[2] == 0 {
+		t.Fatalf("tiered space never migrated: tiers %v", tiers)
+	} else {
+		t.Logf("tiered space: hot/warm/cold %v", tiers)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/engram-go/engram"
+	"github.com/engram-go/engram/tier"
 	"github.com/engram-go/engram/vector"
 )
 
@@ -230,7 +231,7 @@ func Verify(store, log string, dim int) (Summary, error) {
 			continue
 		}
 		atRank1 := func(exact bool) (bool, error) {
-			hits, err := sp.Recall(ctx, engram.Query{Embedding: m.Embedding, K: 1, SimilarityOnly: true, Exact: exact})
+			hits, err := sp.Recall(ctx, engram.Query{Embedding: m.Embedding, K: 1, SimilarityOnly: true, Exact: exact, Tiers: tier.All})
 			return err == nil && len(hits) == 1 && (hits[0].Memory.ID == id || hits[0].Similarity >= 0.9999), err
 		}
 		if ok, _ := atRank1(false); !ok {
@@ -244,16 +245,23 @@ func Verify(store, log string, dim int) (Summary, error) {
 	}
 
 	// A batch is wholly present or wholly absent (less what was forgotten since).
+	// Every memory is stored once, in one tier.
 	counts := map[string]int{}
 	for _, sc := range rep.Spaces {
 		sp, err := st.LookupSpace(sc.Name)
 		if err != nil {
 			return sum, err
 		}
+		seen := map[string]bool{}
 		for m, err := range sp.All(ctx) {
 			if err != nil {
 				return sum, err
 			}
+			if seen[m.ID] || !m.Tier.Valid() {
+				sum.IndexMismatches++
+				sum.detail("%s/%s listed twice or in no tier (%v)", sc.Name, m.ID, m.Tier)
+			}
+			seen[m.ID] = true
 			if b := batchOf(m.ID); b != "" {
 				counts[sc.Name+"/"+b]++
 			}

@@ -21,18 +21,28 @@ import (
 	"time"
 
 	"github.com/engram-go/engram"
+	"github.com/engram-go/engram/tier"
 )
 
-// Spaces written by the child: exact index, graph index, unary writes, stream.
+// Spaces written by the child: exact index, graph index, unary writes, stream, and a
+// tiered space whose small hot tier keeps migration busy (demotions, warm memories going
+// cold at once — their stamps are years old — and promotions of recalled ones), so kills
+// land in the middle of migration batches too.
 var spaces = []struct {
 	name string
 	kind engram.IndexKind
+	opts []engram.SpaceOption
 }{
-	{"batch", engram.IndexFlat},
-	{"graph", engram.IndexHNSW},
-	{"unary", engram.IndexFlat},
-	{"stream", engram.IndexFlat},
+	{"batch", engram.IndexFlat, nil},
+	{"graph", engram.IndexHNSW, nil},
+	{"unary", engram.IndexFlat, nil},
+	{"stream", engram.IndexFlat, nil},
+	{"tiered", engram.IndexAuto, []engram.SpaceOption{engram.WithTiering(tier.Policy{
+		HotCapacity: 200, WarmIdle: time.Second, MaxPerCycle: 300, BatchSize: 60})}},
 }
+
+// batchSpaces take the batches, in turn.
+var batchSpaces = []string{"batch", "graph", "tiered"}
 
 const batchSize = 50
 
@@ -116,7 +126,7 @@ type ChildConfig struct {
 
 // RunChild writes until killed (or until ctx ends). It never returns nil on its own.
 func RunChild(ctx context.Context, c ChildConfig) error {
-	st, err := engram.Open(c.Store, engram.WithLockTimeout(10*time.Second))
+	st, err := engram.Open(c.Store, engram.WithLockTimeout(10*time.Second), engram.WithMigrateInterval(20*time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -127,7 +137,8 @@ func RunChild(ctx context.Context, c ChildConfig) error {
 	}
 	sp := map[string]*engram.Space{}
 	for _, s := range spaces {
-		if sp[s.name], err = st.Space(ctx, s.name, engram.WithDimension(c.Dim), engram.WithIndex(s.kind)); err != nil {
+		opts := append([]engram.SpaceOption{engram.WithDimension(c.Dim), engram.WithIndex(s.kind)}, s.opts...)
+		if sp[s.name], err = st.Space(ctx, s.name, opts...); err != nil {
 			return err
 		}
 	}
@@ -184,7 +195,7 @@ func RunChild(ctx context.Context, c ChildConfig) error {
 	r := rand.New(rand.NewPCG(uint64(c.Run), 7))
 	go func() {
 		for b := 0; ; b++ {
-			space := []string{"batch", "graph"}[b%2]
+			space := batchSpaces[b%len(batchSpaces)]
 			mems := make([]engram.Memory, batchSize)
 			for i := range mems {
 				mems[i] = memoryFor(fmt.Sprintf("%s%d-b%d-%d", space[:1], c.Run, b, i), c.Dim)
@@ -200,6 +211,15 @@ func RunChild(ctx context.Context, c ChildConfig) error {
 			}
 			for _, m := range mems {
 				remember(space, m.ID)
+			}
+			if space == "tiered" { // recall across tiers: promotions for the migrator
+				for i := 0; i < 5; i++ {
+					m := memoryFor(fmt.Sprintf("t%d-b%d-%d", c.Run, r.IntN(b+1)/3*3+2, r.IntN(batchSize)), c.Dim)
+					if _, err := sp[space].Recall(ctx, engram.Query{Embedding: m.Embedding, K: 3, Tiers: tier.All}); err != nil {
+						errc <- fmt.Errorf("tiered recall: %w", err)
+						return
+					}
+				}
 			}
 			if b%3 == 2 { // bulk update of earlier acknowledged memories
 				mu.Lock()
