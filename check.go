@@ -3,6 +3,8 @@ package engram
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/engram-go/engram/index"
@@ -90,6 +92,7 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 		spaces = append(spaces, sp)
 	}
 	s.mu.Unlock()
+	slices.SortFunc(spaces, func(a, b *Space) int { return strings.Compare(a.name, b.name) }) // as Stats
 	for _, sp := range spaces {
 		if err := ctx.Err(); err != nil {
 			return rep, ctxErr(op, "", err)

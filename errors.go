@@ -105,7 +105,7 @@ type Error struct {
 	RetryAfter time.Duration
 }
 
-// Error formats as "engram: CODE: op space=s item=i id=x: msg: cause".
+// Error formats as "engram: CODE: op space=s item=i id="x": msg: cause".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("engram: ")

@@ -86,7 +86,11 @@ type Query struct {
 	// Breadth is the candidate-list size of the approximate index (HNSW's ef): larger is
 	// more accurate and slower. 0 uses the index default; exact search ignores it.
 	Breadth int
-	// Tiers names the tiers to search; the zero value searches hot, then warm.
+	// Tiers names the tiers to search. The zero value searches hot and continues into warm
+	// only when fewer than K hot memories pass the query's thresholds and filters (a closer
+	// warm memory is then not looked for); naming tiers (tier.Of(tier.Hot, tier.Warm),
+	// tier.All) searches each of them and keeps the K most similar overall. Cold is searched
+	// only when named.
 	Tiers tier.Set
 	// SimilarityOnly orders hits by similarity alone, ignoring the confidence weight.
 	SimilarityOnly bool

@@ -2,6 +2,7 @@ package engram
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -59,7 +60,7 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 	}
 	t.mu.Unlock()
 	for off := 0; off < len(want) && ctx.Err() == nil; off += p.BatchSize {
-		n, err := sp.move(ctx, want[off:min(off+p.BatchSize, len(want))], tier.Hot, asked)
+		n, err := sp.move(ctx, op, want[off:min(off+p.BatchSize, len(want))], tier.Hot, asked)
 		st.Promoted += n
 		if err != nil {
 			return st, err
@@ -71,7 +72,7 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 	if hot := int(sp.tiers.Get(tier.Hot)); hot > p.High() && budget > 0 {
 		victims := t.coldest(min(hot-p.Low(), budget), time.Now(), asked)
 		for off := 0; off < len(victims) && ctx.Err() == nil; off += p.BatchSize {
-			n, err := sp.move(ctx, victims[off:min(off+p.BatchSize, len(victims))], tier.Warm, nil)
+			n, err := sp.move(ctx, op, victims[off:min(off+p.BatchSize, len(victims))], tier.Warm, nil)
 			st.Demoted += n
 			if err != nil {
 				return st, err
@@ -85,7 +86,7 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 	if w := sp.warmIndex(); p.WarmIdle > 0 && w != nil && budget > 0 {
 		idle := w.StampedBefore(stampOf(time.Now().Add(-p.WarmIdle).UnixNano()), budget)
 		for off := 0; off < len(idle) && ctx.Err() == nil; off += p.BatchSize {
-			n, err := sp.move(ctx, idle[off:min(off+p.BatchSize, len(idle))], tier.Cold, nil)
+			n, err := sp.move(ctx, op, idle[off:min(off+p.BatchSize, len(idle))], tier.Cold, nil)
 			st.Cooled += n
 			if err != nil {
 				return st, err
@@ -113,8 +114,7 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 // returns how many moved: a memory forgotten, replaced, or already in to meanwhile is
 // skipped. asked holds, for promotions, when each memory was recalled: the access record
 // of that recall may not be written yet, and a promoted memory must enter hot as just used.
-func (sp *Space) move(ctx context.Context, seqs []uint64, to tier.Tier, asked map[uint64]int64) (int, error) {
-	const op = "migrate"
+func (sp *Space) move(ctx context.Context, op string, seqs []uint64, to tier.Tier, asked map[uint64]int64) (int, error) {
 	dim, idx, _ := sp.state()
 	if idx == nil {
 		return 0, nil
@@ -194,7 +194,9 @@ func (sp *Space) move(ctx context.Context, seqs []uint64, to tier.Tier, asked ma
 		case tier.Hot:
 			hotKeys = append(hotKeys, m.seq)
 			hotVecs = append(hotVecs, m.vec...)
-			sp.tier.noteHot(m.seq, hotStat{last: m.last, count: m.count, conf: m.conf})
+			if sp.tier != nil {
+				sp.tier.noteHot(m.seq, hotStat{last: m.last, count: m.count, conf: m.conf})
+			}
 		case tier.Warm:
 			warmKeys = append(warmKeys, m.seq)
 			warmVecs = append(warmVecs, m.vec...)
@@ -203,7 +205,9 @@ func (sp *Space) move(ctx context.Context, seqs []uint64, to tier.Tier, asked ma
 	}
 	if len(fromHot) > 0 {
 		idx.Delete(fromHot...)
-		sp.tier.forget(fromHot...)
+		if sp.tier != nil { // ArchiveWhere works without tiering
+			sp.tier.forget(fromHot...)
+		}
 	}
 	if len(fromWarm) > 0 && w != nil {
 		w.Delete(fromWarm...)
@@ -284,13 +288,19 @@ func (sp *Space) ArchiveWhere(ctx context.Context, size int, match func(Memory) 
 		if len(batch) == 0 {
 			return nil
 		}
-		n, err := sp.move(ctx, batch, tier.Cold, nil)
+		n, err := sp.move(ctx, op, batch, tier.Cold, nil)
 		moved += n
 		batch = batch[:0]
 		return err
 	}
 	for m, err := range sp.scanSeqs(ctx) {
 		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				c := *e
+				c.Op = op // the scan is this operation's
+				err = &c
+			}
 			return moved, err
 		}
 		if m.Tier != tier.Cold && match(m.Memory) {
@@ -312,7 +322,6 @@ func (sp *Space) ArchiveWhere(ctx context.Context, size int, match func(Memory) 
 		sp.tier.mu.Unlock()
 		sp.tier.freed()
 	}
-	_ = op
 	return moved, nil
 }
 

@@ -37,13 +37,16 @@ var DefaultLimits = Limits{
 }
 
 func (l Limits) validate() error {
-	for name, v := range map[string]int{
-		"MaxIDBytes": l.MaxIDBytes, "MaxContentBytes": l.MaxContentBytes,
-		"MaxMetadataBytes": l.MaxMetadataBytes, "MaxMetadataItems": l.MaxMetadataItems,
-		"MaxDimension": l.MaxDimension, "MaxBatch": l.MaxBatch, "MaxK": l.MaxK, "MaxSpaces": l.MaxSpaces,
+	for _, f := range []struct { // in declaration order: the first bad one is reported
+		name string
+		v    int
+	}{
+		{"MaxIDBytes", l.MaxIDBytes}, {"MaxContentBytes", l.MaxContentBytes},
+		{"MaxMetadataBytes", l.MaxMetadataBytes}, {"MaxMetadataItems", l.MaxMetadataItems},
+		{"MaxDimension", l.MaxDimension}, {"MaxBatch", l.MaxBatch}, {"MaxK", l.MaxK}, {"MaxSpaces", l.MaxSpaces},
 	} {
-		if v <= 0 {
-			return fmt.Errorf("limit %s must be positive, got %d", name, v)
+		if f.v <= 0 {
+			return fmt.Errorf("limit %s must be positive, got %d", f.name, f.v)
 		}
 	}
 	if l.MaxIDBytes < ids.Len {

@@ -109,15 +109,17 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 	if err != nil {
 		return nil, sp.st.storageErr(op, sp.name, err)
 	}
+	// The K nearest by similarity across the tiers searched, then ordered by score.
+	if len(hits) > q.K {
+		bySimilarity(hits)
+		hits = hits[:q.K]
+	}
 	slices.SortStableFunc(hits, func(a, b Hit) int {
 		if c := cmp.Compare(b.Score, a.Score); c != 0 {
 			return c
 		}
 		return cmp.Compare(b.Similarity, a.Similarity)
 	})
-	if len(hits) > q.K {
-		hits = hits[:q.K]
-	}
 	sp.touch(hits)
 	return hits, nil
 }
@@ -264,7 +266,27 @@ func (r *recaller) warm() error {
 	if ferr != nil {
 		return ferr
 	}
-	return r.add(res, false)
+	// The scan's candidates are approximate; after the full-precision re-rank only the K
+	// most similar stay, so more candidates never mean more hits.
+	start := len(r.hits)
+	if err := r.add(res, false); err != nil {
+		return err
+	}
+	if warm := r.hits[start:]; len(warm) > r.q.K {
+		bySimilarity(warm)
+		r.hits = r.hits[:start+r.q.K]
+	}
+	return nil
+}
+
+// bySimilarity sorts hits by decreasing similarity, ties by sequence number.
+func bySimilarity(hits []Hit) {
+	slices.SortStableFunc(hits, func(a, b Hit) int {
+		if c := cmp.Compare(b.Similarity, a.Similarity); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
 }
 
 // cold scans the cold memories on disk, at full precision: cold keeps nothing in memory,

@@ -315,6 +315,10 @@ func (sp *Space) checkOptions(so spaceOptions) error {
 		return mismatch("HNSW parameters", [3]int{c.M, c.EfConstruction, c.EfSearch}, so.hnsw)
 	case so.thresholdSet && so.threshold != c.HNSWThreshold:
 		return mismatch("HNSW threshold", c.HNSWThreshold, so.threshold)
+	case so.tiering != nil && tieringToConfig(*so.tiering) != c.Tiering:
+		return mismatch("tier policy", policyOf(c), *so.tiering)
+	case so.decay != nil && decayToConfig(*so.decay) != c.Decay:
+		return mismatch("decay", decayOf(c), *so.decay)
 	}
 	return nil
 }

@@ -469,3 +469,105 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// TestWarmRecallKeepsNearest: the warm tier's candidates are cut to the K most similar
+// before scores order them, as for hot: a closer, doubtful memory is not displaced by a
+// farther, surer one.
+func TestWarmRecallKeepsNearest(t *testing.T) {
+	ctx := context.Background()
+	_, sp := tiered(t, tier.Policy{HotCapacity: 4}, WithConfidenceWeight(1))
+	r := rand.New(rand.NewPCG(4, 4))
+	fill := synthetic(r, 4, 8, "fill")
+	for i := range fill {
+		fill[i].Confidence, fill[i].CreatedAt = Confidence(0.9), time.Time{} // as fresh as near and far
+	}
+	near := unit(1, 0, 0, 0, 0, 0, 0, 0)
+	far := unit(0.9, 0.44, 0, 0, 0, 0, 0, 0) // cosine ≈ 0.9 to near
+	mustStore(t, sp, append(fill,
+		Memory{ID: "near", Embedding: near, Confidence: Confidence(0.05)},
+		Memory{ID: "far", Embedding: far, Confidence: Confidence(0.1)}))
+	if _, err := sp.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tierOfID(t, sp, "near") != Warm || tierOfID(t, sp, "far") != Warm {
+		t.Fatalf("setup: near and far should be warm: %v %v, tiers %v", tierOfID(t, sp, "near"), tierOfID(t, sp, "far"), sp.Stats().Tiers)
+	}
+	for _, ts := range []tier.Set{tier.Of(tier.Warm), tier.Of(tier.Hot, tier.Warm)} {
+		hits, err := sp.Recall(ctx, Query{Embedding: near, K: 1, Tiers: ts})
+		if err != nil || len(hits) != 1 || hits[0].Memory.ID != "near" {
+			t.Fatalf("tiers %v: %+v %v, want near (the most similar)", ts, hits, err)
+		}
+	}
+}
+
+// TestArchiveWhereWithoutTiering: ArchiveWhere works on a plain space (as Archive does):
+// the moved memories leave the index and default recall, and stay readable.
+func TestArchiveWhereWithoutTiering(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	sp := mustSpace(t, s, "plain")
+	r := rand.New(rand.NewPCG(6, 6))
+	mems := synthetic(r, 20, 8, "p")
+	mustStore(t, sp, mems)
+	n, err := sp.ArchiveWhere(ctx, 3, func(m Memory) bool { return m.ID < mems[10].ID })
+	if err != nil || n != 10 {
+		t.Fatalf("ArchiveWhere: %d %v", n, err)
+	}
+	if st := sp.Stats(); st.Tiers != [3]int64{10, 0, 10} || st.IndexLen != 10 {
+		t.Fatalf("tiers %v, index %d", st.Tiers, st.IndexLen)
+	}
+	for _, m := range mems[:10] {
+		hits, _ := sp.Recall(ctx, Query{Embedding: m.Embedding, K: 20, MinSimilarity: -1})
+		for _, h := range hits {
+			if h.Memory.ID == m.ID {
+				t.Fatalf("archived %s returned by default recall", m.ID)
+			}
+		}
+		if g, err := sp.Get(ctx, m.ID); err != nil || g.Tier != Cold {
+			t.Fatalf("Get(%s): %v %v", m.ID, g.Tier, err)
+		}
+	}
+	mustCheck(t, s)
+	s.Close()
+	if _, err := sp.ArchiveWhere(ctx, 0, func(Memory) bool { return true }); CodeOf(err) != CodeClosed {
+		t.Fatalf("after Close: %v", err)
+	} else if e := (*Error)(nil); errors.As(err, &e) && e.Op != "archive" {
+		t.Fatalf("error op %q, want archive", e.Op)
+	}
+}
+
+// TestTieringOptionsMustAgree: reopening a space with a different tier policy or decay
+// fails with INVALID_OPTION (as other options do); the same ones are accepted.
+func TestTieringOptionsMustAgree(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "o.db")
+	p := tier.Policy{HotCapacity: 50, WarmIdle: time.Hour}
+	d := tier.Decay{Kind: tier.PowerLaw}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Space(ctx, "o", WithTiering(p), WithDecay(d)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Space(ctx, "o", WithTiering(p), WithDecay(d)); err != nil {
+		t.Fatalf("same options after reopen: %v", err)
+	}
+	if _, err := s.Space(ctx, "o"); err != nil {
+		t.Fatalf("no options: %v", err)
+	}
+	for name, opt := range map[string]SpaceOption{
+		"capacity": WithTiering(tier.Policy{HotCapacity: 60, WarmIdle: time.Hour}),
+		"idle":     WithTiering(tier.Policy{HotCapacity: 50}),
+		"decay":    WithDecay(tier.Decay{Kind: tier.Exponential}),
+	} {
+		if _, err := s.Space(ctx, "o", opt); CodeOf(err) != CodeInvalidOption {
+			t.Errorf("%s: %v, want INVALID_OPTION", name, err)
+		}
+	}
+}

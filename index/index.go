@@ -27,6 +27,8 @@ func (k Kind) String() string {
 		return "flat"
 	case KindHNSW:
 		return "hnsw"
+	case KindSQ8:
+		return "sq8"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -96,21 +96,23 @@ func (p Policy) Activation(confidence float32, accesses uint32, idle time.Durati
 func (p Policy) High() int { return int(math.Ceil(p.HighWatermark*float64(p.HotCapacity) - 1e-4)) }
 func (p Policy) Low() int  { return int(math.Floor(p.LowWatermark*float64(p.HotCapacity) + 1e-4)) }
 
-// State grades hot-tier pressure from the number of hot memories:
+// State grades hot-tier pressure from the number of hot memories, with base = the larger
+// of the capacity and the high watermark:
 //
 //	normal      below the high watermark
 //	warning     at or above the high watermark (migration is demoting)
-//	critical    at or above capacity × 1.05
-//	overloaded  at or above capacity × 1.10: writes wait or are refused (Backpressure)
+//	critical    at or above base × 1.05
+//	overloaded  at or above base × 1.10: writes wait or are refused (Backpressure)
+//
+// The thresholds are exact (no integer division), so small capacities keep their margins,
+// and overloaded always lies above the high watermark, where migration makes room.
 func (p Policy) State(hot int) string {
-	if p.HotCapacity <= 0 {
-		return "normal"
-	}
-	c := p.HotCapacity
 	switch {
-	case hot >= c+c/10:
+	case p.HotCapacity <= 0:
+		return "normal"
+	case p.Overloaded(hot):
 		return "overloaded"
-	case hot >= c+c/20:
+	case int64(hot)*20 >= int64(p.base())*21:
 		return "critical"
 	case hot >= p.High():
 		return "warning"
@@ -118,9 +120,11 @@ func (p Policy) State(hot int) string {
 	return "normal"
 }
 
+func (p Policy) base() int { return max(p.HotCapacity, p.High()) }
+
 // Overloaded reports whether writes must apply backpressure.
 func (p Policy) Overloaded(hot int) bool {
-	return p.HotCapacity > 0 && hot >= p.HotCapacity+p.HotCapacity/10
+	return p.HotCapacity > 0 && int64(hot)*10 >= int64(p.base())*11
 }
 
 // DecayKind selects a confidence decay function.
@@ -171,6 +175,9 @@ func (d Decay) WithDefaults() Decay {
 // Apply returns the decayed confidence of c after t without access.
 func (d Decay) Apply(c float32, t time.Duration) float32 {
 	t = max(t, 0)
+	if d.Kind != NoDecay {
+		d = d.WithDefaults() // unset fields mean the defaults, here too
+	}
 	var f float64
 	switch d.Kind {
 	case Exponential:
@@ -188,5 +195,6 @@ func (d Decay) Boost(t time.Duration) float32 {
 	if d.RecencyBoost <= 0 {
 		return 1
 	}
+	d = d.WithDefaults()
 	return 1 + d.RecencyBoost*float32(math.Exp2(-max(t, 0).Seconds()/d.HalfLife.Seconds()))
 }

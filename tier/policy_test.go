@@ -59,3 +59,39 @@ func TestDecayMatchesFormulas(t *testing.T) {
 		t.Fatalf("boost after a half-life: %v", got)
 	}
 }
+
+// TestStateSmallCapacities: the pressure thresholds keep their margins at small
+// capacities, and overloaded is always above the high watermark (where demotion runs).
+func TestStateSmallCapacities(t *testing.T) {
+	p := Policy{HotCapacity: 4}.WithDefaults()
+	for hot, want := range map[int]string{3: "normal", 4: "warning", 5: "overloaded"} {
+		if got := p.State(hot); got != want {
+			t.Errorf("capacity 4: State(%d) = %s, want %s", hot, got, want)
+		}
+	}
+	for _, c := range []int{1, 2, 3, 7, 19, 20, 21, 1000} {
+		for _, high := range []float64{0.5, 1, 1.2, 3} {
+			p := Policy{HotCapacity: c, HighWatermark: high}.WithDefaults()
+			for hot := 0; hot <= 4*c+2; hot++ {
+				if p.Overloaded(hot) && hot <= p.High() {
+					t.Fatalf("capacity %d, high %v: overloaded at %d, not above the high watermark %d", c, high, hot, p.High())
+				}
+			}
+		}
+	}
+}
+
+// TestDecayUnsetFieldsMeanDefaults: a Decay used without WithDefaults behaves as with it.
+func TestDecayUnsetFieldsMeanDefaults(t *testing.T) {
+	for _, k := range []DecayKind{Exponential, PowerLaw} {
+		raw, def := Decay{Kind: k, RecencyBoost: 0.5}, Decay{Kind: k, RecencyBoost: 0.5}.WithDefaults()
+		for _, age := range []time.Duration{0, time.Hour, 40 * 24 * time.Hour} {
+			if a, b := raw.Apply(0.8, age), def.Apply(0.8, age); a != b || a != a {
+				t.Fatalf("kind %d, age %v: %v without defaults, %v with", k, age, a, b)
+			}
+			if a, b := raw.Boost(age), def.Boost(age); a != b {
+				t.Fatalf("boost, age %v: %v vs %v", age, a, b)
+			}
+		}
+	}
+}
