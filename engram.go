@@ -289,7 +289,7 @@ func (s *Store) close() error {
 // everything written before the call is durable.
 func (s *Store) Sync() error {
 	if !s.gate.enter() {
-		return ErrClosed
+		return newErr(CodeClosed, "sync", "", "", nil)
 	}
 	defer s.gate.exit()
 	if s.opts.readOnly {

@@ -281,7 +281,7 @@ func (sp *Space) openSnapshot(tx *bolt.Tx, cfg codec.Config) *index.HNSWLoader {
 	}
 	var ld *index.HNSWLoader
 	if err == nil {
-		ld, err = index.DecodeHNSW(data, 0)
+		ld, err = index.DecodeHNSW(data, cfg.Dim, 0)
 	}
 	if err == nil {
 		if c := ld.Config(); ld.Dim() != cfg.Dim || c.M != cfg.M || c.EfConstruction != cfg.EfConstruction {

@@ -66,7 +66,7 @@ func ExampleDecodeHNSW() {
 	}
 	snap, _ := g.MarshalBinary() // the graph's links, without the vectors
 
-	ld, err := index.DecodeHNSW(snap, 0)
+	ld, err := index.DecodeHNSW(snap, 2, 0)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func ExampleDecodeHNSW() {
 	res, _ := g2.Search([]float32{0.6, 0.8}, 1, index.SearchOptions{})
 	fmt.Println(g2.Len(), missing, res[0].Key)
 
-	_, err = index.DecodeHNSW(snap[:10], 0)
+	_, err = index.DecodeHNSW(snap[:10], 2, 0)
 	fmt.Println(errors.Is(err, index.ErrSnapshot))
 	// Output:
 	// dimension 2

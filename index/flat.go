@@ -239,7 +239,7 @@ func UnmarshalFlat(b []byte) (*Flat, error) {
 	}
 	dim := uint64(binary.LittleEndian.Uint32(b[8:]))
 	n := binary.LittleEndian.Uint64(b[12:])
-	if dim == 0 || n > uint64(len(body)) || (n*8+n*dim*4) != uint64(len(body)-20) {
+	if dim == 0 || dim > 1<<20 || n > uint64(len(body)) || (n*8+n*dim*4) != uint64(len(body)-20) {
 		return nil, fmt.Errorf("%w: %d keys of dim %d do not fit %d bytes", ErrSnapshot, n, dim, len(b))
 	}
 	keys := make([]uint64, n)

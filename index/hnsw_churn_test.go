@@ -225,7 +225,7 @@ func TestHNSWSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ld, err := DecodeHNSW(snap, 0)
+	ld, err := DecodeHNSW(snap, f.dim, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestHNSWSnapshotReconciles(t *testing.T) {
 	g.Add(keysUpTo(half), f.base[:half*f.dim])
 	g.Delete(5, 6, 7)
 	snap, _ := g.MarshalBinary()
-	ld, err := DecodeHNSW(snap, 0)
+	ld, err := DecodeHNSW(snap, f.dim, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,17 +304,20 @@ func TestHNSWSnapshotDamageIsRejected(t *testing.T) {
 	for i := 0; i < len(snap); i += 7 {
 		bad := bytes.Clone(snap)
 		bad[i] ^= 0x08
-		if _, err := DecodeHNSW(bad, 0); !errors.Is(err, ErrSnapshot) {
+		if _, err := DecodeHNSW(bad, f.dim, 0); !errors.Is(err, ErrSnapshot) {
 			t.Fatalf("flip at %d: %v", i, err)
 		}
 	}
 	for _, n := range []int{0, 3, 39, 100, len(snap) - 1} {
-		if _, err := DecodeHNSW(snap[:n], 0); !errors.Is(err, ErrSnapshot) {
+		if _, err := DecodeHNSW(snap[:n], f.dim, 0); !errors.Is(err, ErrSnapshot) {
 			t.Fatalf("truncated to %d: %v", n, err)
 		}
 	}
+	if _, err := DecodeHNSW(snap, f.dim+1, 0); !errors.Is(err, ErrSnapshot) {
+		t.Fatalf("snapshot of another dimension: %v", err)
+	}
 	empty, _ := NewHNSW(4, HNSWConfig{}).MarshalBinary()
-	ld, err := DecodeHNSW(empty, 0)
+	ld, err := DecodeHNSW(empty, 4, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +337,7 @@ func FuzzDecodeHNSW(f *testing.F) {
 	f.Add([]byte("EGHN"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b := binary.LittleEndian.AppendUint32(bytes.Clone(body), crc32.Checksum(body, castagnoli))
-		ld, err := DecodeHNSW(b, 1)
+		ld, err := DecodeHNSW(b, 2, 1)
 		if err != nil {
 			return
 		}
@@ -377,7 +380,7 @@ func TestHNSWHiddenUntilPublished(t *testing.T) {
 	}
 	// A snapshot taken now does not contain them as live.
 	snap, _ := g.MarshalBinary()
-	ld, err := DecodeHNSW(snap, 0)
+	ld, err := DecodeHNSW(snap, f.dim, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -352,6 +352,15 @@ func (g *HNSW) Search(q []float32, k int, opt SearchOptions) ([]Result, error) {
 	}
 	s.visit.visit(cur)
 	s.cands = append(s.cands[:0], cand{curSim, cur})
+	if cur != ep {
+		// Also start from the entry point. The bottom layer is a directed graph: every live
+		// node is reachable from the entry point (the connectivity repair sees to it, Verify
+		// checks it), but not necessarily from the node the descent ended on. One more dot
+		// product makes a search whose ef covers the graph find every node; with a small ef
+		// the far entry point is simply never expanded.
+		s.visit.visit(ep)
+		s.cands.push(cand{vek32.Dot(q, g.vecOf(g.block(&s.dir, ep), ep)), ep})
+	}
 	if !g.searchLayer(s, q, ef, 0, admit, budget) {
 		// The filter rejected so much that the graph search ran out of budget before it
 		// settled: its results are whatever it stumbled on. A selective filter leaves few

@@ -73,9 +73,12 @@ type HNSWLoader struct {
 	keyed  int
 }
 
-// DecodeHNSW checks and decodes a snapshot. workers sets the parallelism of later inserts
-// (0 = GOMAXPROCS). Any damage is an ErrSnapshot error.
-func DecodeHNSW(b []byte, workers int) (*HNSWLoader, error) {
+// DecodeHNSW checks and decodes a snapshot of a graph of dim-dimensional vectors. workers
+// sets the parallelism of later inserts (0 = GOMAXPROCS). Any damage, or a snapshot of
+// another dimension, is an ErrSnapshot error. The caller states the dimension because the
+// decoder allocates the vector blocks (filled later from the records) before returning: a
+// dimension read from damaged bytes could otherwise ask for gigabytes.
+func DecodeHNSW(b []byte, dim, workers int) (*HNSWLoader, error) {
 	bad := func(format string, args ...any) (*HNSWLoader, error) {
 		return nil, fmt.Errorf("%w: %s", ErrSnapshot, fmt.Sprintf(format, args...))
 	}
@@ -90,10 +93,10 @@ func DecodeHNSW(b []byte, workers int) (*HNSWLoader, error) {
 		return bad("checksum mismatch")
 	}
 	u32 := func(off int) uint32 { return binary.LittleEndian.Uint32(body[off:]) }
-	dim, m, efc, efs, high := int(u32(8)), int(u32(12)), int(u32(16)), int(u32(20)), u32(24)
+	sdim, m, efc, efs, high := int(u32(8)), int(u32(12)), int(u32(16)), int(u32(20)), u32(24)
 	entry := binary.LittleEndian.Uint64(body[28:])
-	if dim <= 0 || dim > 1<<20 || m < 2 || m > 1024 || efc <= 0 || efs <= 0 {
-		return bad("parameters dim=%d M=%d efc=%d ef=%d", dim, m, efc, efs)
+	if sdim != dim || dim <= 0 || m < 2 || m > 1024 || efc <= 0 || efs <= 0 {
+		return bad("parameters dim=%d (want %d) M=%d efc=%d ef=%d", sdim, dim, m, efc, efs)
 	}
 	// Each slot takes at least 4 bytes, which bounds the allocation a forged count can cause.
 	if uint64(high)*4 > uint64(len(body)-36) {

@@ -109,6 +109,12 @@ func DecodeConfig(b []byte) (Config, error) {
 	if got, want := crc32.Checksum(b[:configLen-4], castagnoli), binary.LittleEndian.Uint32(b[configLen-4:]); got != want {
 		return Config{}, corrupt("space config checksum %08x, want %08x", got, want)
 	}
+	// Reserved bytes must be zero: each config has one encoding.
+	for _, off := range []int{3, 26, 27, 62, 63, 65, 66, 67} {
+		if b[off] != 0 {
+			return Config{}, corrupt("reserved space config byte %d is %d", off, b[off])
+		}
+	}
 	c := Config{
 		Metric:           Metric(b[1]),
 		Index:            b[2],

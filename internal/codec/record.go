@@ -134,6 +134,9 @@ func Parse(b []byte) (View, error) {
 	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
 		return v, corrupt("record checksum %08x, want %08x", got, want)
 	}
+	if b[2] != 0 || b[3] != 0 {
+		return v, corrupt("reserved record flags %02x%02x", b[2], b[3])
+	}
 	v.Tier = b[1]
 	v.Confidence = math.Float32frombits(binary.LittleEndian.Uint32(b[4:]))
 	v.Created = int64(binary.LittleEndian.Uint64(b[8:]))
@@ -279,7 +282,9 @@ func (r *reader) uvarint() uint64 {
 		return 0
 	}
 	x, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
+	if n <= 0 || n != uvarintLen(int(min(x, 1<<62))) {
+		// Only the shortest encoding is valid, so each record has one encoding (a longer
+		// one would decode to the same record and re-encode differently).
 		r.err = corrupt("bad length at offset %d", r.off)
 		return 0
 	}
