@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/engram-go/engram/internal/codec"
@@ -49,10 +50,13 @@ type Store struct {
 	commit committer // group commit of space writes (commit.go)
 
 	migrateWake chan struct{} // nil when background migration is off
+	migrateCtx  context.Context
+	stopMigrate context.CancelFunc
 	resident    residency
+	tiered      atomic.Int32  // spaces with tiering: whether file pages are released
+	closing     chan struct{} // closed when Close begins: writers waiting for hot room give up
 	closeOnce   sync.Once
 	closeErr    error
-	migrateStop chan struct{}
 	migrateDone chan struct{}
 
 	flushMu   sync.Mutex
@@ -103,6 +107,8 @@ func Open(path string, opts ...Option) (*Store, error) {
 		ids:    ids.New(),
 		limit:  o.limits,
 		spaces: make(map[string]*Space),
+
+		closing: make(chan struct{}),
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -120,8 +126,8 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	if !o.readOnly && o.migrateEvery > 0 {
 		s.migrateWake = make(chan struct{}, 1)
-		s.migrateStop = make(chan struct{})
 		s.migrateDone = make(chan struct{})
+		s.migrateCtx, s.stopMigrate = context.WithCancel(context.Background())
 		go s.migrateLoop(o.migrateEvery)
 	}
 	s.log.Info("engram store opened", "spaces", len(s.spaces), "read_only", o.readOnly,
@@ -214,7 +220,7 @@ func (s *Store) loadSpaces() error {
 				return err
 			}
 			mu.Lock()
-			s.spaces[name] = sp
+			s.addSpace(sp)
 			mu.Unlock()
 			return nil
 		})
@@ -246,8 +252,11 @@ func (s *Store) close() error {
 	for _, sp := range open {
 		sp.closeFeeds()
 	}
-	if s.migrateStop != nil {
-		close(s.migrateStop) // a cycle in progress finishes its batch first
+	// Writers waiting for hot-tier room give up (CLOSED): with the migrator stopping, no room
+	// would come.
+	close(s.closing)
+	if s.stopMigrate != nil {
+		s.stopMigrate() // a cycle in progress stops after its current batch
 		<-s.migrateDone
 	}
 	if !s.gate.close() {
@@ -398,9 +407,24 @@ func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*S
 		return nil, s.storageErr(op, name, err)
 	}
 	sp := newSpace(s, name, cfg)
-	s.spaces[name] = sp
+	s.addSpace(sp)
 	s.log.Info("space created", "space", name, "dim", cfg.Dim)
 	return sp, nil
+}
+
+// addSpace and removeSpace keep the space map and the tiered count; called with s.mu held.
+func (s *Store) addSpace(sp *Space) {
+	s.spaces[sp.name] = sp
+	if sp.tier != nil {
+		s.tiered.Add(1)
+	}
+}
+
+func (s *Store) removeSpace(sp *Space) {
+	delete(s.spaces, sp.name)
+	if sp.tier != nil {
+		s.tiered.Add(-1)
+	}
 }
 
 // LookupSpace returns an existing space, or SPACE_NOT_FOUND.
@@ -437,20 +461,28 @@ func (s *Store) DropSpace(ctx context.Context, name string) error {
 		return newErr(CodeReadOnly, op, name, "", nil)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	sp, ok := s.spaces[name]
-	if !ok {
+	if !ok || !sp.dropping.CompareAndSwap(false, true) {
+		s.mu.Unlock()
 		return newErr(CodeSpaceNotFound, op, name, "", nil)
 	}
-	sp.closeFeeds() // its batchers and streams finish what they accepted
-	sp.gate.close() // refuse new calls on the space and wait for running ones
+	s.mu.Unlock()
+	// Drain without holding s.mu: calls running on the space may need the store (the
+	// migrator lists spaces under s.mu while a writer waits for it to make hot room).
+	close(*sp.closing.Load()) // writers waiting for hot-tier room give up (SPACE_NOT_FOUND)
+	sp.closeFeeds()           // its batchers and streams finish what they accepted
+	sp.gate.close()           // refuse new calls on the space and wait for running ones
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.update(ctx, func(tx *bolt.Tx) error {
 		return deleteSpace(tx, name)
 	}); err != nil {
 		sp.gate.reopen()
+		sp.closing.Store(new(make(chan struct{})))
+		sp.dropping.Store(false)
 		return s.storageErr(op, name, err)
 	}
-	delete(s.spaces, name)
+	s.removeSpace(sp)
 	sp.release()
 	s.log.Info("space dropped", "space", name)
 	return nil

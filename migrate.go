@@ -59,10 +59,18 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 		delete(t.promote, seq)
 	}
 	t.mu.Unlock()
-	for off := 0; off < len(want) && ctx.Err() == nil; off += p.BatchSize {
-		n, err := sp.move(ctx, op, want[off:min(off+p.BatchSize, len(want))], tier.Hot, asked)
+	for off := 0; off < len(want); off += p.BatchSize {
+		var n int
+		err := ctx.Err()
+		if err == nil {
+			n, err = sp.move(ctx, op, want[off:min(off+p.BatchSize, len(want))], tier.Of(tier.Warm, tier.Cold), tier.Hot, asked)
+		}
 		st.Promoted += n
 		if err != nil {
+			t.requeue(want[off:], asked) // a failed batch left no trace: ask again next cycle
+			if ctx.Err() != nil {
+				break
+			}
 			return st, err
 		}
 	}
@@ -72,7 +80,7 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 	if hot := int(sp.tiers.Get(tier.Hot)); hot > p.High() && budget > 0 {
 		victims := t.coldest(min(hot-p.Low(), budget), time.Now(), asked)
 		for off := 0; off < len(victims) && ctx.Err() == nil; off += p.BatchSize {
-			n, err := sp.move(ctx, op, victims[off:min(off+p.BatchSize, len(victims))], tier.Warm, nil)
+			n, err := sp.move(ctx, op, victims[off:min(off+p.BatchSize, len(victims))], tier.Of(tier.Hot), tier.Warm, nil)
 			st.Demoted += n
 			if err != nil {
 				return st, err
@@ -86,7 +94,7 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 	if w := sp.warmIndex(); p.WarmIdle > 0 && w != nil && budget > 0 {
 		idle := w.StampedBefore(stampOf(time.Now().Add(-p.WarmIdle).UnixNano()), budget)
 		for off := 0; off < len(idle) && ctx.Err() == nil; off += p.BatchSize {
-			n, err := sp.move(ctx, op, idle[off:min(off+p.BatchSize, len(idle))], tier.Cold, nil)
+			n, err := sp.move(ctx, op, idle[off:min(off+p.BatchSize, len(idle))], tier.Of(tier.Warm), tier.Cold, nil)
 			st.Cooled += n
 			if err != nil {
 				return st, err
@@ -110,11 +118,12 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 	return st, nil
 }
 
-// move commits one batch of memories (by seq) into tier to, then updates the indexes. It
-// returns how many moved: a memory forgotten, replaced, or already in to meanwhile is
-// skipped. asked holds, for promotions, when each memory was recalled: the access record
+// move commits one batch of memories (by seq) from the tiers in from into tier to, then
+// updates the indexes. It returns how many moved: a memory forgotten, replaced, or moved
+// out of from meanwhile (by another migration step or ArchiveWhere, since the batch was
+// chosen outside the transaction) is skipped. asked holds, for promotions, when each memory was recalled: the access record
 // of that recall may not be written yet, and a promoted memory must enter hot as just used.
-func (sp *Space) move(ctx context.Context, op string, seqs []uint64, to tier.Tier, asked map[uint64]int64) (int, error) {
+func (sp *Space) move(ctx context.Context, op string, seqs []uint64, from tier.Set, to tier.Tier, asked map[uint64]int64) (int, error) {
 	dim, idx, _ := sp.state()
 	if idx == nil {
 		return 0, nil
@@ -141,11 +150,11 @@ func (sp *Space) move(ctx context.Context, op string, seqs []uint64, to tier.Tie
 			if rec == nil {
 				continue // forgotten or replaced since it was chosen
 			}
-			from := b.tierOf(key, rec)
-			if from == to {
+			cur := b.tierOf(key, rec)
+			if cur == to || !from.Has(cur) {
 				continue
 			}
-			m := moved{seq: seq, from: from}
+			m := moved{seq: seq, from: cur}
 			if to == tier.Hot || to == tier.Warm {
 				view, err := codec.Parse(rec)
 				if err != nil {
@@ -176,6 +185,9 @@ func (sp *Space) move(ctx context.Context, op string, seqs []uint64, to tier.Tie
 	sp.turn.enter(req.ticket)
 	defer sp.turn.leave(req.ticket)
 	_, idx, _ = sp.state() // the turn may follow a switch to the graph
+	if idx == nil {
+		return len(ms), nil // the space was dropped meanwhile: nothing in memory to update
+	}
 	w := sp.warmIndex()
 	var hotKeys, warmKeys []uint64
 	var hotVecs, warmVecs []float32
@@ -198,9 +210,13 @@ func (sp *Space) move(ctx context.Context, op string, seqs []uint64, to tier.Tie
 				sp.tier.noteHot(m.seq, hotStat{last: m.last, count: m.count, conf: m.conf})
 			}
 		case tier.Warm:
+			last := m.last
+			if sp.tier != nil { // recalls not yet flushed to the access records count too
+				last = max(last, sp.tier.lastUse(m.seq))
+			}
 			warmKeys = append(warmKeys, m.seq)
 			warmVecs = append(warmVecs, m.vec...)
-			warmStamps = append(warmStamps, stampOf(m.last))
+			warmStamps = append(warmStamps, stampOf(last))
 		}
 	}
 	if len(fromHot) > 0 {
@@ -270,6 +286,10 @@ func (sp *Space) hotRoom(ctx context.Context, op string) *Error {
 		case <-time.After(100 * time.Millisecond): // re-check: migration may have run elsewhere
 		case <-ctx.Done():
 			return ctxErr(op, sp.name, ctx.Err())
+		case <-sp.st.closing: // Close stops the migrator: no room will come
+			return newErr(CodeClosed, op, sp.name, "the store closed while the write waited for hot-tier room", nil)
+		case <-*sp.closing.Load():
+			return newErr(CodeSpaceNotFound, op, sp.name, "the space was dropped while the write waited for hot-tier room", nil)
 		}
 	}
 }
@@ -288,7 +308,14 @@ func (sp *Space) ArchiveWhere(ctx context.Context, size int, match func(Memory) 
 		if len(batch) == 0 {
 			return nil
 		}
-		n, err := sp.move(ctx, op, batch, tier.Cold, nil)
+		done, err := sp.enter(op) // DropSpace and Close wait for the batch
+		if err != nil {
+			return err
+		}
+		defer done()
+		sp.migrateMu.Lock() // between migration cycles, not inside one
+		defer sp.migrateMu.Unlock()
+		n, err := sp.move(ctx, op, batch, tier.Of(tier.Hot, tier.Warm), tier.Cold, nil)
 		moved += n
 		batch = batch[:0]
 		return err
@@ -339,11 +366,12 @@ func (s *Store) wakeMigrator() {
 // until Close.
 func (s *Store) migrateLoop(every time.Duration) {
 	defer close(s.migrateDone)
+	ctx := s.migrateCtx // Close cancels it: a cycle stops after its current batch
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.migrateStop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-s.migrateWake:
@@ -359,10 +387,10 @@ func (s *Store) migrateLoop(every time.Duration) {
 		// Warm recalls re-rank from records, so pages accumulate between cycles too.
 		s.releaseFilePages(false)
 		for _, sp := range spaces {
-			for {
-				st, err := sp.Migrate(context.Background())
+			for ctx.Err() == nil {
+				st, err := sp.Migrate(ctx)
 				if err != nil {
-					if CodeOf(err) != CodeClosed && CodeOf(err) != CodeSpaceNotFound {
+					if ctx.Err() == nil && CodeOf(err) != CodeClosed && CodeOf(err) != CodeSpaceNotFound {
 						s.log.Warn("migration cycle failed", "space", sp.name, "err", err)
 					}
 					break

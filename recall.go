@@ -94,12 +94,12 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 			}
 		}
 		if tiers.Has(tier.Warm) && (!cascade || len(r.hits) < q.K) {
-			if err := r.warm(); err != nil {
+			if err := r.warm(dim); err != nil {
 				return err
 			}
 		}
 		if tiers.Has(tier.Cold) && !cascade {
-			if err := r.cold(dim); err != nil {
+			if err := r.scan(dim, tier.Cold); err != nil {
 				return err
 			}
 		}
@@ -142,8 +142,10 @@ func (r *recaller) needView() bool {
 }
 
 // filter returns the record filter for index candidates: visible in this transaction,
-// in tier t, and passing the query's field filters. err receives a decoding failure.
-func (r *recaller) filter(t tier.Tier, checkTier bool, errp *error) func(uint64) bool {
+// in one of the tiers in accept (tier.All: no check), and passing the query's field
+// filters. err receives a decoding failure.
+func (r *recaller) filter(accept tier.Set, errp *error) func(uint64) bool {
+	checkTier := accept != tier.All
 	need := r.needView()
 	return func(key uint64) bool {
 		var kb [8]byte
@@ -152,7 +154,7 @@ func (r *recaller) filter(t tier.Tier, checkTier bool, errp *error) func(uint64)
 		if v == nil {
 			return false // not (or no longer) visible in this transaction
 		}
-		if checkTier && r.b.tierOf(k, v) != t {
+		if checkTier && !accept.Has(r.b.tierOf(k, v)) {
 			return false // moved by a migration that committed after the index was read
 		}
 		if !need {
@@ -220,7 +222,7 @@ func (r *recaller) add(res []index.Result, exact bool) error {
 // hot searches the in-memory index.
 func (r *recaller) hot(idx index.Index) error {
 	var ferr error
-	filter := r.filter(tier.Hot, false, &ferr)
+	filter := r.filter(tier.All, &ferr)
 	opt := index.SearchOptions{Breadth: r.q.Breadth, MinSimilarity: r.q.MinSimilarity, Exact: r.q.Exact}
 	if r.needView() {
 		opt.Filter = filter
@@ -249,16 +251,23 @@ func (r *recaller) hot(idx index.Index) error {
 const warmRerank = 4
 
 // warm scans the warm tier's 8-bit codes for candidates and re-ranks them.
-func (r *recaller) warm() error {
+func (r *recaller) warm(dim int) error {
 	w := r.sp.warmIndex()
 	if w == nil || w.Len() == 0 {
 		return nil
 	}
+	if r.q.Exact {
+		return r.scan(dim, tier.Warm) // exhaustive: every warm record at full precision
+	}
 	var ferr error
 	res, err := w.Search(r.cue, r.q.K, index.SearchOptions{
-		Breadth:       max(warmRerank*r.q.K, 40),
+		Breadth:       max(warmRerank*r.q.K, 40, r.q.Breadth),
 		MinSimilarity: r.q.MinSimilarity,
-		Filter:        r.filter(tier.Warm, true, &ferr),
+		// Hot too: a memory whose demotion committed after this transaction began is
+		// already out of the graph, in the warm codes, and still hot here. (One promoted
+		// the other way is still in the codes until the graph has it.) Cold is left out:
+		// an archived memory is not recalled by default.
+		Filter: r.filter(tier.Of(tier.Hot, tier.Warm), &ferr),
 	})
 	if err != nil {
 		return newErr(CodeDimensionMismatch, "recall", r.sp.name, "", err)
@@ -289,11 +298,12 @@ func bySimilarity(hits []Hit) {
 	})
 }
 
-// cold scans the cold memories on disk, at full precision: cold keeps nothing in memory,
-// so this reads every cold record — slow by design, and only on request.
-func (r *recaller) cold(dim int) error {
+// scan reads the records of tier t on disk and scores them at full precision: the cold
+// tier keeps nothing in memory, so this is how it is searched — slow by design, and only
+// on request — and how Query.Exact searches the warm tier.
+func (r *recaller) scan(dim int, t tier.Tier) error {
 	var ferr error
-	filter := r.filter(tier.Cold, true, &ferr)
+	filter := r.filter(tier.All, &ferr)
 	acc := vector.NewTopKAcc(r.q.K, r.q.MinSimilarity, nil)
 	var keys []uint64
 	vec := make([]float32, dim)
@@ -311,11 +321,11 @@ func (r *recaller) cold(dim int) error {
 		acc.Offer(len(keys)-1, vector.Dot(vec, r.cue), func(row int) bool { return filter(keys[row]) })
 		return nil
 	}
-	// Cold memories are those written cold (Archive) without a later move, and those
-	// moved cold (tier entries): walk the records once, checking each one's tier.
+	// A record's tier is the one it was written to unless a tier entry says otherwise:
+	// walk the records once, checking each one's tier.
 	c := r.b.recs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if r.b.tierOf(k, v) != tier.Cold {
+		if r.b.tierOf(k, v) != t {
 			continue
 		}
 		if err := consider(k, v); err != nil {

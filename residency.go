@@ -49,13 +49,5 @@ func (s *Store) releaseFilePages(force bool) {
 	})
 }
 
-func (s *Store) hasTiering() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, sp := range s.spaces {
-		if sp.tier != nil {
-			return true
-		}
-	}
-	return false
-}
+// hasTiering is lock-free: it runs inside calls that DropSpace and Close wait for.
+func (s *Store) hasTiering() bool { return s.tiered.Load() > 0 }

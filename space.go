@@ -25,6 +25,9 @@ type Space struct {
 	names bucketNames
 	gate  gate // closed by DropSpace
 
+	dropping atomic.Bool                   // a DropSpace is under way
+	closing  atomic.Pointer[chan struct{}] // closed when the drop begins (see Store.closing)
+
 	mu  sync.RWMutex // guards cfg.Dim and idx, which are set once when the dimension is fixed
 	cfg codec.Config
 	idx index.Index // nil while the space has no dimension
@@ -55,6 +58,7 @@ type Space struct {
 
 func newSpace(s *Store, name string, cfg codec.Config) *Space {
 	sp := &Space{st: s, name: name, names: namesOf(name), cfg: cfg, decay: decayOf(cfg)}
+	sp.closing.Store(new(make(chan struct{})))
 	if p := policyOf(cfg); p.HotCapacity > 0 {
 		sp.tier = newTierState(p)
 		if cfg.Dim > 0 {
@@ -327,6 +331,13 @@ func (sp *Space) checkOptions(so spaceOptions) error {
 func (sp *Space) release() {
 	sp.mu.Lock()
 	sp.idx = nil
+	if t := sp.tier; t != nil {
+		t.warm = nil // the warm codes and the hot statistics go with the index
+		t.mu.Lock()
+		clear(t.hot)
+		clear(t.promote)
+		t.mu.Unlock()
+	}
 	sp.mu.Unlock()
 	sp.access.reset()
 }

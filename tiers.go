@@ -24,9 +24,14 @@ func WithTiering(p tier.Policy) SpaceOption {
 		if p.HotCapacity <= 0 {
 			return fmt.Errorf("tiering needs a positive hot capacity, got %d", p.HotCapacity)
 		}
-		if p.Backpressure > tier.FailFast || p.HighWatermark < 0 || p.LowWatermark < 0 || p.HighWatermark > 10 {
+		if p.Backpressure > tier.FailFast || p.HighWatermark < 0 || p.LowWatermark < 0 || p.HighWatermark > 10 ||
+			p.HotCapacity > math.MaxInt32 || p.MaxPerCycle > math.MaxInt32 || p.BatchSize > math.MaxInt32 ||
+			p.ActivationHalfLife < 0 || p.WarmIdle < 0 || p.WarmIdle > maxStoredDuration || p.ActivationHalfLife > maxStoredDuration {
 			return fmt.Errorf("invalid tier policy %+v", p)
 		}
+		// Durations are stored in whole seconds: round up, so a short idle time stays "soon"
+		// rather than becoming 0 (never).
+		p.ActivationHalfLife, p.WarmIdle = ceilSecond(p.ActivationHalfLife), ceilSecond(p.WarmIdle)
 		p = p.WithDefaults()
 		o.tiering = &p
 		return nil
@@ -36,13 +41,23 @@ func WithTiering(p tier.Policy) SpaceOption {
 // WithDecay enables lazy confidence decay at recall time (see tier.Decay).
 func WithDecay(d tier.Decay) SpaceOption {
 	return func(o *spaceOptions) error {
-		if d.Kind == tier.NoDecay || d.Kind > tier.PowerLaw || d.Floor < 0 || d.Floor > 1 || d.RecencyBoost < 0 {
+		if d.Kind == tier.NoDecay || d.Kind > tier.PowerLaw || d.Floor < 0 || d.Floor > 1 || d.RecencyBoost < 0 ||
+			d.HalfLife < 0 || d.Scale < 0 || d.HalfLife > maxStoredDuration || d.Scale > maxStoredDuration ||
+			!(d.Exponent >= 0 && d.Exponent <= 100) {
 			return fmt.Errorf("invalid decay %+v", d)
 		}
+		d.HalfLife, d.Scale = ceilSecond(d.HalfLife), ceilSecond(d.Scale)
 		d = d.WithDefaults()
 		o.decay = &d
 		return nil
 	}
+}
+
+// maxStoredDuration is the longest duration the space config holds (uint32 seconds).
+const maxStoredDuration = math.MaxUint32 * time.Second
+
+func ceilSecond(d time.Duration) time.Duration {
+	return (d + time.Second - 1) / time.Second * time.Second
 }
 
 func tieringToConfig(p tier.Policy) codec.Tiering {
@@ -119,6 +134,13 @@ func (t *tierState) noteHot(seq uint64, st hotStat) {
 	t.mu.Unlock()
 }
 
+// lastUse is a hot memory's last write or recall as the tier state knows it (0 if not hot).
+func (t *tierState) lastUse(seq uint64) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.hot[seq].last
+}
+
 func (t *tierState) forget(seqs ...uint64) {
 	t.mu.Lock()
 	for _, s := range seqs {
@@ -139,7 +161,25 @@ func (t *tierState) touch(hot []uint64, other []uint64, now int64) {
 		}
 	}
 	for _, s := range other {
-		t.promote[s] = now
+		if len(t.promote) < maxPromoteQueue {
+			t.promote[s] = now
+		}
+	}
+}
+
+// maxPromoteQueue bounds the promotion requests waiting for a cycle (a store whose
+// migration never runs — read-only, or WithMigrateInterval(0) without Migrate calls —
+// would otherwise collect one per recalled warm memory).
+const maxPromoteQueue = 100_000
+
+// requeue puts promotion requests back after a failed cycle, keeping newer requests.
+func (t *tierState) requeue(seqs []uint64, asked map[uint64]int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range seqs {
+		if _, ok := t.promote[s]; !ok && len(t.promote) < maxPromoteQueue {
+			t.promote[s] = asked[s]
+		}
 	}
 }
 

@@ -571,3 +571,28 @@ func TestTieringOptionsMustAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestTierOptionValidation: out-of-range policies and decays are refused; sub-second
+// durations round up to a second instead of turning into "never" or the default.
+func TestTierOptionValidation(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	for name, opt := range map[string]SpaceOption{
+		"negative idle":      WithTiering(tier.Policy{HotCapacity: 10, WarmIdle: -time.Second}),
+		"negative half-life": WithTiering(tier.Policy{HotCapacity: 10, ActivationHalfLife: -1}),
+		"capacity > 2^31":    WithTiering(tier.Policy{HotCapacity: 1 << 32}),
+		"negative decay":     WithDecay(tier.Decay{Kind: tier.Exponential, HalfLife: -time.Hour}),
+		"nan exponent":       WithDecay(tier.Decay{Kind: tier.PowerLaw, Exponent: math.NaN()}),
+	} {
+		if _, err := s.Space(ctx, "v", opt); CodeOf(err) != CodeInvalidOption {
+			t.Errorf("%s: %v, want INVALID_OPTION", name, err)
+		}
+	}
+	sp, err := s.Space(ctx, "v", WithTiering(tier.Policy{HotCapacity: 10, WarmIdle: 900 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sp.tier.policy.WarmIdle; got != time.Second {
+		t.Fatalf("WarmIdle 900ms kept as %v, want 1s", got)
+	}
+}

@@ -14,11 +14,12 @@ package main
 //
 //	go run . tiers [--n 1000000] [--dim 384] [--hot 100000] [--json]
 //
-// The data is synthetic but not isotropic noise (whose nearest neighbours are ties): each
-// vector is a point of a 32-dimensional Gaussian mixture (4096 clusters), lifted into dim
-// dimensions by a fixed random projection, plus a little full-dimensional noise — a low
-// intrinsic dimension like real embeddings. Vector i depends only on (seed, i), so queries
-// are fresh draws of the same distribution.
+// The synthetic data is not isotropic noise (whose nearest neighbours are ties): each
+// vector is a point of a 32-dimensional Gaussian mixture (4096 clusters, --spread around
+// their centres), lifted into dim dimensions by a fixed random projection, plus a little
+// full-dimensional noise — a low intrinsic dimension like real embeddings. Vector i depends
+// only on (seed, i), so queries are fresh draws of the same distribution. --data glove runs
+// the same steps on the real GloVe-derived set (100-d) instead, for recall on real data.
 
 import (
 	"context"
@@ -44,10 +45,11 @@ import (
 )
 
 type tiersResult struct {
-	N           int `json:"n"`
-	Dim         int `json:"dim"`
-	HotCapacity int `json:"hot_capacity"`
-	Threads     int `json:"threads"`
+	Data        string `json:"data"`
+	N           int    `json:"n"`
+	Dim         int    `json:"dim"`
+	HotCapacity int    `json:"hot_capacity"`
+	Threads     int    `json:"threads"`
 	// Tiers after the import and the archive step: hot, warm, cold.
 	Tiers [3]int64 `json:"tiers"`
 
@@ -96,9 +98,13 @@ func cmdTiers(args []string) error {
 	coldFrac := fs.Float64("cold-frac", 0.2, "fraction of the memories (the oldest) archived to cold after the import")
 	queries := fs.Int("queries", 200, "queries for recall and QPS")
 	seed := fs.Uint64("seed", 7, "data seed")
+	data := fs.String("data", "synthetic", "synthetic (see --spread), or glove: the real 100-d GloVe-derived set (all 341,479 vectors but the queries; --n and --dim are then set by the data)")
+	cache := fs.String("cache", defaultCacheDir(), "data set cache, for --data glove (env ENGRAM_BENCH_CACHE)")
+	spread := fs.Float64("spread", 1.0, "spread of the points around their cluster centre in the latent space (centres have spread 1)")
 	asJSON := fs.Bool("json", false, "one JSON object instead of a table")
 	dir := fs.String("dir", "", "work directory (default: a temp dir, removed afterwards)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the resident-memory measurement to this file")
 	fs.Parse(args)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -121,8 +127,22 @@ func cmdTiers(args []string) error {
 	}
 	path := filepath.Join(work, "tiers.db")
 	os.Remove(path)
-	gen := newLatentGen(*seed, *dim)
-	res := tiersResult{N: *n, Dim: *dim, HotCapacity: *hot, Threads: runtime.GOMAXPROCS(0), Queries: *queries}
+	var src vectorSource = newLatentGen(*seed, *dim, *spread)
+	if *data == "glove" {
+		words, _, _, err := loadGlove(*cache)
+		if err != nil {
+			return err
+		}
+		*n = len(words) - *queries
+		base, query, d, err := loadSplit(*cache, *n, *queries, *seed)
+		if err != nil {
+			return err
+		}
+		*dim, src = d, rowsSource{rows: base, queries: query, dim: d}
+	} else if *data != "synthetic" {
+		return fmt.Errorf("--data %q: want synthetic or glove", *data)
+	}
+	res := tiersResult{Data: *data, N: *n, Dim: *dim, HotCapacity: *hot, Threads: runtime.GOMAXPROCS(0), Queries: *queries}
 	ctx := context.Background()
 
 	// 1. Import: durable batches of 1000, migration in the background (every second).
@@ -144,7 +164,7 @@ func cmdTiers(args []string) error {
 	batch := make([]engram.Memory, 1000)
 	for off := 0; off < *n; off += len(batch) {
 		b := batch[:min(len(batch), *n-off)]
-		gen.fill(b, off, created)
+		fill(src, b, off, created)
 		r, err := sp.BatchRemember(ctx, b)
 		if err != nil || r.Failed > 0 {
 			return fmt.Errorf("import at %d: %v %v", off, err, r.Err())
@@ -157,6 +177,8 @@ func cmdTiers(args []string) error {
 		}
 	}
 	res.ImportS = time.Since(start).Seconds()
+	// Keep only the queries: a loaded data set must not count in the store's resident set.
+	src = src.queriesOnly(*queries)
 	res.ImportPerS = float64(*n) / res.ImportS
 	if _, err := sp.Migrate(ctx); err != nil { // settle below the high watermark
 		return err
@@ -195,6 +217,12 @@ func cmdTiers(args []string) error {
 	res.HotRawBytes = st.Tiers[0] * (raw + int64(2*engram.DefaultHNSWM+1)*4)
 	res.BudgetBytes = int64(1.25*float64(res.HotRawBytes) + 0.30*float64(st.Tiers[1]*raw) + 0.05*float64(st.Tiers[2]*raw))
 	res.RSSBytes, res.RSSAnonBytes, res.RSSFileBytes, res.PeakRSSBytes = procStatus()
+	if *memProfile != "" {
+		if f, err := os.Create(*memProfile); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	res.HeapBytes = int64(ms.HeapInuse)
@@ -225,7 +253,7 @@ func cmdTiers(args []string) error {
 	// 5. Ground truth by brute force over the records, per tier, and the hot-only store.
 	qs := make([][]float32, *queries)
 	for i := range qs {
-		qs[i] = gen.vector(*n+i, nil)
+		qs[i] = src.query(i)
 	}
 	gtHot, gtHotWarm, gtWarm := newIDTopK(len(qs), recallK), newIDTopK(len(qs), recallK), newIDTopK(len(qs), recallK)
 	var hotMems []engram.Memory
@@ -356,6 +384,7 @@ func procStatus() (rss, anon, file, peak int64) {
 // latentGen draws the synthetic vectors (see the file comment).
 type latentGen struct {
 	seed    uint64
+	spread  float64
 	dim     int
 	centres [][]float32 // clusters in the latent space
 	proj    []float32   // dim × latentDim
@@ -366,9 +395,9 @@ const (
 	latentClusters = 4096
 )
 
-func newLatentGen(seed uint64, dim int) *latentGen {
+func newLatentGen(seed uint64, dim int, spread float64) *latentGen {
 	r := rand.New(rand.NewPCG(seed, 0xC0FFEE))
-	g := &latentGen{seed: seed, dim: dim, proj: make([]float32, dim*latentDim)}
+	g := &latentGen{seed: seed, spread: spread, dim: dim, proj: make([]float32, dim*latentDim)}
 	for i := range g.proj {
 		g.proj[i] = float32(r.NormFloat64() / math.Sqrt(latentDim))
 	}
@@ -382,13 +411,15 @@ func newLatentGen(seed uint64, dim int) *latentGen {
 	return g
 }
 
-// vector returns vector i (unit length), reusing dst when it has room.
-func (g *latentGen) vector(i int, dst []float32) []float32 {
+func (g *latentGen) vector(i int) []float32 { return g.draw(i, nil) }
+
+// draw returns vector i (unit length), reusing dst when it has room.
+func (g *latentGen) draw(i int, dst []float32) []float32 {
 	r := rand.New(rand.NewPCG(g.seed, uint64(i)+1))
 	c := g.centres[r.IntN(latentClusters)]
 	var z [latentDim]float32
 	for j := range z {
-		z[j] = c[j] + float32(0.5*r.NormFloat64())
+		z[j] = c[j] + float32(g.spread*r.NormFloat64())
 	}
 	if cap(dst) < g.dim {
 		dst = make([]float32, g.dim)
@@ -402,19 +433,43 @@ func (g *latentGen) vector(i int, dst []float32) []float32 {
 	return dst
 }
 
+// vectorSource provides the memories' vectors and the queries.
+type vectorSource interface {
+	vector(i int) []float32         // memory i's vector (unit length)
+	query(i int) []float32          // query i, never one of the memories
+	queriesOnly(n int) vectorSource // the same source without the memories' vectors
+}
+
+func (g *latentGen) query(i int) []float32 { return g.draw(1<<40+i, nil) }
+
+func (g *latentGen) queriesOnly(int) vectorSource { return g } // it holds no data
+
+// rowsSource serves a loaded data set's split.
+type rowsSource struct {
+	rows, queries []float32
+	dim           int
+}
+
+func (r rowsSource) vector(i int) []float32 { return r.rows[i*r.dim : (i+1)*r.dim] }
+func (r rowsSource) query(i int) []float32  { return r.queries[i*r.dim : (i+1)*r.dim] }
+
+func (r rowsSource) queriesOnly(n int) vectorSource {
+	return rowsSource{queries: slices.Clone(r.queries[:n*r.dim]), dim: r.dim}
+}
+
 // fill writes memories off … off+len(b)-1 into b, generating in parallel.
-func (g *latentGen) fill(b []engram.Memory, off int, created func(int) time.Time) {
+func fill(src vectorSource, b []engram.Memory, off int, created func(int) time.Time) {
 	var wg sync.WaitGroup
 	workers := runtime.GOMAXPROCS(0)
 	for w := range workers {
 		wg.Go(func() {
 			for k := w; k < len(b); k += workers {
 				i := off + k
-				r := rand.New(rand.NewPCG(g.seed^0x5EED, uint64(i)))
+				r := rand.New(rand.NewPCG(0x5EED, uint64(i)))
 				b[k] = engram.Memory{
 					ID:         fmt.Sprintf("m%07d", i),
 					Content:    fmt.Sprintf("synthetic memory %d", i),
-					Embedding:  g.vector(i, nil),
+					Embedding:  src.vector(i),
 					Confidence: engram.Confidence(float32(0.2 + 0.8*r.Float64())),
 					CreatedAt:  created(i),
 				}

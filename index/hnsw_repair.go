@@ -174,11 +174,45 @@ func (g *HNSW) repair(s *searchScratch, p uint32, l int, dead func(uint32) bool)
 		return 0
 	})
 	s.tmp = c
+	before := s.prev[:0] // the list as it was, to tell new neighbours from kept ones
+	for i := 1; i <= cnt; i++ {
+		before = append(before, atomic.LoadUint32(&lst[i]))
+	}
+	s.prev = before
 	sel := g.heuristic(s, c, g.maxDegree(l))
+	// Keep the degree the node had: the heuristic, run on a pool drawn from a damaged
+	// neighbourhood, often keeps fewer links than the deletions took, and over many
+	// turnovers of the graph the mean degree (and recall) drifts down. Refill with the
+	// nearest candidates it pruned, up to the list's old length.
+	if len(sel) < cnt {
+		for _, x := range c {
+			if len(sel) >= cnt {
+				break
+			}
+			if !slices.ContainsFunc(sel, func(y cand) bool { return y.id == x.id }) {
+				sel = append(sel, x)
+			}
+		}
+		s.sel = sel
+	}
 	lk := g.lock(p)
 	lk.Lock()
 	g.setList(s, lst, l, sel)
 	lk.Unlock()
+	// Links are made both ways, as inserts make them: a new neighbour links back to p
+	// (addLink re-selects its list if full). Without this, each consolidation leaves the
+	// surviving nodes with fewer in-links, and over many turnovers of the graph (a hot
+	// tier under migration) the mean degree and recall drift down.
+	back := s.back[:0]
+	for _, x := range sel {
+		if !slices.Contains(before, x.id) {
+			back = append(back, x)
+		}
+	}
+	s.back = back
+	for _, x := range back {
+		g.addLink(s, x.id, p, x.sim, l)
+	}
 }
 
 // Verify checks the graph's invariants and reports the first violation: every list

@@ -149,11 +149,13 @@ type searchScratch struct {
 	visit visitSet
 	cands maxQueue
 	res   minQueue
-	out   []cand // results sorted best first
-	sel   []cand // heuristic selection
-	mine  []cand // the inserted node's own selection
-	tmp   []cand // candidates of a list being pruned
-	fresh []cand // unvisited neighbours of the node being expanded
+	out   []cand   // results sorted best first
+	sel   []cand   // heuristic selection
+	mine  []cand   // the inserted node's own selection
+	tmp   []cand   // candidates of a list being pruned
+	fresh []cand   // unvisited neighbours of the node being expanded
+	prev  []uint32 // a repaired list before its repair
+	back  []cand   // a repaired node's new neighbours, to link back
 	touch float32
 	dir   []*hblock
 }

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -108,4 +109,54 @@ func BenchmarkSQ8Search(b *testing.B) {
 		s.Search(q, 10, SearchOptions{Breadth: 40, MinSimilarity: -1})
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds()/1e6, "Mrows/s")
+}
+
+// TestSQ8LargeFilteredAndThreshold: on an index large enough for the parallel scan, a
+// selective filter (run on the calling goroutine) still yields the best passing rows, and
+// the MinSimilarity pre-filter never drops an exact match, even for a spiky vector whose
+// quantization error is large.
+func TestSQ8LargeFilteredAndThreshold(t *testing.T) {
+	const dim, n = 64, 120_000
+	r := rand.New(rand.NewPCG(8, 8))
+	s := NewSQ8(dim)
+	vecs := make([]float32, 0, n*dim)
+	for range n {
+		vecs = append(vecs, randUnit(r, dim)...)
+	}
+	if err := s.Add(keysUpTo(n), vecs); err != nil {
+		t.Fatal(err)
+	}
+	q := vecs[:dim]
+	// Every 97th key passes: the unfiltered top candidates hold few of them.
+	res, err := s.Search(q, 5, SearchOptions{MinSimilarity: -1, Filter: func(k uint64) bool { return k%97 == 0 }})
+	if err != nil || len(res) != 5 {
+		t.Fatalf("filtered: %v %d", err, len(res))
+	}
+	want := s.scan(s.scorer(q, -1), 5, func(k uint64) bool { return k%97 == 0 }, 0, n)
+	for i := range res {
+		if res[i].Key != want[i].Key {
+			t.Fatalf("filtered result %d: %d, want %d", i, res[i].Key, want[i].Key)
+		}
+	}
+	// A spiky unit vector: one large component, the rest just under half a quantization
+	// step, so they all round to zero; at 1536 dimensions they hold 2% of its square norm.
+	const wide = 1536
+	s = NewSQ8(wide)
+	spiky := make([]float32, wide)
+	for i := range spiky {
+		spiky[i] = 0.0039
+	}
+	spiky[0] = 1
+	var ss float32
+	for _, x := range spiky {
+		ss += x * x
+	}
+	for i := range spiky {
+		spiky[i] /= float32(math.Sqrt(float64(ss)))
+	}
+	s.Add([]uint64{1 << 40}, spiky)
+	res, _ = s.Search(spiky, 1, SearchOptions{MinSimilarity: 0.999})
+	if len(res) == 0 || res[0].Key != 1<<40 {
+		t.Fatalf("exact match dropped by the threshold pre-filter: %+v", res)
+	}
 }

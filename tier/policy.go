@@ -25,7 +25,8 @@ type Policy struct {
 	// ActivationHalfLife is how long an untouched memory takes to lose half its activation
 	// (default 7 days).
 	ActivationHalfLife time.Duration
-	// WarmIdle sends warm memories untouched for this long to cold (0 = never).
+	// WarmIdle sends warm memories untouched for this long to cold (0 = never). Durations
+	// are kept in whole seconds, rounded up.
 	WarmIdle time.Duration
 	// Promote says which reads bring warm and cold memories back to hot at the next
 	// migration cycle (zero value: PromoteOnRecall).
