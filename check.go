@@ -241,18 +241,8 @@ func (sp *Space) check() (SpaceCheck, error) {
 	// A write that committed while the snapshot was read may be visible on one side only:
 	// a suspect is a problem only if the disagreement is still there now.
 	for _, seq := range suspects {
-		onDisk, hot := false, false
-		sp.st.view(func(tx *bolt.Tx) error {
-			b, err := sp.bucket(tx)
-			if err != nil {
-				return err
-			}
-			k := codec.SeqKey(seq)
-			if v := b.recs.Get(k); v != nil {
-				onDisk, hot = true, b.tierOf(k, v) == tier.Hot
-			}
-			return nil
-		})
+		t, onDisk := sp.tierOnDisk(seq)
+		hot := onDisk && t == tier.Hot
 		_, idx, _ := sp.state()
 		inIdx := idx != nil && idx.Contains(seq)
 		switch {
@@ -267,18 +257,8 @@ func (sp *Space) check() (SpaceCheck, error) {
 		}
 	}
 	for _, seq := range warmSuspects {
-		warm := false
-		sp.st.view(func(tx *bolt.Tx) error {
-			b, err := sp.bucket(tx)
-			if err != nil {
-				return err
-			}
-			k := codec.SeqKey(seq)
-			if v := b.recs.Get(k); v != nil {
-				warm = b.tierOf(k, v) == tier.Warm
-			}
-			return nil
-		})
+		t, onDisk := sp.tierOnDisk(seq)
+		warm := onDisk && t == tier.Warm
 		w := sp.warmIndex()
 		inW := w != nil && w.Contains(seq)
 		switch {
@@ -289,6 +269,22 @@ func (sp *Space) check() (SpaceCheck, error) {
 		}
 	}
 	return c, nil
+}
+
+// tierOnDisk reads the tier of the record seq now, and whether it exists.
+func (sp *Space) tierOnDisk(seq uint64) (t tier.Tier, ok bool) {
+	sp.st.view(func(tx *bolt.Tx) error {
+		b, err := sp.bucket(tx)
+		if err != nil {
+			return err
+		}
+		k := codec.SeqKey(seq)
+		if v := b.recs.Get(k); v != nil {
+			t, ok = b.tierOf(k, v), true
+		}
+		return nil
+	})
+	return t, ok
 }
 
 // Check verifies this space alone (see Store.Check).

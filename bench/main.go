@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,16 +120,11 @@ func cmdANN(args []string) error {
 	python := fs.String("python", "/usr/bin/python3", "interpreter with Debian's python3-hnswlib and python3-faiss")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (Go systems) to this file")
 	fs.Parse(args)
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 
 	efs, err := parseInts(*efList)
 	if err != nil {
