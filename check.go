@@ -238,37 +238,68 @@ func (sp *Space) check() (SpaceCheck, error) {
 			}
 		})
 	}
-	// A write that committed while the snapshot was read may be visible on one side only:
-	// a suspect is a problem only if the disagreement is still there now.
+	// A write that committed while the snapshot was read may be visible on one side only
+	// (on disk, its turn to touch the indexes still to come): a suspect is a problem only
+	// if the disagreement persists, re-read between two writes' turns, as the counters.
+	for try := 0; (len(suspects) > 0 || len(warmSuspects) > 0) && try < 5; try++ {
+		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
+		last := try == 4
+		sp.turn.exclusive(func() {
+			suspects = sp.recheckHot(&c, suspects, last)
+			warmSuspects = sp.recheckWarm(&c, warmSuspects, last)
+		})
+	}
+	return c, nil
+}
+
+// recheckHot returns the suspects whose record and hot index still disagree; on the last
+// try it reports them as problems instead.
+func (sp *Space) recheckHot(c *SpaceCheck, suspects []uint64, last bool) []uint64 {
+	var still []uint64
 	for _, seq := range suspects {
 		t, onDisk := sp.tierOnDisk(seq)
 		hot := onDisk && t == tier.Hot
 		_, idx, _ := sp.state()
-		inIdx := idx != nil && idx.Contains(seq)
+		if inIdx := idx != nil && idx.Contains(seq); hot == inIdx {
+			continue
+		}
+		if !last {
+			still = append(still, seq)
+			continue
+		}
 		switch {
-		case hot && !inIdx:
+		case hot:
 			c.problem("hot record %d is not in the index", seq)
-		case !hot && inIdx:
-			if onDisk {
-				c.problem("index holds record %d, which is not hot", seq)
-			} else {
-				c.problem("index holds key %d, which has no record", seq)
-			}
+		case onDisk:
+			c.problem("index holds record %d, which is not hot", seq)
+		default:
+			c.problem("index holds key %d, which has no record", seq)
 		}
 	}
-	for _, seq := range warmSuspects {
+	return still
+}
+
+// recheckWarm is recheckHot for the warm tier's index.
+func (sp *Space) recheckWarm(c *SpaceCheck, suspects []uint64, last bool) []uint64 {
+	var still []uint64
+	for _, seq := range suspects {
 		t, onDisk := sp.tierOnDisk(seq)
 		warm := onDisk && t == tier.Warm
 		w := sp.warmIndex()
-		inW := w != nil && w.Contains(seq)
-		switch {
-		case warm && !inW:
+		if inW := w != nil && w.Contains(seq); warm == inW {
+			continue
+		}
+		if !last {
+			still = append(still, seq)
+			continue
+		}
+		if warm {
 			c.problem("warm record %d is not in the warm tier's index", seq)
-		case !warm && inW:
+		} else {
 			c.problem("the warm tier's index holds %d, which is not a warm record", seq)
 		}
 	}
-	return c, nil
+	return still
 }
 
 // tierOnDisk reads the tier of the record seq now, and whether it exists.
