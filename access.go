@@ -133,10 +133,10 @@ func (s *Store) flushAccess() error {
 			if !ok {
 				continue // dropped
 			}
-			idb, acc := b.ids, b.access
+			acc := b.access
 			for id, d := range deltas {
 				key := []byte(id)
-				if idb.Get(key) == nil {
+				if b.keyOf(id) == nil {
 					continue // forgotten
 				}
 				var cur codec.Access

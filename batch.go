@@ -9,6 +9,7 @@ import (
 
 	"github.com/engram-go/engram/index"
 	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/internal/ids"
 	"github.com/engram-go/engram/tier"
 	"github.com/engram-go/engram/vector"
 	bolt "go.etcd.io/bbolt"
@@ -65,6 +66,7 @@ type prepared struct {
 	oldT     tier.Tier
 	replaced bool
 	fresh    bool // the ID was generated for this batch, so no stored memory can have it
+	implicit bool // the generated ID carries seq: keyOf finds it without an ids entry
 }
 
 // BatchRemember stores memories in one transaction. Each item is validated on its own: an
@@ -150,14 +152,11 @@ func (sp *Space) remember(ctx context.Context, mems []Memory, place tier.Tier, o
 		return res, nil
 	}
 
-	// Sequence numbers (the records' keys, and the index's) are reserved up front, so the
-	// graph can be built while the commit is in flight: the expensive insert overlaps the
-	// fsync, and the nodes stay hidden until the commit is known to have succeeded.
+	// Sequence numbers (the records' keys, and the index's) were reserved by prepare, so
+	// the graph can be built while the commit is in flight: the expensive insert overlaps
+	// the fsync, and the nodes stay hidden until the commit is known to have succeeded.
 	n := uint64(len(preps))
-	base := sp.nextSeq.Add(n) - n
-	for i := range preps {
-		preps[i].seq = base + 1 + uint64(i)
-	}
+	base := preps[0].seq - 1
 	var linked chan struct{} // closed when the hidden insert is done; nil when not used
 	if g, ok := sp.graph(); ok && place == tier.Hot {
 		linked = make(chan struct{})
@@ -215,7 +214,7 @@ func (sp *Space) remember(ctx context.Context, mems []Memory, place tier.Tier, o
 			idKey := []byte(p.rec.ID)
 			var old []byte
 			if !p.fresh { // a generated ID is new by construction: skip the lookup
-				old = b.ids.Get(idKey)
+				old = b.keyOf(p.rec.ID)
 			}
 			if old != nil {
 				oldSeq, err := codec.KeySeq(old)
@@ -235,8 +234,10 @@ func (sp *Space) remember(ctx context.Context, mems []Memory, place tier.Tier, o
 			if err := b.recs.Put(key, p.enc); err != nil {
 				return err
 			}
-			if err := b.ids.Put(idKey, key); err != nil {
-				return err
+			if !p.implicit { // a generated ID that carries p.seq needs no map entry
+				if err := b.ids.Put(idKey, key); err != nil {
+					return err
+				}
 			}
 		}
 		// Persist the reservation, so a reopened space continues after it.
@@ -492,19 +493,30 @@ func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int, place tier.Ti
 		return nil, nil, dim
 	}
 
-	// Generate the missing IDs in one go, so they sort in batch order.
+	// Reserve the records' sequence numbers (never reused, even if this batch fails), then
+	// generate the missing IDs in one go, carrying them (so they sort in batch order).
+	n := uint64(len(preps))
+	base := sp.nextSeq.Add(n) - n
 	var missing []int
+	var seqs []uint64
 	for i := range preps {
+		preps[i].seq = base + 1 + uint64(i)
 		if preps[i].rec.ID == "" {
 			missing = append(missing, i)
+			seqs = append(seqs, preps[i].seq)
 		}
 	}
 	if len(missing) > 0 {
 		gen := make([]string, len(missing))
-		sp.st.ids.Fill(gen)
+		implicit := seqs[len(seqs)-1] <= ids.MaxSeq
+		if implicit {
+			sp.st.ids.FillSeq(gen, seqs)
+		} else {
+			sp.st.ids.Fill(gen) // past 2^40 records: IDs that need map entries
+		}
 		for j, i := range missing {
 			preps[i].rec.ID = gen[j]
-			preps[i].fresh = true
+			preps[i].fresh, preps[i].implicit = true, implicit
 		}
 	}
 

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/engram-go/engram/internal/ids"
 )
 
 func TestErrorCodesAreStableAndRetryableAsDocumented(t *testing.T) {
@@ -310,8 +312,13 @@ func TestGeneratedIDsAndDefaults(t *testing.T) {
 	if _, err := sp.Get(ctx, ""); !errors.Is(err, ErrInvalidID) {
 		t.Fatalf("Get(\"\") = %v", err)
 	}
-	if id := s.NewID(); len(id) != 26 || id <= b {
+	// Time-sortable to the millisecond (within one, NewID's entropy IDs and a write's
+	// sequence-carrying IDs do not sort against each other).
+	tb, _ := ids.Time(b)
+	if id := s.NewID(); len(id) != 26 || id == a || id == b {
 		t.Fatalf("NewID = %q", id)
+	} else if tn, ok := ids.Time(id); !ok || tn.Before(tb) {
+		t.Fatalf("NewID %q (%v) is older than the ID generated before it (%v)", id, tn, tb)
 	}
 }
 

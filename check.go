@@ -27,7 +27,7 @@ type CheckReport struct {
 type SpaceCheck struct {
 	Name     string
 	Records  int      // records on disk
-	IDs      int      // entries of the ID map
+	IDs      int      // records that their ID leads back to (by the ID map, or the ID itself)
 	Tiers    [3]int64 // records per tier, counted on disk
 	IndexLen int      // vectors in the in-memory index
 	// Problems lists what is inconsistent (at most maxProblems; ProblemCount has the total).
@@ -168,10 +168,12 @@ func (sp *Space) check() (SpaceCheck, error) {
 					continue
 				}
 				c.Tiers[t]++
-				if back := b.ids.Get([]byte(view.ID())); back == nil {
+				if back := b.keyOf(view.ID()); back == nil {
 					c.problem("record %d (id %q) is missing from the ID map", seq, view.ID())
 				} else if s2, err := codec.KeySeq(back); err != nil || s2 != seq {
 					c.problem("record %d (id %q): the ID map points at %x", seq, view.ID(), back)
+				} else {
+					c.IDs++
 				}
 				if t == tier.Hot && !inIndex[seq] {
 					suspects = append(suspects, seq)
@@ -186,7 +188,6 @@ func (sp *Space) check() (SpaceCheck, error) {
 			}
 			ic := b.ids.Cursor()
 			for k, v := ic.First(); k != nil; k, v = ic.Next() {
-				c.IDs++
 				rv := b.recs.Get(v)
 				if rv == nil {
 					c.problem("id %q points at missing record %x", k, v)

@@ -169,7 +169,7 @@ func (s *Store) init() error {
 		if meta == nil {
 			return nil
 		}
-		if f := meta.Get(keyFormat); len(f) != 1 || f[0] != storeFormat {
+		if f := meta.Get(keyFormat); len(f) != 1 || f[0] < 1 || f[0] > storeFormat {
 			return newErr(CodeCorrupt, "open", "", fmt.Sprintf("unsupported store format %v", f), nil)
 		}
 		return nil
@@ -181,11 +181,14 @@ func (s *Store) init() error {
 		if err := check(tx); err != nil {
 			return err
 		}
-		if tx.Bucket(bucketMeta) == nil {
-			meta, err := tx.CreateBucket(bucketMeta)
-			if err != nil {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			var err error
+			if meta, err = tx.CreateBucket(bucketMeta); err != nil {
 				return err
 			}
+		}
+		if f := meta.Get(keyFormat); len(f) != 1 || f[0] != storeFormat { // new, or format 1
 			if err := meta.Put(keyFormat, []byte{storeFormat}); err != nil {
 				return err
 			}

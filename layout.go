@@ -1,7 +1,10 @@
 package engram
 
 import (
+	"bytes"
+
 	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/internal/ids"
 	"github.com/engram-go/engram/tier"
 	bolt "go.etcd.io/bbolt"
 )
@@ -11,7 +14,9 @@ import (
 //	engram              format → storeFormat
 //	spaces              <name> → space config (codec.Config)
 //	<name>/records      seq (u64 BE) → record (codec.Record); append-only, pages packed full
-//	<name>/ids          memory ID → seq
+//	<name>/ids          memory ID → seq, for IDs that do not lead to their record themselves:
+//	                    caller-supplied ones, and generated ones whose memory was replaced
+//	                    (a generated ID carries its record's seq: see keyOf)
 //	<name>/access       memory ID → codec.Access (recall statistics, flushed lazily)
 //	<name>/snapshot     the graph index's snapshot, in chunks (see snapshot.go)
 //	<name>/tiers        seq → tier byte: the current tier of every memory not in the tier
@@ -27,8 +32,10 @@ var (
 	keyFormat    = []byte("format")
 )
 
-// storeFormat is the version of the layout above.
-const storeFormat = 1
+// storeFormat is the version of the layout above. Format 1 kept every ID in the ids
+// bucket; format 2 leaves out generated IDs that carry their seq. A format-1 file is a
+// valid format-2 file, so Open upgrades the marker (and older code refuses the result).
+const storeFormat = 2
 
 const (
 	kindRecords  = "records"
@@ -65,6 +72,26 @@ type spaceTx struct {
 func openSpaceTx(tx *bolt.Tx, n *bucketNames) (spaceTx, bool) {
 	st := spaceTx{recs: tx.Bucket(n.recs), ids: tx.Bucket(n.ids), access: tx.Bucket(n.access), tiers: tx.Bucket(n.tiers)}
 	return st, st.recs != nil && st.ids != nil && st.access != nil && st.tiers != nil
+}
+
+// keyOf returns the record key of the memory with this ID, or nil. An entry in the ids
+// bucket wins; otherwise a generated ID names its record's seq (ids.Seq), and the record
+// there must hold that very ID. A generated ID's memory is thus found without a map entry,
+// which spares every write of generated IDs one B+tree (ids.FillSeq). Only the record's ID
+// is compared: a record damaged elsewhere is still found, and reported when read.
+func (b spaceTx) keyOf(id string) []byte {
+	if k := b.ids.Get([]byte(id)); k != nil {
+		return k
+	}
+	seq, ok := ids.Seq(id)
+	if !ok {
+		return nil
+	}
+	k := codec.SeqKey(seq)
+	if v := b.recs.Get(k); v != nil && bytes.Equal(codec.PeekID(v), []byte(id)) {
+		return k
+	}
+	return nil
 }
 
 // tierOf returns the current tier of the record at key (rec is its value): its entry in

@@ -474,7 +474,7 @@ func (sp *Space) Get(ctx context.Context, id string) (m Memory, err error) {
 		if err != nil {
 			return err
 		}
-		seq := b.ids.Get([]byte(id))
+		seq := b.keyOf(id)
 		if seq == nil {
 			return &Error{Code: CodeNotFound, Op: op, Space: sp.name, ID: id, Item: -1}
 		}
@@ -585,7 +585,7 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (n int, err error) {
 			return err
 		}
 		for _, id := range ids {
-			key := b.ids.Get([]byte(id))
+			key := b.keyOf(id)
 			if key == nil {
 				continue
 			}

@@ -3,6 +3,7 @@ package engram
 // Post-conditions of TestStress, checked on the quiet store and again after reopening.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -224,9 +225,7 @@ func (h *stress) verifyInternals(sp *Space, where string) {
 		}); err != nil {
 			return err
 		}
-		ids := 0
 		if err := b.ids.ForEach(func(k, v []byte) error {
-			ids++
 			seq, err := codec.KeySeq(v)
 			if err != nil {
 				return err
@@ -238,11 +237,13 @@ func (h *stress) verifyInternals(sp *Space, where string) {
 		}); err != nil {
 			return err
 		}
-		if ids != len(recs) {
-			t.Errorf("%s: %d IDs mapped, %d records", where, ids, len(recs))
+		for seq, id := range recs { // each record is found by its ID (map entry or the ID itself)
+			if k := b.keyOf(id); k == nil || !bytes.Equal(k, codec.SeqKey(seq)) {
+				t.Errorf("%s: ID %s leads to %x, not to its record %d", where, id, k, seq)
+			}
 		}
 		return b.access.ForEach(func(k, _ []byte) error {
-			if b.ids.Get(k) == nil {
+			if b.keyOf(string(k)) == nil {
 				t.Errorf("%s: access statistics for %s, which is not stored", where, k)
 			}
 			return nil

@@ -101,7 +101,7 @@ func (sp *Space) BatchUpdate(ctx context.Context, ups []Update) (*BatchResult, e
 		}
 		for _, i := range valid {
 			u := ups[i]
-			key := b.ids.Get([]byte(u.ID))
+			key := b.keyOf(u.ID)
 			if key == nil {
 				outcome[i] = ItemResult{Err: &Error{Code: CodeNotFound, Op: op, Space: sp.name, Item: i, ID: u.ID}}
 				continue

@@ -145,3 +145,24 @@ func TestAccessAndSeqKeys(t *testing.T) {
 		t.Fatal("short key accepted")
 	}
 }
+
+func TestPeekIDReadsOnlyUpToTheID(t *testing.T) {
+	r := sample()
+	b := Encode(nil, &r)
+	if got := PeekID(b); string(got) != r.ID {
+		t.Fatalf("PeekID = %q, want %q", got, r.ID)
+	}
+	damaged := bytes.Clone(b)
+	damaged[len(damaged)-1] ^= 0xff // checksum broken, ID intact: still readable
+	if got := PeekID(damaged); string(got) != r.ID {
+		t.Fatalf("PeekID of a record with a bad checksum = %q, want %q", got, r.ID)
+	}
+	if _, err := Parse(damaged); err == nil {
+		t.Fatal("Parse accepted a bad checksum")
+	}
+	for _, bad := range [][]byte{nil, b[:headerLen], b[:headerLen+4*len(r.Vec)+4], append([]byte{9}, b[1:]...)} {
+		if got := PeekID(bad); got != nil {
+			t.Errorf("PeekID(%x…) = %q, want nil", bad[:min(len(bad), 8)], got)
+		}
+	}
+}

@@ -16,9 +16,13 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(make([]byte, 40))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		id := PeekID(b) // must not panic on anything
 		rec, err := Decode(b)
 		if err != nil {
 			return
+		}
+		if string(id) != rec.ID {
+			t.Fatalf("PeekID = %q, Decode's ID %q", id, rec.ID)
 		}
 		v, _ := Parse(b)
 		v.HasTags([]string{"a"})

@@ -170,6 +170,27 @@ func Parse(b []byte) (View, error) {
 	return v, nil
 }
 
+// PeekID returns the ID bytes of an encoded record without checking the rest of it (its
+// checksum included), or nil when the bytes up to the ID are malformed. It aliases b. The
+// store uses it to confirm which memory a record holds before reading it in full, so a
+// damaged record is still reported as damaged rather than as missing.
+func PeekID(b []byte) []byte {
+	if len(b) < headerLen+4 || b[0] != RecordVersion {
+		return nil
+	}
+	body := b[:len(b)-4]
+	dim := binary.LittleEndian.Uint32(b[16:])
+	if uint64(dim)*4 > uint64(len(body)-headerLen) {
+		return nil
+	}
+	r := reader{b: body[headerLen+4*int(dim):]}
+	id := r.bytes()
+	if r.err != nil {
+		return nil
+	}
+	return id
+}
+
 // ID returns a copy of the record's ID.
 func (v *View) ID() string { return string(v.id) }
 

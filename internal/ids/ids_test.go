@@ -70,3 +70,51 @@ func TestConcurrentGeneratorsNeverCollide(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestFillSeqCarriesTheSequence(t *testing.T) {
+	at := time.UnixMilli(1_700_000_000_123)
+	clock := at
+	g := NewWithClock(func() time.Time { return clock })
+	seqs := []uint64{1, 2, 3, 1 << 20, MaxSeq - 1, MaxSeq}
+	first := make([]string, len(seqs))
+	g.FillSeq(first, seqs)
+	clock = at.Add(-time.Minute) // a step back: the millisecond must not go back with it
+	again := make([]string, len(seqs))
+	g.FillSeq(again, seqs)
+	for i, seq := range seqs {
+		for _, id := range []string{first[i], again[i]} {
+			if got, ok := Seq(id); !ok || got != seq {
+				t.Fatalf("Seq(%s) = %d %v, want %d", id, got, ok, seq)
+			}
+			if ts, ok := Time(id); !ok || !ts.Equal(at) {
+				t.Fatalf("Time(%s) = %v %v, want %v", id, ts, ok, at)
+			}
+		}
+		if first[i] == again[i] {
+			t.Fatalf("two IDs for seq %d are equal (%s): the random half is missing", seq, first[i])
+		}
+	}
+	if !slices.IsSorted(first) {
+		t.Fatalf("IDs of increasing sequence numbers in one millisecond are not sorted: %v", first)
+	}
+	clock = at.Add(time.Millisecond)
+	later := make([]string, 1)
+	g.FillSeq(later, []uint64{1})
+	if later[0] <= first[len(first)-1] {
+		t.Fatalf("an ID of a later millisecond (%s) sorts before an earlier one (%s)", later[0], first[len(first)-1])
+	}
+}
+
+func TestSeqRejectsForeignStrings(t *testing.T) {
+	g := New()
+	for _, id := range []string{"", "not-an-id", "01ARZ3NDEKTSV4RRFFQ69G5FA", "01ARZ3NDEKTSV4RRFFQ69G5FAVX",
+		"81ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAU", "01arz3ndektsv4rrffq69g5fav"} {
+		if seq, ok := Seq(id); ok {
+			t.Errorf("Seq(%q) = %d, true; want false", id, seq)
+		}
+	}
+	// An entropy ID (Next) is in the format, so it decodes to some number: callers confirm.
+	if _, ok := Seq(g.Next()); !ok {
+		t.Error("Seq refused an ID of the generated format")
+	}
+}
