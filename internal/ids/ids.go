@@ -13,8 +13,7 @@
 //     (or stores) apart.
 //
 // Either kind sorts by its millisecond first; within one millisecond the two kinds do not
-// sort against each other. Generators are per store (no package-level
-// state).
+// sort against each other. Generators are per store (no package-level state).
 package ids
 
 import (
