@@ -62,6 +62,8 @@ func TestBadInputMatrix(t *testing.T) {
 		{"oversized content", item(Memory{Embedding: unit(1, 1, 1), Content: strings.Repeat("c", 65)}), CodeContentTooLarge},
 		{"oversized metadata", item(Memory{Embedding: unit(1, 1, 1), Metadata: map[string]string{"k": strings.Repeat("v", 64)}}), CodeMetadataTooLarge},
 		{"invalid ID", item(Memory{Embedding: unit(1, 1, 1), ID: "bad\x00id"}), CodeInvalidID},
+		{"C1 control character in ID", item(Memory{Embedding: unit(1, 1, 1), ID: "bad\u009bid"}), CodeInvalidID},
+		{"content not UTF-8", item(Memory{Embedding: unit(1, 1, 1), Content: "caf\xe9"}), CodeInvalidText},
 		{"empty ID for Get", func(e env) error { _, err := e.sp.Get(ctx, ""); return err }, CodeInvalidID},
 		{"empty ID for Forget", func(e env) error { _, err := e.sp.Forget(ctx, ""); return err }, CodeInvalidID},
 		{"duplicate ID in batch", func(e env) error {

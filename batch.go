@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/engram-go/engram/index"
@@ -440,6 +441,10 @@ func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int, place tier.Ti
 			fail(i, CodeMetadataTooLarge, msg, nil)
 			continue
 		}
+		if field := invalidText(m); field != "" {
+			fail(i, CodeInvalidText, field+" is not valid UTF-8", nil)
+			continue
+		}
 		if m.Confidence != nil {
 			if c := *m.Confidence; !(c >= 0 && c <= 1) {
 				fail(i, CodeInvalidConfidence, fmt.Sprintf("confidence %v is outside [0,1]", c), nil)
@@ -544,6 +549,26 @@ func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int, place tier.Ti
 	return preps, vecs, dim
 }
 
+// invalidText names the first of m's content, metadata and tags that is not valid UTF-8,
+// or returns "". Text is stored as given, so bytes that are not text would come back from
+// JSON (export, most callers' APIs) altered or refused: they are refused here instead.
+func invalidText(m *Memory) string {
+	if !utf8.ValidString(m.Content) {
+		return "content"
+	}
+	for k, v := range m.Metadata {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return "metadata"
+		}
+	}
+	for _, t := range m.Tags {
+		if !utf8.ValidString(t) {
+			return "tags"
+		}
+	}
+	return ""
+}
+
 // checkMetadata returns why m's metadata and tags exceed the limits, or "".
 func checkMetadata(m *Memory, lim Limits) string {
 	items := len(m.Metadata) + len(m.Tags)
@@ -575,7 +600,7 @@ func (s *Store) checkID(id string) error {
 		return errors.New("ID is not valid UTF-8")
 	}
 	for _, r := range id {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) { // C0, DEL and C1: invisible in logs, unsafe in terminals
 			return fmt.Errorf("ID contains control character %U", r)
 		}
 	}

@@ -27,7 +27,7 @@ func TestErrorCodesAreStableAndRetryableAsDocumented(t *testing.T) {
 		}
 	}
 	// Numbers are part of the contract: a reorder would change them.
-	if CodeDimensionMismatch != 1 || CodeBackpressure != 14 || CodeInvalidTimestamp != 24 {
+	if CodeDimensionMismatch != 1 || CodeBackpressure != 14 || CodeInvalidTimestamp != 24 || CodeInvalidText != 25 {
 		t.Fatal("error code numbers changed")
 	}
 	e := &Error{Code: CodeStorage, Op: "remember", Space: "s", Item: 3, ID: "x", Msg: "boom", Err: context.Canceled}
@@ -80,6 +80,10 @@ func TestBatchItemCodes(t *testing.T) {
 		{"metadata items", Memory{Tags: []string{"a", "b", "c", "d", "e"}, Embedding: unit(1, 0, 0)}, CodeMetadataTooLarge},
 		{"invalid id utf8", Memory{ID: "\xff\xfe", Embedding: unit(1, 0, 0)}, CodeInvalidID},
 		{"invalid id control", Memory{ID: "a\nb", Embedding: unit(1, 0, 0)}, CodeInvalidID},
+		{"invalid id C1 control", Memory{ID: "a\u0085b", Embedding: unit(1, 0, 0)}, CodeInvalidID},
+		{"content not UTF-8", Memory{Content: "caf\xe9", Embedding: unit(1, 0, 0)}, CodeInvalidText},
+		{"metadata not UTF-8", Memory{Metadata: map[string]string{"k": "\xff"}, Embedding: unit(1, 0, 0)}, CodeInvalidText},
+		{"tag not UTF-8", Memory{Tags: []string{"ok", "\xc3"}, Embedding: unit(1, 0, 0)}, CodeInvalidText},
 		{"id too long", Memory{ID: strings.Repeat("i", 31), Embedding: unit(1, 0, 0)}, CodeInvalidID},
 		{"duplicate of valid", good("v1"), CodeDuplicateID},
 		{"bad timestamp", Memory{Embedding: unit(1, 0, 0), CreatedAt: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}, CodeInvalidTimestamp},

@@ -40,6 +40,7 @@ const (
 	CodeInvalidOption
 	CodeTooManySpaces
 	CodeInvalidTimestamp
+	CodeInvalidText
 	numCodes
 )
 
@@ -69,6 +70,7 @@ var codeNames = [numCodes]string{
 	CodeInvalidOption:     "INVALID_OPTION",
 	CodeTooManySpaces:     "TOO_MANY_SPACES",
 	CodeInvalidTimestamp:  "INVALID_TIMESTAMP",
+	CodeInvalidText:       "INVALID_TEXT",
 }
 
 // String returns the code's stable upper-case name, e.g. "DIMENSION_MISMATCH".
@@ -173,6 +175,7 @@ var (
 	ErrInvalidOption     = &Error{Code: CodeInvalidOption, Item: -1}
 	ErrTooManySpaces     = &Error{Code: CodeTooManySpaces, Item: -1}
 	ErrInvalidTimestamp  = &Error{Code: CodeInvalidTimestamp, Item: -1}
+	ErrInvalidText       = &Error{Code: CodeInvalidText, Item: -1}
 )
 
 // CodeOf returns the code of err if it is (or wraps) an *Error, else CodeUnknown.

@@ -399,7 +399,7 @@ func ExampleBatchResult_Retryable() {
 
 func ExampleCode_Retryable() {
 	// The codes worth retrying unchanged: the others are properties of the input or state.
-	for c := engram.CodeUnknown; c <= engram.CodeInvalidTimestamp; c++ {
+	for c := engram.CodeUnknown; c <= engram.CodeInvalidText; c++ {
 		if c.Retryable() {
 			fmt.Println(c)
 		}

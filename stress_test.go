@@ -478,7 +478,7 @@ func (h *stress) mem(r *rand.Rand, id, who string) Memory {
 func (h *stress) bad(r *rand.Rand) (Memory, Code) {
 	id := "bad-" + strconv.FormatUint(h.tick(), 10)
 	m := Memory{ID: id, Content: "bad", Embedding: randUnit(r, stressDim)}
-	switch r.IntN(6) {
+	switch r.IntN(7) {
 	case 0:
 		m.Embedding = randUnit(r, stressDim+1+r.IntN(3))
 		return m, CodeDimensionMismatch
@@ -494,6 +494,9 @@ func (h *stress) bad(r *rand.Rand) (Memory, Code) {
 	case 4:
 		m.ID = "bad\x01" + id
 		return m, CodeInvalidID
+	case 5:
+		m.Content = "bad\xff"
+		return m, CodeInvalidText
 	default:
 		m.CreatedAt = time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)
 		return m, CodeInvalidTimestamp

@@ -117,6 +117,10 @@ func (sp *Space) BatchUpdate(ctx context.Context, ups []Update) (*BatchResult, e
 				outcome[i] = ItemResult{Err: &Error{Code: CodeMetadataTooLarge, Op: op, Space: sp.name, Item: i, ID: u.ID, Msg: msg}}
 				continue
 			}
+			if field := invalidText(&m); field != "" {
+				outcome[i] = ItemResult{Err: &Error{Code: CodeInvalidText, Op: op, Space: sp.name, Item: i, ID: u.ID, Msg: field + " is not valid UTF-8"}}
+				continue
+			}
 			// Same key: the record stays in place, and the index (keyed by it) is untouched.
 			if err := b.recs.Put(append([]byte(nil), key...), codec.Encode(nil, &rec)); err != nil {
 				return err

@@ -15,6 +15,7 @@ func TestBatchUpdate(t *testing.T) {
 	mustStore(t, sp, []Memory{
 		{ID: "a", Embedding: unit(1, 0), Confidence: Confidence(0.9), Metadata: map[string]string{"k": "v", "drop": "x"}, Tags: []string{"t"}},
 		{ID: "b", Embedding: unit(0, 1)},
+		{ID: "c", Embedding: unit(0.6, 0.8), Confidence: Confidence(0.1)}, // below the recall filter below
 	})
 	res, err := sp.BatchUpdate(ctx, []Update{
 		{ID: "a", Patch: Patch{Confidence: Confidence(0.2), SetMetadata: map[string]string{"new": "1"}, DeleteMetadata: []string{"drop"}, Tags: []string{}}},
@@ -23,17 +24,18 @@ func TestBatchUpdate(t *testing.T) {
 		{ID: "", Patch: Patch{}},
 		{ID: "a", Patch: Patch{}},
 		{ID: "b", Patch: Patch{SetMetadata: map[string]string{"big": strings.Repeat("x", 70_000)}}},
+		{ID: "c", Patch: Patch{Tags: []string{"caf\xe9"}}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Code{0, CodeNotFound, CodeInvalidConfidence, CodeInvalidID, CodeDuplicateID, CodeMetadataTooLarge}
+	want := []Code{0, CodeNotFound, CodeInvalidConfidence, CodeInvalidID, CodeDuplicateID, CodeMetadataTooLarge, CodeInvalidText}
 	for i, c := range want {
 		if got := CodeOf(res.Items[i].Err); (c == 0 && res.Items[i].Err != nil) || (c != 0 && got != c) {
 			t.Fatalf("update %d: %v, want %s", i, res.Items[i].Err, c)
 		}
 	}
-	if res.Stored != 1 || res.Failed != 5 {
+	if res.Stored != 1 || res.Failed != 6 {
 		t.Fatalf("stored %d failed %d", res.Stored, res.Failed)
 	}
 	a, _ := sp.Get(ctx, "a")

@@ -75,7 +75,7 @@ func ExampleDecodeHNSW() {
 	for _, k := range []uint64{1, 2} {
 		ld.Fill(k, vecs[k])
 	}
-	g2, missing := ld.Finish() // the loader is spent
+	g2, missing := ld.Finish() // the loader is spent: Fill now refuses
 	res, _ := g2.Search([]float32{0.6, 0.8}, 1, index.SearchOptions{})
 	fmt.Println(g2.Len(), missing, res[0].Key)
 

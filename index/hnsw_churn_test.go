@@ -244,6 +244,13 @@ func TestHNSWSnapshotRoundTrip(t *testing.T) {
 	if missing != 0 || h.Len() != n {
 		t.Fatalf("missing %d, Len %d", missing, h.Len())
 	}
+	// A spent loader refuses Fill and hands back the same graph; it never panics.
+	if ld.Fill(0, f.base[:f.dim]) || ld.Dim() != f.dim {
+		t.Fatal("a spent loader accepted Fill, or forgot its dimension")
+	}
+	if h2, m2 := ld.Finish(); h2 != h || m2 != 0 {
+		t.Fatalf("second Finish = %p, %d; want the same graph and 0", h2, m2)
+	}
 	// The same graph answers every query identically.
 	for i := 0; i < f.nQuery; i++ {
 		a, _ := g.Search(f.query(i), 10, SearchOptions{MinSimilarity: -1})

@@ -71,6 +71,7 @@ type HNSWLoader struct {
 	g      *HNSW
 	filled []bool
 	keyed  int
+	done   bool // Finish ran: the graph is the caller's, Fill no longer touches it
 }
 
 // DecodeHNSW checks and decodes a snapshot of a graph of dim-dimensional vectors. workers
@@ -219,8 +220,12 @@ func (ld *HNSWLoader) Config() HNSWConfig { return ld.g.cfg }
 
 // Fill gives key its vector (unit length, Dim floats). It reports false when the snapshot
 // does not know key (the record was written after the snapshot): insert it after Finish.
+// After Finish it reports false and changes nothing.
 func (ld *HNSWLoader) Fill(key uint64, vec []float32) bool {
 	g := ld.g
+	if ld.done {
+		return false
+	}
 	id, ok := g.byKey[key]
 	if !ok || len(vec) != g.dim || ld.filled[id] {
 		return false
@@ -232,9 +237,14 @@ func (ld *HNSWLoader) Fill(key uint64, vec []float32) bool {
 
 // Finish returns the graph: filled nodes become live, and keyed nodes that got no vector
 // (their memory was forgotten after the snapshot) are dropped as tombstones, which the next
-// compaction removes. It also reports how many keyed nodes were missing.
+// compaction removes. It also reports how many keyed nodes were missing. Calling it again
+// returns the same graph and 0.
 func (ld *HNSWLoader) Finish() (*HNSW, int) {
 	g := ld.g
+	if ld.done {
+		return g, 0
+	}
+	ld.done = true
 	dir := *g.dir.Load()
 	missing := 0
 	for key, id := range g.byKey {
@@ -254,6 +264,6 @@ func (ld *HNSWLoader) Finish() (*HNSW, int) {
 	if g.dead > 0 {
 		g.Compact()
 	}
-	ld.g = nil
+	ld.filled = nil
 	return g, missing
 }
