@@ -134,6 +134,19 @@ func (t *tierState) noteHot(seq uint64, st hotStat) {
 	t.mu.Unlock()
 }
 
+// setConf updates the confidence of those of seqs that are hot (a memory moved or replaced
+// meanwhile is left alone: it is read from its record when it next enters hot).
+func (t *tierState) setConf(seqs []uint64, confs []float32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, seq := range seqs {
+		if st, ok := t.hot[seq]; ok {
+			st.conf = confs[i]
+			t.hot[seq] = st
+		}
+	}
+}
+
 // lastUse is a hot memory's last write or recall as the tier state knows it (0 if not hot).
 func (t *tierState) lastUse(seq uint64) int64 {
 	t.mu.Lock()

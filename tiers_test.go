@@ -596,3 +596,28 @@ func TestTierOptionValidation(t *testing.T) {
 		t.Fatalf("WarmIdle 900ms kept as %v, want 1s", got)
 	}
 }
+
+// TestUpdatedConfidenceRanksHotMemories: a BatchUpdate of confidence reaches the hot tier's
+// ranking at once, not at the next Open.
+func TestUpdatedConfidenceRanksHotMemories(t *testing.T) {
+	ctx := context.Background()
+	s, sp := tiered(t, tier.Policy{HotCapacity: 10})
+	r := rand.New(rand.NewPCG(5, 6))
+	var first []Memory
+	for i := 0; i < 10; i++ {
+		first = append(first, Memory{ID: "m" + itoa(i), Embedding: randUnit(r, 8), Confidence: Confidence(0.9)})
+	}
+	mustStore(t, sp, first)
+	// The newest memory, equally confident: without the update it would rank highest.
+	mustStore(t, sp, []Memory{{ID: "x", Embedding: randUnit(r, 8), Confidence: Confidence(0.9)}})
+	if res, err := sp.BatchUpdate(ctx, []Update{{ID: "x", Patch: Patch{Confidence: Confidence(0.01)}}}); err != nil || res.Failed != 0 {
+		t.Fatalf("BatchUpdate: %v %v", err, res.Err())
+	}
+	if _, err := sp.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := tierOfID(t, sp, "x"); got != Warm {
+		t.Fatalf("x, updated to confidence 0.01, is %v after migration; want warm", got)
+	}
+	mustCheck(t, s)
+}

@@ -93,8 +93,11 @@ func (sp *Space) BatchUpdate(ctx context.Context, ups []Update) (*BatchResult, e
 		return finish(nil)
 	}
 	outcome := make([]ItemResult, len(ups)) // written inside the transaction, which may rerun
+	var confSeqs []uint64                   // records whose confidence changed, by update order
+	var confs []float32
 	req := &writeReq{ctx: ctx}
 	req.write = func(tx *bolt.Tx) error {
+		confSeqs, confs = confSeqs[:0], confs[:0]
 		b, err := sp.bucket(tx)
 		if err != nil {
 			return err
@@ -126,11 +129,18 @@ func (sp *Space) BatchUpdate(ctx context.Context, ups []Update) (*BatchResult, e
 				return err
 			}
 			outcome[i] = ItemResult{ID: u.ID}
+			if u.Patch.Confidence != nil {
+				seq, _ := codec.KeySeq(key) // key came from keyOf: 8 bytes
+				confSeqs, confs = append(confSeqs, seq), append(confs, rec.Confidence)
+			}
 		}
 		return nil
 	}
 	if err := sp.st.submit(req); err != nil {
 		return finish(sp.st.writeErr(ctx, op, sp.name, err))
+	}
+	if sp.tier != nil { // the hot tier ranks by confidence too: keep its copy current
+		sp.tier.setConf(confSeqs, confs)
 	}
 	for _, i := range valid {
 		res.Items[i] = outcome[i]
