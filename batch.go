@@ -424,7 +424,7 @@ func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int, place tier.Ti
 	for i := range mems {
 		m := &mems[i]
 		if m.ID != "" {
-			if err := sp.st.checkID(m.ID); err != nil {
+			if err := sp.st.checkNewID(m.ID); err != nil {
 				fail(i, CodeInvalidID, err.Error(), nil)
 				continue
 			}
@@ -498,7 +498,9 @@ func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int, place tier.Ti
 		return nil, nil, dim
 	}
 
-	// Reserve the records' sequence numbers (never reused, even if this batch fails), then
+	// Reserve the records' sequence numbers (not reused while the store is open, even if this
+	// batch fails; after a reopen a failed tail's numbers may be, but its IDs were never
+	// handed out, and a reused number gets new random bits), then
 	// generate the missing IDs in one go, carrying them (so they sort in batch order).
 	n := uint64(len(preps))
 	base := sp.nextSeq.Add(n) - n
@@ -600,7 +602,22 @@ func (s *Store) checkID(id string) error {
 		return errors.New("ID is not valid UTF-8")
 	}
 	for _, r := range id {
-		if unicode.IsControl(r) { // C0, DEL and C1: invisible in logs, unsafe in terminals
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("ID contains control character %U", r)
+		}
+	}
+	return nil
+}
+
+// checkNewID is checkID for an ID about to be stored, which must also be free of C1
+// control characters (invisible in logs, unsafe in terminals). Lookups use checkID alone,
+// so memories stored before this rule stay reachable by their IDs.
+func (s *Store) checkNewID(id string) error {
+	if err := s.checkID(id); err != nil {
+		return err
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
 			return fmt.Errorf("ID contains control character %U", r)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/internal/ids"
@@ -207,5 +208,42 @@ func TestOpenUpgradesFormatOne(t *testing.T) {
 	s.Close()
 	if _, err := Open(path); CodeOf(err) != CodeCorrupt {
 		t.Fatalf("Open of a newer format = %v, want CORRUPT", err)
+	}
+}
+
+// Memories stored under older rules — a C1 control character in the ID, metadata that is
+// not UTF-8 — stay reachable: the stricter rules apply to what a write brings.
+func TestLegacyIDsAndTextStayReachable(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	sp := mustSpace(t, s, "legacy", WithDimension(2))
+	mustStore(t, sp, []Memory{{ID: "seed", Embedding: unit(1, 0)}})
+	rec := codec.Record{Confidence: 0.5, Created: time.Now().UnixNano(), Norm: 1, Vec: []float32{0, 1},
+		ID: "old\u0085id", Meta: map[string]string{"k": "\xff"}}
+	if err := s.update(ctx, func(tx *bolt.Tx) error {
+		key := codec.SeqKey(1000)
+		if err := tx.Bucket(sp.names.recs).Put(key, codec.Encode(nil, &rec)); err != nil {
+			return err
+		}
+		return tx.Bucket(sp.names.ids).Put([]byte(rec.ID), key)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sp.Get(ctx, rec.ID); err != nil || m.Metadata["k"] != "\xff" {
+		t.Fatalf("Get of a legacy memory = %+v, %v", m, err)
+	}
+	res, err := sp.BatchUpdate(ctx, []Update{{ID: rec.ID, Patch: Patch{Confidence: Confidence(0.9)}}})
+	if err != nil || res.Failed != 0 {
+		t.Fatalf("confidence update of a legacy memory: %v %v", err, res.Err())
+	}
+	res, _ = sp.BatchUpdate(ctx, []Update{{ID: rec.ID, Patch: Patch{SetMetadata: map[string]string{"new": "\xfe"}}}})
+	if CodeOf(res.Items[0].Err) != CodeInvalidText {
+		t.Fatalf("update bringing invalid text = %v, want INVALID_TEXT", res.Items[0].Err)
+	}
+	if _, err := sp.Remember(ctx, Memory{ID: rec.ID, Embedding: unit(0, 1)}); CodeOf(err) != CodeInvalidID {
+		t.Fatalf("a new write of a C1 ID = %v, want INVALID_ID", err)
+	}
+	if n, err := sp.Forget(ctx, rec.ID); n != 1 || err != nil {
+		t.Fatalf("Forget of a legacy memory = %d, %v", n, err)
 	}
 }

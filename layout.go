@@ -78,7 +78,9 @@ func openSpaceTx(tx *bolt.Tx, n *bucketNames) (spaceTx, bool) {
 // bucket wins; otherwise a generated ID names its record's seq (ids.Seq), and the record
 // there must hold that very ID. A generated ID's memory is thus found without a map entry,
 // which spares every write of generated IDs one B+tree (ids.FillSeq). Only the record's ID
-// is compared: a record damaged elsewhere is still found, and reported when read.
+// is compared: a record damaged elsewhere (its ID bytes intact) is still found, and
+// reported when read; one whose header or ID bytes are damaged is not found by its ID
+// (Check reports it).
 func (b spaceTx) keyOf(id string) []byte {
 	if k := b.ids.Get([]byte(id)); k != nil {
 		return k

@@ -120,7 +120,9 @@ func (sp *Space) BatchUpdate(ctx context.Context, ups []Update) (*BatchResult, e
 				outcome[i] = ItemResult{Err: &Error{Code: CodeMetadataTooLarge, Op: op, Space: sp.name, Item: i, ID: u.ID, Msg: msg}}
 				continue
 			}
-			if field := invalidText(&m); field != "" {
+			// Only what the patch brings is checked: text stored under older rules stays
+			// updatable (a confidence change must not fail on existing metadata).
+			if field := invalidText(&Memory{Metadata: u.Patch.SetMetadata, Tags: u.Patch.Tags}); field != "" {
 				outcome[i] = ItemResult{Err: &Error{Code: CodeInvalidText, Op: op, Space: sp.name, Item: i, ID: u.ID, Msg: field + " is not valid UTF-8"}}
 				continue
 			}
