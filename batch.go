@@ -11,6 +11,7 @@ import (
 	"github.com/engram-go/engram/index"
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/internal/ids"
+	"github.com/engram-go/engram/internal/text"
 	"github.com/engram-go/engram/tier"
 	"github.com/engram-go/engram/vector"
 	bolt "go.etcd.io/bbolt"
@@ -554,22 +555,7 @@ func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int, place tier.Ti
 // invalidText names the first of m's content, metadata and tags that is not valid UTF-8,
 // or returns "". Text is stored as given, so bytes that are not text would come back from
 // JSON (export, most callers' APIs) altered or refused: they are refused here instead.
-func invalidText(m *Memory) string {
-	if !utf8.ValidString(m.Content) {
-		return "content"
-	}
-	for k, v := range m.Metadata {
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return "metadata"
-		}
-	}
-	for _, t := range m.Tags {
-		if !utf8.ValidString(t) {
-			return "tags"
-		}
-	}
-	return ""
-}
+func invalidText(m *Memory) string { return text.InvalidField(m.Content, m.Metadata, m.Tags) }
 
 // checkMetadata returns why m's metadata and tags exceed the limits, or "".
 func checkMetadata(m *Memory, lim Limits) string {

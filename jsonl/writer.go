@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/engram-go/engram"
+	"github.com/engram-go/engram/internal/text"
 )
 
 // Writer encodes memories as JSON Lines, byte for byte as json.Encoder with its default
@@ -64,21 +65,8 @@ func (w *Writer) Flush() error { return w.bw.Flush() }
 
 // invalidUTF8 names the first string field of m that is not valid UTF-8, or returns "".
 func invalidUTF8(m *engram.Memory) string {
-	switch {
-	case !utf8.ValidString(m.ID):
+	if !utf8.ValidString(m.ID) {
 		return "id"
-	case !utf8.ValidString(m.Content):
-		return "content"
 	}
-	for k, v := range m.Metadata {
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return "metadata"
-		}
-	}
-	for _, t := range m.Tags {
-		if !utf8.ValidString(t) {
-			return "tags"
-		}
-	}
-	return ""
+	return text.InvalidField(m.Content, m.Metadata, m.Tags)
 }
