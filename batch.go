@@ -442,7 +442,9 @@ func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int, place tier.Ti
 			fail(i, CodeMetadataTooLarge, msg, nil)
 			continue
 		}
-		if field := invalidText(m); field != "" {
+		// Text is stored as given; bytes that are not text would come back from JSON
+		// (export, most callers' APIs) altered or refused, so they are refused here.
+		if field := text.InvalidField(m.Content, m.Metadata, m.Tags); field != "" {
 			fail(i, CodeInvalidText, field+" is not valid UTF-8", nil)
 			continue
 		}
@@ -552,11 +554,6 @@ func (sp *Space) prepare(mems []Memory, res *BatchResult, dim int, place tier.Ti
 	return preps, vecs, dim
 }
 
-// invalidText names the first of m's content, metadata and tags that is not valid UTF-8,
-// or returns "". Text is stored as given, so bytes that are not text would come back from
-// JSON (export, most callers' APIs) altered or refused: they are refused here instead.
-func invalidText(m *Memory) string { return text.InvalidField(m.Content, m.Metadata, m.Tags) }
-
 // checkMetadata returns why m's metadata and tags exceed the limits, or "".
 func checkMetadata(m *Memory, lim Limits) string {
 	items := len(m.Metadata) + len(m.Tags)
@@ -577,7 +574,14 @@ func checkMetadata(m *Memory, lim Limits) string {
 }
 
 // checkID validates a caller-supplied memory ID.
-func (s *Store) checkID(id string) error {
+func (s *Store) checkID(id string) error { return s.validID(id, false) }
+
+// checkNewID is checkID for an ID about to be stored, which must also be free of C1
+// control characters (invisible in logs, unsafe in terminals). Lookups use checkID alone,
+// so memories stored before this rule stay reachable by their IDs.
+func (s *Store) checkNewID(id string) error { return s.validID(id, true) }
+
+func (s *Store) validID(id string, noC1 bool) error {
 	if id == "" {
 		return errors.New("empty ID")
 	}
@@ -588,22 +592,7 @@ func (s *Store) checkID(id string) error {
 		return errors.New("ID is not valid UTF-8")
 	}
 	for _, r := range id {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("ID contains control character %U", r)
-		}
-	}
-	return nil
-}
-
-// checkNewID is checkID for an ID about to be stored, which must also be free of C1
-// control characters (invisible in logs, unsafe in terminals). Lookups use checkID alone,
-// so memories stored before this rule stay reachable by their IDs.
-func (s *Store) checkNewID(id string) error {
-	if err := s.checkID(id); err != nil {
-		return err
-	}
-	for _, r := range id {
-		if unicode.IsControl(r) {
+		if r < 0x20 || r == 0x7f || (noC1 && unicode.IsControl(r)) {
 			return fmt.Errorf("ID contains control character %U", r)
 		}
 	}

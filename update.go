@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/internal/text"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -122,7 +123,7 @@ func (sp *Space) BatchUpdate(ctx context.Context, ups []Update) (*BatchResult, e
 			}
 			// Only what the patch brings is checked: text stored under older rules stays
 			// updatable (a confidence change must not fail on existing metadata).
-			if field := invalidText(&Memory{Metadata: u.Patch.SetMetadata, Tags: u.Patch.Tags}); field != "" {
+			if field := text.InvalidField("", u.Patch.SetMetadata, u.Patch.Tags); field != "" {
 				outcome[i] = ItemResult{Err: &Error{Code: CodeInvalidText, Op: op, Space: sp.name, Item: i, ID: u.ID, Msg: field + " is not valid UTF-8"}}
 				continue
 			}

@@ -283,19 +283,7 @@ func (g *HNSW) Verify() error {
 	// Every live node is reachable from the entry point on the bottom layer.
 	if ok {
 		reached := make([]bool, high)
-		queue := []uint32{ep}
-		reached[ep] = true
-		for len(queue) > 0 {
-			x := queue[len(queue)-1]
-			queue = queue[:len(queue)-1]
-			lst := g.list(dir[x>>blockShift], x, 0)
-			for j := 1; j <= int(lst[0]); j++ {
-				if y := lst[j]; !reached[y] {
-					reached[y] = true
-					queue = append(queue, y)
-				}
-			}
-		}
+		g.reachBottom(dir, high, reached, ep)
 		for id := uint32(0); id < high; id++ {
 			if !reached[id] && g.stateOf(dir[id>>blockShift], id)&(stLive|stDeleted) == stLive {
 				return fmt.Errorf("live node %d is not reachable from the entry point", id)
@@ -303,6 +291,25 @@ func (g *HNSW) Verify() error {
 		}
 	}
 	return nil
+}
+
+// reachBottom marks in reached every node the bottom layer leads to from from (links
+// loaded atomically: inserts may run meanwhile; links past high are ignored).
+func (g *HNSW) reachBottom(dir []*hblock, high uint32, reached []bool, from uint32) {
+	queue := []uint32{from}
+	reached[from] = true
+	for len(queue) > 0 {
+		x := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		lst := g.list(dir[x>>blockShift], x, 0)
+		n := int(atomic.LoadUint32(&lst[0]))
+		for j := 1; j <= n; j++ {
+			if y := atomic.LoadUint32(&lst[j]); y < high && !reached[y] {
+				reached[y] = true
+				queue = append(queue, y)
+			}
+		}
+	}
 }
 
 // connectThreshold: graphs up to this many nodes are checked for connectivity after every
@@ -341,24 +348,7 @@ func (g *HNSW) connectComponents() {
 	g.mu.Unlock()
 	dir := *g.dir.Load()
 	reached := make([]bool, high)
-	walk := func(from uint32) {
-		queue := []uint32{from}
-		reached[from] = true
-		for len(queue) > 0 {
-			x := queue[len(queue)-1]
-			queue = queue[:len(queue)-1]
-			lst := g.list(dir[x>>blockShift], x, 0)
-			n := int(atomic.LoadUint32(&lst[0]))
-			for j := 1; j <= n; j++ {
-				y := atomic.LoadUint32(&lst[j])
-				if y < high && !reached[y] {
-					reached[y] = true
-					queue = append(queue, y)
-				}
-			}
-		}
-	}
-	walk(ep)
+	g.reachBottom(dir, high, reached, ep)
 	s := g.getScratch()
 	defer g.putScratch(s)
 	for id := uint32(0); id < high; id++ {
@@ -393,7 +383,7 @@ func (g *HNSW) connectComponents() {
 			}
 		}
 		if linked {
-			walk(id) // the whole component is reachable now
+			g.reachBottom(dir, high, reached, id) // the whole component is reachable now
 		}
 	}
 }

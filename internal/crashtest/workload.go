@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"math"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/engram-go/engram"
 	"github.com/engram-go/engram/tier"
+	"github.com/engram-go/engram/vector"
 )
 
 // Spaces written by the child: exact index, graph index, unary writes, stream, and a
@@ -53,16 +53,10 @@ func memoryFor(id string, dim int) engram.Memory {
 	seed := h.Sum64()
 	r := rand.New(rand.NewPCG(seed, seed^0x5bd1e995))
 	e := make([]float32, dim)
-	var ss float64
 	for i := range e {
-		x := r.NormFloat64()
-		e[i] = float32(x)
-		ss += x * x
+		e[i] = float32(r.NormFloat64())
 	}
-	inv := 1 / math.Sqrt(ss)
-	for i := range e {
-		e[i] = float32(float64(e[i]) * inv)
-	}
+	vector.Normalize(e) // a Gaussian vector: never zero, so never an error
 	return engram.Memory{
 		ID:        id,
 		Content:   fmt.Sprintf("memory %s: %s", id, strings.Repeat("payload ", 1+int(seed%40))),
