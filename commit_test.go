@@ -20,11 +20,11 @@ func TestGroupCommitCoalescesConcurrentRemembers(t *testing.T) {
 	s := openTemp(t)
 	sp := mustSpace(t, s, "g", WithDimension(8))
 	var commits, members atomic.Int64
-	s.commitHook = func(n int) error {
+	setCommitHook(s, func(n int) error {
 		commits.Add(1)
 		members.Add(int64(n))
 		return nil
-	}
+	})
 	const writers, each = 32, 40
 	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
@@ -47,7 +47,7 @@ func TestGroupCommitCoalescesConcurrentRemembers(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	s.commitHook = nil
+	setCommitHook(s, nil)
 	if sp.Len() != writers*each || members.Load() != writers*each {
 		t.Fatalf("len %d, members %d, want %d", sp.Len(), members.Load(), writers*each)
 	}
@@ -65,13 +65,13 @@ func TestGroupCommitFailureFailsExactlyThatGroup(t *testing.T) {
 	sp := mustSpace(t, s, "f", WithDimension(4))
 	var n atomic.Int64
 	var failedGroup atomic.Int64
-	s.commitHook = func(members int) error {
+	setCommitHook(s, func(members int) error {
 		if n.Add(1) == 6 {
 			failedGroup.Store(int64(members))
 			return errors.New("injected: disk full")
 		}
 		return nil
-	}
+	})
 	var wg sync.WaitGroup
 	var failed sync.Map
 	var okCount atomic.Int64
@@ -95,7 +95,7 @@ func TestGroupCommitFailureFailsExactlyThatGroup(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	s.commitHook = nil
+	setCommitHook(s, nil)
 	nFailed := 0
 	failed.Range(func(k, _ any) bool {
 		nFailed++

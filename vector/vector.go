@@ -125,15 +125,26 @@ func normalizeValid(v []float32) float32 {
 }
 
 // NormalizeBatch normalizes every row of the row-major matrix m (rows of length dim) in
-// place, in one pass. errs[i] is nil for each row that was normalized and the Validate
-// error for each row that was left untouched; norms[i] is the original norm of row i.
-// It returns the number of rows that failed. len(m) must be a multiple of dim.
+// place. errs[i] is nil for each row that was normalized and the Validate error for each
+// row that was left untouched; norms[i] is the original norm of row i. It returns the
+// number of rows that failed. len(m) must be a multiple of dim.
+//
+// A well-scaled row costs one dot product (its sum of squares, which also proves it finite
+// and non-zero) and one scaling, both SIMD; only a row whose sum of squares is not a
+// normal positive number takes the slow path of Validate and a rescale.
 func NormalizeBatch(m []float32, dim int, norms []float32, errs []error) int {
 	rows := Rows(m, dim)
 	failed := 0
 	for i := 0; i < rows; i++ {
 		row := m[i*dim : (i+1)*dim]
-		n, err := Normalize(row)
+		var n float32
+		var err error
+		if ss := vek32.Dot(row, row); ss >= minSafeSumSq && !isInf(ss) {
+			n = float32(math.Sqrt(float64(ss)))
+			vek32.MulNumber_Inplace(row, 1/n)
+		} else {
+			n, err = Normalize(row)
+		}
 		if norms != nil {
 			norms[i] = n
 		}
