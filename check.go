@@ -86,12 +86,7 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	if err != nil {
 		rep.Problems = append(rep.Problems, "file: "+err.Error())
 	}
-	s.mu.Lock()
-	spaces := make([]*Space, 0, len(s.spaces))
-	for _, sp := range s.spaces {
-		spaces = append(spaces, sp)
-	}
-	s.mu.Unlock()
+	spaces := s.spaceList()
 	slices.SortFunc(spaces, func(a, b *Space) int { return strings.Compare(a.name, b.name) }) // as Stats
 	for _, sp := range spaces {
 		if err := ctx.Err(); err != nil {

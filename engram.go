@@ -1,17 +1,3 @@
-// Package engram is an embedded, in-process memory store: an application opens one local
-// file, creates named memory spaces, remembers memories (content, embedding, confidence,
-// timestamps, metadata) in batches, and recalls the memories nearest to a cue.
-//
-// Each batch is validated item by item (a bad item fails alone, with a stable error code),
-// its embeddings are normalized with SIMD in one pass, it is written to bbolt in one
-// transaction (fsync'd by default), and then inserted into the space's in-memory vector
-// index. Recall searches that index and reads the hits back from disk.
-//
-// A Store and its Spaces are safe for concurrent use. Recalls run in parallel with each
-// other and with writes; writes to different spaces only meet at bbolt's commit.
-//
-// Durability: with default options, once a write call returns successfully its memories
-// survive a crash of the process or the machine.
 package engram
 
 import (
@@ -243,13 +229,7 @@ func (s *Store) close() error {
 		return nil
 	}
 	// Batchers and streams first: they commit what they accepted while the store is open.
-	s.mu.Lock()
-	open := make([]*Space, 0, len(s.spaces))
-	for _, sp := range s.spaces {
-		open = append(open, sp)
-	}
-	s.mu.Unlock()
-	for _, sp := range open {
+	for _, sp := range s.spaceList() {
 		sp.closeFeeds()
 	}
 	// Writers waiting for hot-tier room give up (CLOSED): with the migrator stopping, no room
@@ -271,13 +251,7 @@ func (s *Store) close() error {
 		if err := s.flushAccess(); err != nil {
 			errs = append(errs, err)
 		}
-		s.mu.Lock()
-		spaces := make([]*Space, 0, len(s.spaces))
-		for _, sp := range s.spaces {
-			spaces = append(spaces, sp)
-		}
-		s.mu.Unlock()
-		for _, sp := range spaces {
+		for _, sp := range s.spaceList() {
 			if err := sp.snapshot(context.Background()); err != nil {
 				errs = append(errs, err)
 			}
@@ -334,19 +308,13 @@ type StoreStats struct {
 
 // Stats returns the store's statistics and those of every space.
 func (s *Store) Stats() StoreStats {
-	st := StoreStats{Path: s.path, ReadOnly: s.opts.readOnly, NoSync: s.opts.noSync}
+	stats := StoreStats{Path: s.path, ReadOnly: s.opts.readOnly, NoSync: s.opts.noSync}
 	if fi, err := os.Stat(s.path); err == nil {
-		st.FileBytes = fi.Size()
+		stats.FileBytes = fi.Size()
 	}
-	s.mu.Lock()
-	spaces := make([]*Space, 0, len(s.spaces))
-	for _, sp := range s.spaces {
-		spaces = append(spaces, sp)
+	for _, sp := range s.spaceList() {
+		stats.Spaces = append(stats.Spaces, sp.Stats())
 	}
-	s.mu.Unlock()
-	for _, sp := range spaces {
-		st.Spaces = append(st.Spaces, sp.Stats())
-	}
-	slices.SortFunc(st.Spaces, func(a, b SpaceStats) int { return strings.Compare(a.Name, b.Name) })
-	return st
+	slices.SortFunc(stats.Spaces, func(a, b SpaceStats) int { return strings.Compare(a.Name, b.Name) })
+	return stats
 }

@@ -77,8 +77,8 @@ type spaceTx struct {
 // openSpaceTx returns the space's buckets in tx, or ok = false when the space does not
 // exist (was dropped).
 func openSpaceTx(tx *bolt.Tx, n *bucketNames) (spaceTx, bool) {
-	st := spaceTx{recs: tx.Bucket(n.recs), ids: tx.Bucket(n.ids), access: tx.Bucket(n.access), tiers: tx.Bucket(n.tiers)}
-	return st, st.recs != nil && st.ids != nil && st.access != nil && st.tiers != nil
+	b := spaceTx{recs: tx.Bucket(n.recs), ids: tx.Bucket(n.ids), access: tx.Bucket(n.access), tiers: tx.Bucket(n.tiers)}
+	return b, b.recs != nil && b.ids != nil && b.access != nil && b.tiers != nil
 }
 
 // keyOf returns the record key of the memory with this ID, or nil. An entry in the ids

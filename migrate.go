@@ -3,6 +3,7 @@ package engram
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/engram-go/engram/internal/codec"
@@ -263,14 +264,7 @@ func (s *Store) migrateLoop(every time.Duration) {
 		case <-t.C:
 		case <-s.migrateWake:
 		}
-		s.mu.Lock()
-		var spaces []*Space
-		for _, sp := range s.spaces {
-			if sp.tiering != nil {
-				spaces = append(spaces, sp)
-			}
-		}
-		s.mu.Unlock()
+		spaces := slices.DeleteFunc(s.spaceList(), func(sp *Space) bool { return sp.tiering == nil })
 		// Warm recalls re-rank from records, so pages accumulate between cycles too.
 		s.releaseFilePages(false)
 		for _, sp := range spaces {

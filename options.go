@@ -122,13 +122,7 @@ func WithLogger(l *slog.Logger) Option {
 // Open in this process) holds before failing with LOCKED. The default is one second; 0
 // means try once.
 func WithLockTimeout(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("negative lock timeout %v", d)
-		}
-		o.lockTimeout = d
-		return nil
-	}
+	return durationOption("lock timeout", d, func(o *options) *time.Duration { return &o.lockTimeout })
 }
 
 // WithAccessFlushInterval sets how often the LastAccess / AccessCount updates that recalls
@@ -136,24 +130,24 @@ func WithLockTimeout(d time.Duration) Option {
 // flush: updates are then written only by Sync and Close. Access statistics are
 // best-effort: a crash loses at most the updates of the last interval.
 func WithAccessFlushInterval(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("negative access flush interval %v", d)
-		}
-		o.accessFlush = d
-		return nil
-	}
+	return durationOption("access flush interval", d, func(o *options) *time.Duration { return &o.accessFlush })
 }
 
 // WithMigrateInterval sets how often the background migrator moves memories between the
 // tiers of spaces with tiering (default one second; it also runs at once when a space's hot
 // tier passes its high watermark). 0 turns it off: then only Space.Migrate moves memories.
 func WithMigrateInterval(d time.Duration) Option {
+	return durationOption("migrate interval", d, func(o *options) *time.Duration { return &o.migrateEvery })
+}
+
+// durationOption sets the duration field picks out of the options, refusing negative
+// values.
+func durationOption(name string, d time.Duration, field func(*options) *time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {
-			return fmt.Errorf("negative migrate interval %v", d)
+			return fmt.Errorf("negative %s %v", name, d)
 		}
-		o.migrateEvery = d
+		*field(o) = d
 		return nil
 	}
 }

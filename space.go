@@ -188,7 +188,7 @@ type SpaceStats struct {
 // Stats returns the space's statistics.
 func (sp *Space) Stats() SpaceStats {
 	sp.mu.RLock()
-	st := SpaceStats{
+	stats := SpaceStats{
 		Name:             sp.name,
 		Dim:              sp.cfg.Dim,
 		Metric:           "cosine",
@@ -201,24 +201,24 @@ func (sp *Space) Stats() SpaceStats {
 	idx := sp.idx
 	sp.mu.RUnlock()
 	if idx != nil {
-		st.Index = idx.Kind().String()
+		stats.Index = idx.Kind().String()
 	}
-	st.Tiers = sp.counts.Snapshot()
-	st.Len = int(st.Tiers[0] + st.Tiers[1] + st.Tiers[2])
+	stats.Tiers = sp.counts.Snapshot()
+	stats.Len = int(stats.Tiers[0] + stats.Tiers[1] + stats.Tiers[2])
 	if idx != nil {
-		st.IndexLen = idx.Len()
-		st.IndexBytes = idx.MemoryBytes()
+		stats.IndexLen = idx.Len()
+		stats.IndexBytes = idx.MemoryBytes()
 	}
-	st.PendingAccess = sp.access.pendingLen()
-	st.Ops, st.Queue = sp.metrics.snapshot()
+	stats.PendingAccess = sp.access.pendingLen()
+	stats.Ops, stats.Queue = sp.metrics.snapshot()
 	if t := sp.tiering; t != nil {
-		st.Tiering = t.stats(int(st.Tiers[tier.Hot]))
+		stats.Tiering = t.stats(int(stats.Tiers[tier.Hot]))
 		if w := sp.warmIndex(); w != nil {
-			st.Tiering.WarmBytes = w.MemoryBytes()
+			stats.Tiering.WarmBytes = w.MemoryBytes()
 		}
-		st.Queue.State = max(st.Queue.State, st.Tiering.State)
+		stats.Queue.State = max(stats.Queue.State, stats.Tiering.State)
 	}
-	return st
+	return stats
 }
 
 // closer is a batcher or stream feeding the space.

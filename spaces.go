@@ -188,3 +188,14 @@ func validSpaceName(name string) error {
 	}
 	return nil
 }
+
+// spaceList returns the open spaces, for work done on each without holding s.mu.
+func (s *Store) spaceList() []*Space {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	spaces := make([]*Space, 0, len(s.spaces))
+	for _, sp := range s.spaces {
+		spaces = append(spaces, sp)
+	}
+	return spaces
+}

@@ -175,7 +175,8 @@ func nthSmallest[T any](s []T, n int, less func(a, b T) bool) {
 	}
 }
 
-// idleSeconds converts a Unix-nanosecond time to the warm tier's stamps (seconds).
+// stampOf converts a Unix-nanosecond time to a warm-tier stamp (Unix seconds, clamped to
+// uint32): the warm codes keep a memory's last use in four bytes.
 func stampOf(ns int64) uint32 {
 	return uint32(min(max(ns/int64(time.Second), 0), math.MaxUint32))
 }
