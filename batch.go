@@ -120,6 +120,19 @@ func (sp *Space) BatchRemember(ctx context.Context, mems []Memory) (*BatchResult
 	return sp.remember(ctx, mems, tier.Hot, OpRemember)
 }
 
+// Restore stores memories as an export wrote them — a backup's way back in. It is
+// BatchRemember (same validation, per-item results, one transaction) except that each
+// memory keeps what the store otherwise maintains itself: its Tier (hot, warm or cold; warm
+// becomes hot in a space without tiering, which has no warm tier), and its LastAccess and
+// AccessCount. Embeddings that are already unit length (within float32 rounding), as every
+// exported one is, are stored bit for bit, so export → Restore → export is identical.
+func (sp *Space) Restore(ctx context.Context, mems []Memory) (*BatchResult, error) {
+	return sp.remember(ctx, mems, placeAsGiven, OpRestore)
+}
+
+// placeAsGiven is the place of a Restore: each memory's own tier.
+const placeAsGiven tier.Tier = 255
+
 // Archive stores memories straight into the cold tier — historical data that should not
 // compete for the hot tier or appear in default recall — with the same validation,
 // per-item results and single transaction per call as BatchRemember. Archived memories are
@@ -137,6 +150,9 @@ type batch struct {
 	vecs  []float32  // their normalized embeddings, row by row
 	dim   int        // the batch's dimension: the space's, or proposed by its first memory
 	known bool       // the space had its dimension when the batch was validated
+	// restore keeps each memory's own tier and access statistics (Space.Restore) instead
+	// of writing every memory to place.
+	restore bool
 
 	// Set by the write inside the transaction (which may run more than once: a shared
 	// transaction is rerun without a failed member).
@@ -157,6 +173,7 @@ type prepared struct {
 	replaced bool
 	fresh    bool // the ID was generated for this batch, so no stored memory can have it
 	implicit bool // the generated ID carries seq: keyOf finds it without an ids entry
+	acc      codec.Access // restored access statistics (Space.Restore); zero otherwise
 }
 
 // remember is BatchRemember and Archive: place is the tier the memories are written to.
@@ -186,7 +203,7 @@ func (sp *Space) remember(ctx context.Context, mems []Memory, place tier.Tier, o
 	if err := ctx.Err(); err != nil {
 		return failAll(ctxErr(op, sp.name, err))
 	}
-	if place == tier.Hot {
+	if place != tier.Cold {
 		if err := sp.hotRoom(ctx, op); err != nil {
 			return failAll(err)
 		}
@@ -226,12 +243,12 @@ func (sp *Space) remember(ctx context.Context, mems []Memory, place tier.Tier, o
 // (the commit confirms it: see writeBatch).
 func (sp *Space) validate(mems []Memory, res *BatchResult, place tier.Tier, op Op) *batch {
 	dim, _, _ := sp.state() // once fixed, a space's dimension never changes
-	b := &batch{op: op, place: place, dim: dim, known: dim != 0, preps: make([]prepared, 0, len(mems))}
+	b := &batch{op: op, place: place, dim: dim, known: dim != 0, restore: place == placeAsGiven, preps: make([]prepared, 0, len(mems))}
 	now := time.Now()
 	seen := make(map[string]int, len(mems))
 	for i := range mems {
 		m := &mems[i]
-		if code, msg, cause := sp.checkMemory(m, b.dim, seen); code != CodeUnknown {
+		if code, msg, cause := sp.checkMemory(m, b.dim, seen, b.restore); code != CodeUnknown {
 			res.Items[i] = ItemResult{Err: &Error{Code: code, Op: op, Space: sp.name, Item: i, ID: m.ID, Msg: msg, Err: cause}}
 			continue
 		}
@@ -245,7 +262,7 @@ func (sp *Space) validate(mems []Memory, res *BatchResult, place tier.Tier, op O
 		if !m.CreatedAt.IsZero() {
 			created = m.CreatedAt
 		}
-		b.preps = append(b.preps, prepared{item: i, rec: codec.Record{
+		p := prepared{item: i, rec: codec.Record{
 			Tier:       uint8(place),
 			Confidence: m.Conf(),
 			Created:    created.UnixNano(),
@@ -253,7 +270,19 @@ func (sp *Space) validate(mems []Memory, res *BatchResult, place tier.Tier, op O
 			Content:    m.Content,
 			Tags:       m.Tags,
 			Meta:       m.Metadata,
-		}})
+		}}
+		if b.restore {
+			t := m.Tier
+			if t == tier.Warm && sp.tiering == nil {
+				t = tier.Hot // no warm tier to restore into: recallable by default, as warm is
+			}
+			p.rec.Tier = uint8(t)
+			p.acc = codec.Access{Count: m.AccessCount}
+			if !m.LastAccess.IsZero() {
+				p.acc.Last = m.LastAccess.UnixNano()
+			}
+		}
+		b.preps = append(b.preps, p)
 	}
 	return b
 }
@@ -261,8 +290,18 @@ func (sp *Space) validate(mems []Memory, res *BatchResult, place tier.Tier, op O
 // checkMemory validates one memory against the limits and the space's dimension (0: not fixed),
 // returning CodeUnknown when it is valid. seen holds the IDs of the batch's valid memories
 // so far, by position.
-func (sp *Space) checkMemory(m *Memory, dim int, seen map[string]int) (Code, string, error) {
+func (sp *Space) checkMemory(m *Memory, dim int, seen map[string]int, restore bool) (Code, string, error) {
 	lim := sp.store.limit
+	if restore {
+		if !m.Tier.Valid() {
+			return CodeInvalidOption, fmt.Sprintf("tier %d is not a tier", m.Tier), nil
+		}
+		if !m.LastAccess.IsZero() {
+			if y := m.LastAccess.Year(); y < 1678 || y > 2261 {
+				return CodeInvalidTimestamp, fmt.Sprintf("LastAccess %v is outside the years 1678-2261", m.LastAccess), nil
+			}
+		}
+	}
 	if m.ID != "" {
 		if err := sp.store.checkNewID(m.ID); err != nil {
 			return CodeInvalidID, err.Error(), nil
@@ -372,7 +411,7 @@ func (sp *Space) encode(b *batch, mems []Memory) {
 // returned) until applyBatch publishes them or unlink tombstones them.
 func (sp *Space) linkAhead(b *batch) {
 	g, ok := sp.graph()
-	if !ok || b.place != tier.Hot {
+	if !ok || b.place != tier.Hot { // a restore's hot memories are inserted after the commit
 		return
 	}
 	b.linked = make(chan struct{})
@@ -455,6 +494,11 @@ func (sp *Space) writeBatch(tx *bolt.Tx, b *batch) error {
 				return err
 			}
 		}
+		if p.acc != (codec.Access{}) { // restored statistics (an upsert otherwise keeps them)
+			if err := bk.access.Put([]byte(p.rec.ID), codec.EncodeAccess(p.acc)); err != nil {
+				return err
+			}
+		}
 	}
 	// Persist the reservation, so a reopened space continues after it.
 	if last := b.preps[len(b.preps)-1].seq; bk.recs.Sequence() < last {
@@ -494,17 +538,22 @@ func (sp *Space) applyBatch(b *batch) {
 		if p.replaced {
 			c.drop(p.oldSeq, p.oldT)
 		}
-		switch b.place {
+		vec := b.vecs[r*b.dim : (r+1)*b.dim]
+		last := max(p.rec.Created, p.acc.Last)
+		switch tier.Tier(p.rec.Tier) {
 		case tier.Hot:
-			vec := b.vecs[r*b.dim : (r+1)*b.dim]
 			if b.linked != nil {
 				vec = nil // linked while the commit ran: publish instead of insert
 				c.publish = append(c.publish, p.seq)
 			}
-			c.enterHot(p.seq, vec, hotStat{last: p.rec.Created, conf: p.rec.Confidence})
+			c.enterHot(p.seq, vec, hotStat{last: last, count: p.acc.Count, conf: p.rec.Confidence})
+		case tier.Warm:
+			c.enterWarm(p.seq, vec, stampOf(last))
 		case tier.Cold:
 			c.enterCold(p.seq)
-			c.archived++
+			if !b.restore {
+				c.archived++
+			}
 		}
 	}
 	sp.applyChange(&c)

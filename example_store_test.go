@@ -477,3 +477,34 @@ func ExampleSpace_SetCheckpoint() {
 	fmt.Println(sp.Len(), v[0])
 	// Output: 3 3
 }
+
+// Restore writes memories back as they were read — tier and access statistics included —
+// so copying a space keeps archived memories archived.
+func ExampleSpace_Restore() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "engram-example")
+	defer os.RemoveAll(dir)
+	store, err := engram.Open(filepath.Join(dir, "memories.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	src, _ := store.Space(ctx, "src")
+	src.BatchRemember(ctx, []engram.Memory{{ID: "now", Embedding: []float32{1, 0}}})
+	src.Archive(ctx, []engram.Memory{{ID: "then", Embedding: []float32{0, 1}}})
+
+	var all []engram.Memory
+	for m, err := range src.All(ctx) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		all = append(all, m)
+	}
+	dst, _ := store.Space(ctx, "dst")
+	if _, err := dst.Restore(ctx, all); err != nil {
+		log.Fatal(err)
+	}
+	then, _ := dst.Get(ctx, "then")
+	fmt.Println(dst.Len(), then.Tier)
+	// Output: 2 cold
+}

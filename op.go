@@ -35,6 +35,7 @@ const (
 	OpFlush                               // Batcher.Flush
 	OpFlushAccess                         // the background access-statistics flush
 	OpCheckpoint                          // Space.Checkpoint, Space.SetCheckpoint
+	OpRestore                             // Space.Restore (measured as OpRemember)
 	numOps
 
 	// opNone marks an error raised where the operation is not known (inside a
@@ -47,7 +48,7 @@ var opNames = [numOps]string{
 	OpArchive: "archive", OpOpen: "open", OpClose: "close", OpSync: "sync", OpSpace: "space",
 	OpLookup: "lookup", OpDrop: "drop", OpSnapshot: "snapshot", OpScan: "scan", OpMigrate: "migrate",
 	OpCheck: "check", OpStream: "stream", OpFlush: "flush", OpFlushAccess: "flush-access",
-	OpCheckpoint: "checkpoint",
+	OpCheckpoint: "checkpoint", OpRestore: "restore",
 }
 
 // String returns the operation's lower-case name, e.g. "remember".
@@ -63,7 +64,7 @@ func (o Op) String() string {
 
 // measured returns the metrics row an operation is counted under.
 func (o Op) measured() Op {
-	if o == OpArchive {
+	if o == OpArchive || o == OpRestore {
 		return OpRemember
 	}
 	return o
