@@ -171,8 +171,8 @@ type prepared struct {
 	oldSeq   uint64 // seq of the memory this one replaces, when replaced
 	oldT     tier.Tier
 	replaced bool
-	fresh    bool // the ID was generated for this batch, so no stored memory can have it
-	implicit bool // the generated ID carries seq: keyOf finds it without an ids entry
+	fresh    bool         // the ID was generated for this batch, so no stored memory can have it
+	implicit bool         // the generated ID carries seq: keyOf finds it without an ids entry
 	acc      codec.Access // restored access statistics (Space.Restore); zero otherwise
 }
 
@@ -537,6 +537,10 @@ func (sp *Space) applyBatch(b *batch) {
 	for r, p := range b.preps {
 		if p.replaced {
 			c.drop(p.oldSeq, p.oldT)
+			sp.access.move(p.oldSeq, p.seq) // an upsert keeps the recall statistics
+		}
+		if p.acc != (codec.Access{}) {
+			sp.access.set(p.seq, accessStat{last: p.acc.Last, count: p.acc.Count}) // restored
 		}
 		vec := b.vecs[r*b.dim : (r+1)*b.dim]
 		last := max(p.rec.Created, p.acc.Last)

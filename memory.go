@@ -98,6 +98,10 @@ type Query struct {
 	Tiers tier.Set
 	// SimilarityOnly orders hits by similarity alone, ignoring the confidence weight.
 	SimilarityOnly bool
+	// SkipEmbedding leaves Hit.Memory.Embedding nil, sparing the copy of d floats per hit
+	// when the caller needs only content, metadata and scores. By default every hit carries
+	// its (unit-normalized) embedding.
+	SkipEmbedding bool
 }
 
 // Hit is one recalled memory.

@@ -39,6 +39,8 @@ type Space struct {
 
 	metrics spaceMetrics
 
+	recallers sync.Pool // *recaller: per-recall scratch (recall.go)
+
 	// nextSeq is the last record sequence number handed out; BatchRemember reserves ranges
 	// of it before committing (the records bucket's own sequence follows in each commit).
 	nextSeq atomic.Uint64
@@ -61,7 +63,7 @@ func newSpace(s *Store, name string, cfg codec.Config) *Space {
 		}
 	}
 	sp.metrics.since = time.Now()
-	sp.access.init()
+	sp.access.init(s.opts.readOnly)
 	if cfg.Dim > 0 {
 		sp.idx = emptyIndex(cfg, 0)
 	}
