@@ -85,9 +85,14 @@ func dot(a, b []float32) float64 {
 
 // TestDimensionChoice backs DefaultDimension: on a paraphrase task, rank-1 recall at the
 // default must be high and the noise between unrelated texts low. With -v it prints the
-// curve over dimensions (skipped under -race and -short, where it is slow).
+// curve over dimensions (under -race and -short, where it is slow, it checks the default on
+// a quarter of the corpus).
 func TestDimensionChoice(t *testing.T) {
-	orig, reworded := paraphraseCorpus(1000)
+	n, dims := 1000, []int{64, 128, 256, 384, 512, 1024}
+	if raceEnabled || testing.Short() {
+		n, dims = 250, []int{DefaultDimension}
+	}
+	orig, reworded := paraphraseCorpus(n)
 	// The collision-free reference: cosines of neighbouring sentences at 65536 dimensions.
 	ref, err := New(WithDimension(maxDimension))
 	if err != nil {
@@ -100,10 +105,6 @@ func TestDimensionChoice(t *testing.T) {
 			t.Fatal(err)
 		}
 		exact[i] = dot(v[0], v[1])
-	}
-	dims := []int{64, 128, 256, 384, 512, 1024}
-	if raceEnabled || testing.Short() {
-		dims = []int{DefaultDimension}
 	}
 	for _, d := range dims {
 		r1, noise := rank1AndNoise(t, d, orig, reworded, exact)
