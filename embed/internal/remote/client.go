@@ -23,7 +23,7 @@ import (
 // Client posts JSON requests to one endpoint.
 type Client struct {
 	Name   string       // the embedder's name in errors: "openai", "ollama"
-	HTTP   *http.Client // nil means a client on http.DefaultTransport, with no timeout
+	HTTP   *http.Client // nil means a client of its own (see NewClient), with no timeout
 	URL    string
 	Header http.Header // added to every request (authorization, custom headers)
 	Policy Policy
@@ -42,7 +42,12 @@ type Client struct {
 // across all of its callers.
 func NewClient(c Client, concurrency int) *Client {
 	if c.HTTP == nil {
-		c.HTTP = &http.Client{}
+		// Its own transport, keeping as many idle connections to the server as requests may
+		// be in flight: http.DefaultTransport keeps 2 per host, so with more in flight it
+		// would close and reopen connections (and redo TLS handshakes) all the time.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = max(concurrency, 2)
+		c.HTTP = &http.Client{Transport: t}
 	}
 	c.sem = make(chan struct{}, concurrency)
 	return &c
