@@ -189,8 +189,8 @@ func TestMalformedAnswers(t *testing.T) {
 		{"too many vectors", `{"embeddings":[[1,2],[1,2],[1,2]]}`, "3 embeddings for 2 inputs"},
 		{"different lengths", `{"embeddings":[[1,2],[1,2,3]]}`, "different lengths"},
 		{"NaN", `{"embeddings":[[NaN,1],[1,2]]}`, "malformed JSON"},
-		{"too big for float32", `{"embeddings":[[1,-5e38],[1,2]]}`, "embedding 0: component 1 is -5e+38, not a finite float32"},
-		{"too big for float64", `{"embeddings":[[1e999,1],[1,2]]}`, "embedding 0: json: cannot unmarshal number 1e999"},
+		{"too big for float32", `{"embeddings":[[1,-5e38],[1,2]]}`, "embedding 0: component 1 is -5e38, beyond float32's range"},
+		{"too big for float64", `{"embeddings":[[1e999,1],[1,2]]}`, "embedding 0: component 0 is 1e999, beyond float32's range"},
 		{"empty vector", `{"embeddings":[[],[1,2]]}`, "embedding 0: empty vector"},
 		{"not an array", `{"embeddings":[null,[1,2]]}`, "embedding 0 is not an array"},
 	} {

@@ -54,14 +54,7 @@ func decodeResponse(body []byte, n int) ([][]float32, string) {
 		if len(raw) == 0 || raw[0] != '[' {
 			return nil, fmt.Sprintf("embedding %d is not an array of numbers", i)
 		}
-		var xs []float64
-		if err := json.Unmarshal(raw, &xs); err != nil {
-			return nil, fmt.Sprintf("embedding %d: %v", i, err)
-		}
-		if len(xs) == 0 {
-			return nil, fmt.Sprintf("embedding %d: empty vector", i)
-		}
-		v, why := remote.Float32s(xs)
+		v, why := remote.ParseFloats(raw)
 		if why != "" {
 			return nil, fmt.Sprintf("embedding %d: %s", i, why)
 		}

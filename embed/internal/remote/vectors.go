@@ -5,8 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -51,6 +54,43 @@ func (d *Dims) Check(vecs [][]float32) string {
 	return ""
 }
 
+// ParseFloats decodes a JSON array of numbers into float32 values, describing the first
+// problem: not an array, an element that is not a number, or a number that does not fit a
+// float32 (beyond ~3.4e38; smaller magnitudes than float32 can hold become 0). Each number
+// is rounded once, directly to float32.
+//
+// raw must come from encoding/json (a json.RawMessage field), which has already checked it
+// is well-formed JSON. Besides rounding once, it is a little faster than decoding into
+// []float64: on an answer of 256 vectors of 1,536 dimensions, 3,070 to 3,816 vectors/s
+// against 2,476 to 3,063 in the same run (BenchmarkDecodeResponse in package openai).
+func ParseFloats(raw []byte) ([]float32, string) {
+	s := strings.TrimSpace(string(raw))
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, "not an array of numbers"
+	}
+	s = strings.TrimSpace(s[1 : len(s)-1])
+	if s == "" {
+		return nil, "empty vector"
+	}
+	out := make([]float32, 0, strings.Count(s, ",")+1)
+	for j := 0; ; j++ {
+		tok, rest, more := strings.Cut(s, ",")
+		tok = strings.TrimSpace(tok)
+		x, err := strconv.ParseFloat(tok, 32)
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			return nil, fmt.Sprintf("component %d is %.20s, beyond float32's range", j, tok)
+		case err != nil || math.IsNaN(x) || math.IsInf(x, 0): // "inf" and "nan" are not JSON
+			return nil, fmt.Sprintf("component %d is %.20q, not a number", j, tok)
+		}
+		out = append(out, float32(x))
+		if !more {
+			return out, ""
+		}
+		s = rest
+	}
+}
+
 // Float32s converts decoded JSON numbers to float32, describing the first value that is
 // not finite or does not fit a float32 (whose magnitude is at most ~3.4e38).
 func Float32s(xs []float64) ([]float32, string) {
@@ -70,6 +110,9 @@ func Base64Float32s(s string) ([]float32, string) {
 	raw, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		return nil, "invalid base64: " + err.Error()
+	}
+	if len(raw) == 0 {
+		return nil, "empty vector"
 	}
 	if len(raw)%4 != 0 {
 		return nil, fmt.Sprintf("base64 embedding of %d bytes, not a whole number of float32 values", len(raw))

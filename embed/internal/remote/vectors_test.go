@@ -36,6 +36,7 @@ func TestBase64Float32s(t *testing.T) {
 	}
 	for _, c := range []struct{ in, want string }{
 		{"not base64!", "invalid base64"},
+		{"", "empty vector"},
 		{base64.StdEncoding.EncodeToString([]byte{1, 2, 3}), "not a whole number"},
 		{b64(1, float32(math.NaN())), "component 1"},
 		{b64(float32(math.Inf(1))), "component 0"},
@@ -51,4 +52,58 @@ func TestMarshalJSONKeepsHTML(t *testing.T) {
 	if err != nil || string(b) != `{"input":["<a & b>"]}` {
 		t.Errorf("MarshalJSON = %s, %v", b, err)
 	}
+}
+
+func TestParseFloats(t *testing.T) {
+	v, why := ParseFloats([]byte(" [ 0.5, -1e-3 ,3.4e38,1e-50, 7 ] "))
+	if why != "" || !slices.Equal(v, []float32{0.5, -1e-3, 3.4e38, 0, 7}) {
+		t.Errorf("ParseFloats = %v, %q", v, why)
+	}
+	// Rounded once, directly to float32: 0.1 is float32(0.1).
+	if v, _ := ParseFloats([]byte("[0.1]")); v[0] != float32(0.1) {
+		t.Errorf("0.1 -> %v", v[0])
+	}
+	for in, want := range map[string]string{
+		"[]":        "empty vector",
+		"[ ]":       "empty vector",
+		"{}":        "not an array",
+		"1":         "not an array",
+		"[1,]":      "component 1",
+		"[1,,2]":    "component 1",
+		`[1,"2"]`:   "component 1",
+		"[true]":    "component 0",
+		"[inf]":     "component 0",
+		"[NaN, 1]":  "component 0",
+		"[1, 1e39]": "component 1 is 1e39, beyond float32's range",
+		"[-4e38]":   "component 0 is -4e38, beyond float32's range",
+		"[1, [2]]":  "component 1",
+		`["1,2"]`:   "component 0",
+	} {
+		if _, why := ParseFloats([]byte(in)); !strings.Contains(why, want) {
+			t.Errorf("ParseFloats(%s) = %q, want %q", in, why, want)
+		}
+	}
+}
+
+func FuzzParseFloats(f *testing.F) {
+	for _, s := range []string{"[1,2]", "[1e39]", "[]", "[-0.0, 5e-324]", "[inf]"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		v, why := ParseFloats(raw)
+		if why != "" {
+			if v != nil {
+				t.Fatal("vector and reason")
+			}
+			return
+		}
+		if len(v) == 0 {
+			t.Fatal("empty vector accepted")
+		}
+		for _, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				t.Fatalf("%v accepted from %q", x, raw)
+			}
+		}
+	})
 }
