@@ -41,6 +41,7 @@ var ErrNoKnownWord = errors.New("glove: no known word in the text")
 type Model struct {
 	dim   int
 	index map[string]int32
+	words []string // by row (sharing the index keys' bytes)
 	// rows holds, per vocabulary row, the word's SIF weight times its vector minus that
 	// product's projection on the principal component: a sentence vector is the
 	// normalized sum of its words' rows.
@@ -106,6 +107,7 @@ func New(v *Vectors, opts ...Option) (*Model, error) {
 			continue
 		}
 		m.index[w] = int32(len(keep))
+		m.words = append(m.words, w)
 		keep = append(keep, i)
 	}
 	if cfg.removePC && cfg.weighting == weightSIF && len(keep) > 0 {
@@ -220,21 +222,11 @@ func (m *Model) Vocabulary() int { return len(m.index) }
 // fallbacks described in the package (clitics, accents, compounds); unknown tokens are
 // left out. It shows why a text embeds the way it does, or fails.
 func (m *Model) Tokens(text string) []string {
-	words := m.words()
 	var out []string
 	eachToken(text, func(tok []byte) {
-		m.lookup(tok, func(r int32) { out = append(out, words[r]) })
+		m.lookup(tok, func(r int32) { out = append(out, m.words[r]) })
 	})
 	return out
-}
-
-// words inverts index (only Tokens needs it, so it is built on demand).
-func (m *Model) words() []string {
-	w := make([]string, len(m.index))
-	for s, r := range m.index {
-		w[r] = s
-	}
-	return w
 }
 
 // PrincipalComponent returns a copy of the unit vector whose projection the model removes
