@@ -8,11 +8,11 @@ import (
 
 // Benchmarks of what a caller of Embed sees, reported as texts/s and words/s:
 //
-//	flock /work/wt/bench.lock go test ./embed/glove -run '^$' -bench . -benchtime 2s
+//	flock /work/wt/bench.lock go test ./embed/glove -run '^$' -bench . -benchtime 2s [-full]
 //
 // "short" texts are the corpus sentences (about 11 words), "long" ones paragraphs of 8 of
 // them (about 90 words); each call embeds a batch of 1,000, on one goroutine ("seq") or
-// on GOMAXPROCS ("par", the default).
+// on GOMAXPROCS ("par", the default). -full adds the full wink set's model.
 func BenchmarkEmbed(b *testing.B) {
 	m := fixtureModel(b)
 	seq, err := New(fixtureVectors(b), WithConcurrency(1))
@@ -29,14 +29,23 @@ func BenchmarkEmbed(b *testing.B) {
 		}
 		long[i] = strings.Join(p, " ")
 	}
-	for _, c := range []struct {
+	type benchCase struct {
 		name  string
 		m     *Model
 		texts []string
-	}{
+	}
+	cases := []benchCase{
 		{"short/seq", seq, short}, {"short/par", m, short},
 		{"long/seq", seq, long}, {"long/par", m, long},
-	} {
+	}
+	if *fullWink { // -full: the same on the whole wink set (341,479 words, from the cache)
+		full, err := LoadWink(context.Background(), benchCacheDir(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cases = append(cases, benchCase{"full/short/par", full, short}, benchCase{"full/long/par", full, long})
+	}
+	for _, c := range cases {
 		words := 0
 		for _, s := range c.texts {
 			words += len(strings.Fields(s))
