@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/engram-go/engram"
 	"github.com/engram-go/engram/embed"
@@ -31,6 +32,16 @@ func fixture() *glove.Vectors {
 	}
 	return v
 }
+
+// model is the default model over the fixture, built once for the examples (building one
+// takes about 0.1 s, much longer under the race detector).
+var model = sync.OnceValue(func() *glove.Model {
+	m, err := glove.New(fixture())
+	if err != nil {
+		log.Fatal(err)
+	}
+	return m
+})
 
 func cosine(a, b []float32) float64 {
 	var s float64
@@ -53,7 +64,7 @@ func ExampleNew() {
 }
 
 func ExampleModel_Embed() {
-	m, _ := glove.New(fixture())
+	m := model()
 	vecs, err := m.Embed(context.Background(), []string{
 		"The doctor treated the patient at the hospital.",
 		"A nurse cared for the sick man in the clinic.",
@@ -73,7 +84,7 @@ func ExampleModel_Embed() {
 
 // A text with no known word fails alone; the others get their vectors.
 func ExampleModel_Embed_perTextFailure() {
-	m, _ := glove.New(fixture())
+	m := model()
 	vecs, err := m.Embed(context.Background(), []string{"rain in the mountains", "12345 !!!"})
 	var failed embed.TextErrors
 	if errors.As(err, &failed) {
@@ -98,7 +109,7 @@ func ExampleModel_Embed_recall() {
 	defer store.Close()
 	ctx := context.Background()
 	notes, _ := store.Space(ctx, "notes")
-	m, _ := glove.New(fixture())
+	m := model()
 
 	texts := []string{
 		"Ada prefers green tea in the afternoon",
@@ -123,13 +134,13 @@ func ExampleModel_Embed_recall() {
 }
 
 func ExampleModel_Tokens() {
-	m, _ := glove.New(fixture())
+	m := model()
 	fmt.Println(m.Tokens("Don't forget: the CAFÉ's well-known coffee costs $5!"))
 	// Output: [do not forget the cafe well-known coffee costs $]
 }
 
 func ExampleModel_PrincipalComponent() {
-	m, _ := glove.New(fixture())
+	m := model()
 	pc := m.PrincipalComponent()
 	v, _ := m.Embed(context.Background(), []string{"the weather is nice today"})
 	// Every sentence vector is orthogonal to the removed component.

@@ -244,8 +244,9 @@ const minPerWorker = 256
 
 // Embed returns one L2-normalized vector per text, in order. A text with no known word gets
 // a nil vector and an entry in the returned embed.TextErrors (a non-retryable *embed.Error
-// wrapping ErrNoKnownWord); the other texts' vectors are valid. An ended ctx fails the call
-// with ctx's error. Embed never fails otherwise.
+// wrapping ErrNoKnownWord; so would a text whose word rows summed to exactly zero); the
+// other texts' vectors are valid. An ended ctx fails the call with ctx's error. Embed never
+// fails otherwise.
 func (m *Model) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
