@@ -45,6 +45,16 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 	if err := sp.checkQuery(q); err != nil {
 		return nil, err
 	}
+	if q.Text != "" {
+		em := sp.embedder.Load() // checkQuery saw one
+		vecs, errs := sp.embedQueries(ctx, em, []string{q.Text})
+		if errs[0] != nil {
+			return nil, errs[0]
+		}
+		text := *q
+		text.Embedding, text.Text = vecs[0], ""
+		q = &text
+	}
 	dim, idx, weight := sp.state()
 	if len(q.Embedding) == 0 {
 		return nil, newErr(CodeInvalidEmbedding, op, sp.name, "cue embedding is empty", vector.ErrEmpty)
@@ -119,6 +129,10 @@ func (sp *Space) checkQuery(q *Query) error {
 		return bad("Breadth = %d, want 0 to %d", q.Breadth, maxBreadth)
 	case q.Tiers&^tier.All != 0:
 		return bad("Tiers = %08b names unknown tiers", uint8(q.Tiers))
+	case q.Text != "" && len(q.Embedding) > 0:
+		return bad("a query has an Embedding or a Text, not both")
+	case q.Text != "" && sp.embedder.Load() == nil:
+		return bad("Query.Text needs an Embedder attached to the space (WithEmbedder)")
 	}
 	return nil
 }
@@ -545,9 +559,13 @@ func (sp *Space) BatchRecall(ctx context.Context, qs []Query) ([]RecallResult, e
 		return failAll(ctxErr(op, sp.name, err))
 	}
 	start := time.Now()
+	qs = sp.embedQueryTexts(ctx, qs, out)
 	var g errgroup.Group
 	g.SetLimit(maxParallel())
 	for i := range qs {
+		if out[i].Err != nil {
+			continue // its text could not be embedded
+		}
 		g.Go(func() error {
 			out[i].Hits, out[i].Err = sp.recall(ctx, &qs[i])
 			return nil
@@ -560,4 +578,38 @@ func (sp *Space) BatchRecall(ctx context.Context, qs []Query) ([]RecallResult, e
 	}
 	sp.metrics.observe(OpRecall, len(qs), time.Since(start), nil, failed)
 	return out, nil
+}
+
+// embedQueryTexts embeds the texts of the queries that have one, all in one go (cache
+// first), and returns the queries with their cues as embeddings (a copy when any text was
+// embedded). A query whose text failed gets its error in out.
+func (sp *Space) embedQueryTexts(ctx context.Context, qs []Query, out []RecallResult) []Query {
+	em := sp.embedder.Load()
+	var texts []string
+	var at []int
+	for i := range qs {
+		if qs[i].Text == "" {
+			continue
+		}
+		if err := sp.checkQuery(&qs[i]); err != nil {
+			out[i].Err = err
+			continue
+		}
+		texts, at = append(texts, qs[i].Text), append(at, i)
+	}
+	if len(texts) == 0 {
+		return qs
+	}
+	vecs, errs := sp.embedQueries(ctx, em, texts)
+	cp := slices.Clone(qs)
+	for j, i := range at {
+		if errs[j] != nil {
+			e := *errs[j]
+			e.Item = i
+			out[i].Err = &e
+			continue
+		}
+		cp[i].Embedding, cp[i].Text = vecs[j], ""
+	}
+	return cp
 }
