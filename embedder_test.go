@@ -260,7 +260,9 @@ func TestEmbedderEveryWayIn(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t)
 	sp := mustSpace(t, s, "w", WithEmbedder(newFake(t, "w", 32)))
-	text := func(p string, i int) Memory { return Memory{ID: fmt.Sprintf("%s%d", p, i), Content: fmt.Sprintf("%s memory number %d", p, i)} }
+	text := func(p string, i int) Memory {
+		return Memory{ID: fmt.Sprintf("%s%d", p, i), Content: fmt.Sprintf("%s memory number %d", p, i)}
+	}
 	var all []Memory
 	for i := range 50 {
 		all = append(all, text("all", i))
