@@ -29,8 +29,9 @@ import (
 //
 // ctx bounds the whole backup: when it ends, Backup stops between two writes to w and
 // returns CANCELED or DEADLINE_EXCEEDED, and what was written so far is not a usable copy
-// and must be discarded. A failing w gives STORAGE wrapping w's error. After Close, Backup
-// fails with CLOSED.
+// and must be discarded. A failing w gives STORAGE wrapping w's error. Close waits for a
+// Backup in progress (cancel its ctx to end it sooner); after Close, Backup fails with
+// CLOSED.
 //
 // Cost: the copy is the file's size (free pages included), written sequentially. While it
 // runs the file cannot shrink and pages freed by concurrent writes are not reused, so the
