@@ -15,6 +15,7 @@ const (
 	OpGet
 	OpForget // items = IDs
 	OpUpdate // BatchUpdate, UpdateWhere (items = memories updated or attempted)
+	OpEmbed  // calls of the space's Embedder (items = texts; latency per call)
 	numMeasured
 )
 
@@ -45,7 +46,7 @@ const (
 )
 
 var opNames = [numOps]string{
-	OpRemember: "remember", OpRecall: "recall", OpGet: "get", OpForget: "forget", OpUpdate: "update",
+	OpRemember: "remember", OpRecall: "recall", OpGet: "get", OpForget: "forget", OpUpdate: "update", OpEmbed: "embed",
 	OpArchive: "archive", OpOpen: "open", OpClose: "close", OpSync: "sync", OpSpace: "space",
 	OpLookup: "lookup", OpDrop: "drop", OpSnapshot: "snapshot", OpScan: "scan", OpMigrate: "migrate",
 	OpCheck: "check", OpStream: "stream", OpFlush: "flush", OpFlushAccess: "flush-access",
