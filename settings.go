@@ -24,6 +24,11 @@ type SpaceSettings struct {
 	// Decay is the confidence decay (WithDecay), defaults filled in and durations in whole
 	// seconds; Kind tier.NoDecay means none.
 	Decay tier.Decay
+	// Embedder is the name of the embedder that made the space's vectors (recorded by
+	// WithEmbedder; "" when none is recorded). Options cannot recreate it — an embedder is
+	// code, not data: pass WithEmbedder with the same embedder to the recreated space,
+	// which records the name again.
+	Embedder string
 }
 
 // Settings returns the space's configuration.
@@ -39,12 +44,14 @@ func (sp *Space) Settings() SpaceSettings {
 		ConfidenceWeight: c.ConfidenceWeight,
 		Tiering:          policyOf(c),
 		Decay:            decayOf(c),
+		Embedder:         c.Ext.EmbedderName,
 	}
 }
 
 // Options returns the space options that create a space with these settings: a space made
-// with them has the same Settings. The dimension is included only when fixed (Dim > 0),
-// tiering only with a hot capacity, decay only with a kind. Passed for an existing space
+// with them has the same Settings, except for Embedder (see there). The dimension is
+// included only when fixed (Dim > 0), tiering only with a hot capacity, decay only with a
+// kind. Passed for an existing space
 // they check, as any options do, that its configuration agrees (INVALID_OPTION or
 // DIMENSION_MISMATCH otherwise). Settings that are out of range — possible only in a
 // hand-made value — make Store.Space fail with INVALID_OPTION.

@@ -126,3 +126,45 @@ func TestSettingsValues(t *testing.T) {
 		t.Fatalf("M=1: %v", err)
 	}
 }
+
+// namedEmbedder is an embedder with a name, for the settings tests.
+type namedEmbedder struct{ name string }
+
+func (e namedEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		out[i] = []float32{1, float32(len(t))}
+	}
+	return out, nil
+}
+func (e namedEmbedder) Dimension() int { return 2 }
+func (e namedEmbedder) Name() string   { return e.name }
+
+// TestSettingsEmbedder: Settings names the embedder a space recorded; Options do not
+// recreate it (an embedder is code), and the recreated space records it again once given
+// the same embedder, refusing another.
+func TestSettingsEmbedder(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	src := mustSpace(t, s, "src", WithEmbedder(namedEmbedder{"toy-v1"}))
+	if _, err := src.Remember(ctx, Memory{Content: "tea"}); err != nil {
+		t.Fatal(err)
+	}
+	set := src.Settings()
+	if set.Embedder != "toy-v1" || set.Dim != 2 {
+		t.Fatalf("settings %+v", set)
+	}
+	dst := mustSpace(t, s, "dst", set.Options()...)
+	if got := dst.Settings().Embedder; got != "" {
+		t.Fatalf("Options recreated the embedder %q", got)
+	}
+	if _, err := s.Space(ctx, "dst", WithEmbedder(namedEmbedder{"toy-v1"})); err != nil {
+		t.Fatal(err)
+	}
+	if got := dst.Settings(); got != set {
+		t.Fatalf("with the embedder attached: %+v, want %+v", got, set)
+	}
+	if _, err := s.Space(ctx, "dst", WithEmbedder(namedEmbedder{"other"})); CodeOf(err) != CodeInvalidOption {
+		t.Fatalf("another embedder: %v", err)
+	}
+}

@@ -33,7 +33,7 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte(`{"engram_jsonl":1,"space":"notes","dim":2,"settings":{"index":"hnsw","hnsw":{"m":8,"ef_construction":64,"ef_search":40,"threshold":77},` +
 		`"confidence_weight":0.3,"tiering":{"hot_capacity":50,"high_watermark":0.95,"low_watermark":0.7,"activation_half_life_seconds":5400,` +
 		`"warm_idle_seconds":2,"promote":["recall","get"],"max_per_cycle":300,"batch_size":30,"backpressure":"fail-fast"},` +
-		`"decay":{"kind":"power-law","half_life_seconds":3600,"scale_seconds":10800,"exponent":0.7,"floor":0.2,"recency_boost":0.25}}}` + "\n" +
+		`"decay":{"kind":"power-law","half_life_seconds":3600,"scale_seconds":10800,"exponent":0.7,"floor":0.2,"recency_boost":0.25},"embedder":"hash-2"}}` + "\n" +
 		`{"id":"b","embedding":[0,1],"last_access":"2025-03-02T10:00:00Z","access_count":3,"tier":"warm"}` + "\n" +
 		`{"id":"c","embedding":[1,0],"tier":"cold"}`))
 	f.Add([]byte(`{"engram_jsonl":2}` + "\n" + `{"id":"x","embedding":[1]}`))

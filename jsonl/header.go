@@ -58,6 +58,7 @@ type wireSettings struct {
 	ConfidenceWeight float32      `json:"confidence_weight"`
 	Tiering          *wireTiering `json:"tiering,omitempty"`
 	Decay            *wireDecay   `json:"decay,omitempty"`
+	Embedder         string       `json:"embedder,omitempty"`
 }
 
 type wireHNSW struct {
@@ -107,6 +108,7 @@ func encodeHeader(h Header) ([]byte, error) {
 		Index:            index,
 		HNSW:             wireHNSW{M: s.M, EfConstruction: s.EfConstruction, EfSearch: s.EfSearch, Threshold: s.HNSWThreshold},
 		ConfidenceWeight: s.ConfidenceWeight,
+		Embedder:         s.Embedder,
 	}}
 	if p := s.Tiering; p.HotCapacity > 0 {
 		mode, ok := modeNames[p.Backpressure]
@@ -208,6 +210,10 @@ func (w wireSettings) settings() (engram.SpaceSettings, error) {
 	}
 	s.M, s.EfConstruction, s.EfSearch, s.HNSWThreshold = w.HNSW.M, w.HNSW.EfConstruction, w.HNSW.EfSearch, w.HNSW.Threshold
 	s.ConfidenceWeight = w.ConfidenceWeight
+	if len(w.Embedder) > maxEmbedderName {
+		return s, fmt.Errorf("embedder name of %d bytes exceeds %d", len(w.Embedder), maxEmbedderName)
+	}
+	s.Embedder = w.Embedder
 	if t := w.Tiering; t != nil {
 		p := tier.Policy{HotCapacity: t.HotCapacity, HighWatermark: float64(t.HighWatermark), LowWatermark: float64(t.LowWatermark),
 			MaxPerCycle: t.MaxPerCycle, BatchSize: t.BatchSize}
@@ -259,6 +265,9 @@ func (w wireSettings) settings() (engram.SpaceSettings, error) {
 	}
 	return s, nil
 }
+
+// maxEmbedderName bounds an embedder's name, as the store does.
+const maxEmbedderName = 1024
 
 // duration converts a header's seconds, bounded as the store bounds them (uint32).
 func duration(name string, sec int64) (time.Duration, error) {

@@ -22,7 +22,8 @@ var fullSettings = engram.SpaceSettings{
 	Tiering: tier.Policy{HotCapacity: 50, HighWatermark: float64(float32(0.95)), LowWatermark: float64(float32(0.7)),
 		ActivationHalfLife: 90 * time.Minute, WarmIdle: 2 * time.Second, Promote: tier.PromoteOnRecall | tier.PromoteOnGet,
 		MaxPerCycle: 300, BatchSize: 30, Backpressure: tier.FailFast},
-	Decay: tier.Decay{Kind: tier.PowerLaw, HalfLife: time.Hour, Scale: 3 * time.Hour, Exponent: float64(float32(0.7)), Floor: 0.2, RecencyBoost: 0.25},
+	Decay:    tier.Decay{Kind: tier.PowerLaw, HalfLife: time.Hour, Scale: 3 * time.Hour, Exponent: float64(float32(0.7)), Floor: 0.2, RecencyBoost: 0.25},
+	Embedder: "hash-3",
 }
 
 // TestHeaderRoundTrip: a header and tiered memories written by the Writer come back from
@@ -30,7 +31,7 @@ var fullSettings = engram.SpaceSettings{
 // line is exactly the documented form.
 func TestHeaderRoundTrip(t *testing.T) {
 	plain := fullSettings
-	plain.Tiering, plain.Decay, plain.Dim = tier.Policy{}, tier.Decay{}, 0
+	plain.Tiering, plain.Decay, plain.Dim, plain.Embedder = tier.Policy{}, tier.Decay{}, 0, ""
 	never := fullSettings
 	never.Tiering.Promote = tier.PromoteNever
 	for _, set := range []engram.SpaceSettings{fullSettings, plain, never} {
@@ -83,7 +84,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 	want := `{"engram_jsonl":1,"space":"notes","dim":3,"settings":{"index":"hnsw","hnsw":{"m":8,"ef_construction":64,"ef_search":40,"threshold":77},` +
 		`"confidence_weight":0.3,"tiering":{"hot_capacity":50,"high_watermark":0.95,"low_watermark":0.7,"activation_half_life_seconds":5400,` +
 		`"warm_idle_seconds":2,"promote":["recall","get"],"max_per_cycle":300,"batch_size":30,"backpressure":"fail-fast"},` +
-		`"decay":{"kind":"power-law","half_life_seconds":3600,"scale_seconds":10800,"exponent":0.7,"floor":0.2,"recency_boost":0.25}}}` + "\n" +
+		`"decay":{"kind":"power-law","half_life_seconds":3600,"scale_seconds":10800,"exponent":0.7,"floor":0.2,"recency_boost":0.25},"embedder":"hash-3"}}` + "\n" +
 		`{"id":"b","embedding":[0,1,0],"tier":"warm"}` + "\n"
 	if buf.String() != want {
 		t.Fatalf("lossless form\n%s\nwant\n%s", buf.String(), want)
@@ -147,6 +148,7 @@ func TestBadHeaders(t *testing.T) {
 		"bad backpressure":   `{"engram_jsonl":1,` + base + `,"tiering":{"hot_capacity":5,"promote":[],"backpressure":"drop"}}}`,
 		"settings as string": `{"engram_jsonl":1,"space":"s","dim":3,"settings":"x"}`,
 		"truncated":          `{"engram_jsonl":1,` + base,
+		"long embedder name": `{"engram_jsonl":1,` + base + `,"embedder":"` + strings.Repeat("x", 1025) + `"}}`,
 	} {
 		r := jsonl.NewReader(strings.NewReader("\n" + line + "\n" + good + "\n"))
 		h, err := r.Header()

@@ -37,6 +37,8 @@
 //	settings.decay     absent without decay; else {"kind" ("exponential" or "power-law"),
 //	                   "half_life_seconds", "scale_seconds", "exponent", "floor",
 //	                   "recency_boost"}
+//	settings.embedder  absent when none is recorded; else the name of the embedder that
+//	                   made the vectors (informational: an import cannot attach it)
 //
 // Durations are whole seconds (0 to 2^32-1), as the store keeps them; the meanings are
 // those of engram.SpaceSettings, tier.Policy and tier.Decay. Unknown members are refused:

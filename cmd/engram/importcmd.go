@@ -154,6 +154,9 @@ func (c *importCmd) Run() error {
 			what = "the existing space's settings kept"
 		}
 		fmt.Printf("  lossless export of space %q (format %d, %d dimensions): %s, %s\n", h.Space, h.Version, h.Settings.Dim, what, how)
+		if e := h.Settings.Embedder; e != "" {
+			fmt.Printf("  its vectors were made by embedder %q: attach it to the space (engram.WithEmbedder) to remember or query text\n", e)
+		}
 	}
 	sum.print(os.Stdout)
 	for _, u := range undone {

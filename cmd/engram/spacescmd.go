@@ -143,6 +143,9 @@ func (c *statsCmd) Run() error {
 	} else {
 		row("decay", "off")
 	}
+	if set.Embedder != "" {
+		row("embedder", "%s (vectors of text memories and queries; the CLI attaches none)", set.Embedder)
+	}
 	if st.DamagedRecords > 0 {
 		row("damaged records", "%d (run 'engram check')", st.DamagedRecords)
 	}
