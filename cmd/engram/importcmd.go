@@ -45,6 +45,7 @@ type importCmd struct {
 	Dim       int    `help:"Embedding dimension for a new space (default: the file's); must match the file and an existing space."`
 	KeepTiers *bool  `negatable:"" help:"Keep each memory's tier and access statistics (Space.Restore). Default: on for a lossless export (a file with a header), off otherwise."`
 	Strict    bool   `help:"Exit with status 1 if any line or memory was rejected (the others are still imported)."`
+	Embed     embedderFlags `embed:""`
 	File      string `arg:"" help:"JSON Lines file (one engram.Memory object per line, as 'engram synth' and 'engram export' write; gzip'ed or not), or - for standard input."`
 }
 
@@ -112,13 +113,17 @@ func (c *importCmd) Run() error {
 	if err := c.checkDim(src); err != nil {
 		return err
 	}
+	embedder, err := c.Embed.build(ctx, c.Dim)
+	if err != nil {
+		return err
+	}
 	_, statErr := os.Stat(c.Path)
 	newStore := errors.Is(statErr, fs.ErrNotExist)
 	store, err := engram.Open(c.Path)
 	if err != nil {
 		return err
 	}
-	sp, created, err := c.space(ctx, store, src)
+	sp, created, err := c.space(ctx, store, src, embedder)
 	if err != nil {
 		store.Close()
 		c.removeNew(newStore)
@@ -186,7 +191,7 @@ func (c *importCmd) checkDim(src *source) error {
 // space returns the space to import into, creating it (with the header's settings, when
 // the file has one) if it does not exist. An existing space's dimension must fit the file
 // and --dim.
-func (c *importCmd) space(ctx context.Context, store *engram.Store, src *source) (*engram.Space, bool, error) {
+func (c *importCmd) space(ctx context.Context, store *engram.Store, src *source, embedder engram.Embedder) (*engram.Space, bool, error) {
 	dim, where := src.dim()
 	if c.Dim > 0 {
 		dim, where = c.Dim, "--dim"
@@ -195,11 +200,14 @@ func (c *importCmd) space(ctx context.Context, store *engram.Store, src *source)
 		if have := sp.Dim(); have != 0 && dim != 0 && have != dim {
 			return nil, false, fmt.Errorf("space %q has %d dimensions, %s %d; nothing was imported", c.Space, have, where, dim)
 		}
-		return sp, false, nil
+		if embedder != nil { // attach it (the space checks it is the one that made its vectors)
+			sp, err = store.Space(ctx, c.Space, spaceOption(embedder)...)
+		}
+		return sp, false, err
 	} else if engram.CodeOf(err) != engram.CodeSpaceNotFound {
 		return nil, false, err
 	}
-	var opts []engram.SpaceOption
+	opts := spaceOption(embedder)
 	if src.header != nil {
 		opts = src.header.Settings.Options()
 	}

@@ -25,6 +25,8 @@ type queryCmd struct {
 	Space  string `required:"" help:"Space to search."`
 	Vector string `help:"The cue as a JSON array of numbers ('[0.1,-0.2,...]'), or @FILE to read it from a file (@- for standard input)." placeholder:"JSON"`
 	Like   string `help:"The cue is the embedding of the stored memory with this ID; the memory itself is left out of the hits." placeholder:"ID"`
+	Text   string `help:"The cue as text, embedded by --embedder (which must be the one that made the space's vectors)." placeholder:"TEXT"`
+	Embed  embedderFlags `embed:""`
 
 	K             int      `short:"k" default:"10" help:"Hits to return."`
 	Where         []string `sep:"none" placeholder:"KEY=VALUE" help:"Keep memories whose metadata has this entry (repeatable; all must hold)."`
@@ -69,8 +71,11 @@ func (c *queryCmd) Run() error {
 		}
 		q.Tiers = set
 	}
-	if c.Vector != "" && c.Like != "" || c.Vector == "" && c.Like == "" {
-		return usagef("give the cue with exactly one of --vector and --like")
+	if n := btoi(c.Vector != "") + btoi(c.Like != "") + btoi(c.Text != ""); n != 1 {
+		return usagef("give the cue with exactly one of --vector, --like and --text")
+	}
+	if (c.Text != "") != (c.Embed.Embedder != "") {
+		return usagef("--text and --embedder go together")
 	}
 	if c.K < 1 {
 		return usagef("-k %d: want at least 1", c.K)
@@ -84,6 +89,16 @@ func (c *queryCmd) Run() error {
 	sp, err := store.LookupSpace(c.Space)
 	if err != nil {
 		return err
+	}
+	if c.Text != "" {
+		e, err := c.Embed.build(ctx, sp.Dim())
+		if err != nil {
+			return err
+		}
+		if sp, err = store.Space(ctx, c.Space, engram.WithEmbedder(e)); err != nil {
+			return err // another embedder made the space's vectors, say
+		}
+		q.Text = c.Text
 	}
 	cue, exclude, err := c.cue(ctx, sp)
 	if err != nil {
@@ -155,8 +170,17 @@ func (c *queryCmd) cue(ctx context.Context, sp *engram.Space) ([]float32, string
 			return nil, "", err
 		}
 		return m.Embedding, m.ID, nil
+	case c.Text != "":
+		return nil, "", nil // Query.Text: the space's embedder makes the cue
 	}
 	return nil, "", usagef("no cue")
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // parseTiers parses "hot,warm" or "all" into a tier set.
