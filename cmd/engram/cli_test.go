@@ -104,7 +104,7 @@ func TestExitStatuses(t *testing.T) {
 		{[]string{"import", "--space", "s", src}, 2, "missing flags: --path"},
 		{[]string{"import", "--path", store, "--space", "s", "--batch", "x", src}, 2, "--batch"},
 		{[]string{"import", "--path", store, "--space", "s", "--batch", "0", src}, 2, "--batch 0 is outside"},
-		{[]string{"query", "--path", store, "--space", "s"}, 2, "exactly one of --vector and --like"},
+		{[]string{"query", "--path", store, "--space", "s"}, 2, "exactly one of --vector, --like and --text"},
 		{[]string{"query", "--path", store, "--space", "s", "--vector", "[1,"}, 2, "--vector: want a JSON array"},
 		{[]string{"query", "--path", store, "--space", "s", "--like", "m-000001", "--where", "nokey"}, 2, "want key=value"},
 		{[]string{"drop", "--path", store, "--space", "s"}, 2, "without --yes"},

@@ -408,6 +408,9 @@ func (d *demoCmd) recall(ctx context.Context, store *engram.Store, gen *synth.Ge
 // text stores memories that have only text: the space's embedder (here the offline hash
 // embedder) embeds them inside BatchRemember, and a text cue recalls them.
 func (d *demoCmd) text(ctx context.Context, store *engram.Store, gen *synth.Generator) error {
+	if d.Texts <= 0 {
+		return nil
+	}
 	fmt.Printf("6. Text in: %d memories with content and no embedding, embedded by the store (embed/hash)\n", d.Texts)
 	e, err := hash.New(hash.WithDimension(d.Dim))
 	if err != nil {
