@@ -153,8 +153,9 @@ func embedAll(ctx context.Context, e engram.Embedder, texts []string) ([][]float
 	return out, g.Wait()
 }
 
-// storeRate stores mems with durable RememberAll (batches of 1000, the defaults otherwise)
-// into a fresh store and returns memories per second.
+// storeRate stores mems with durable RememberAll (batches of 1000, two in flight: what
+// RememberAll does by default in a space with an embedder, so both stores run the same
+// schedule) into a fresh store and returns memories per second.
 func storeRate(ctx context.Context, path string, mems []engram.Memory, opts ...engram.SpaceOption) (float64, error) {
 	s, err := engram.Open(path)
 	if err != nil {
@@ -166,7 +167,7 @@ func storeRate(ctx context.Context, path string, mems []engram.Memory, opts ...e
 		return 0, err
 	}
 	start := time.Now()
-	res, err := sp.RememberAll(ctx, mems, 1000, 0)
+	res, err := sp.RememberAll(ctx, mems, 1000, 2)
 	if err != nil {
 		return 0, err
 	}
