@@ -39,14 +39,14 @@ import (
 // but an ID repeated within one batch fails with DUPLICATE_ID (the first one is kept), so
 // which of two lines with the same ID wins depends on --batch.
 type importCmd struct {
-	Path      string `required:"" help:"Store file (created if missing)."`
-	Space     string `required:"" help:"Space to import into (created if missing)."`
-	Batch     int    `default:"1000" help:"Memories per transaction (1-100000)."`
-	Dim       int    `help:"Embedding dimension for a new space (default: the file's); must match the file and an existing space."`
-	KeepTiers *bool  `negatable:"" help:"Keep each memory's tier and access statistics (Space.Restore). Default: on for a lossless export (a file with a header), off otherwise."`
-	Strict    bool   `help:"Exit with status 1 if any line or memory was rejected (the others are still imported)."`
+	Path      string        `required:"" help:"Store file (created if missing)."`
+	Space     string        `required:"" help:"Space to import into (created if missing)."`
+	Batch     int           `default:"1000" help:"Memories per transaction (1-100000)."`
+	Dim       int           `help:"Embedding dimension for a new space (default: the file's); must match the file and an existing space."`
+	KeepTiers *bool         `negatable:"" help:"Keep each memory's tier and access statistics (Space.Restore). Default: on for a lossless export (a file with a header), off otherwise."`
+	Strict    bool          `help:"Exit with status 1 if any line or memory was rejected (the others are still imported)."`
 	Embed     embedderFlags `embed:""`
-	File      string `arg:"" help:"JSON Lines file (one engram.Memory object per line, as 'engram synth' and 'engram export' write; gzip'ed or not), or - for standard input."`
+	File      string        `arg:"" help:"JSON Lines file (one engram.Memory object per line, as 'engram synth' and 'engram export' write; gzip'ed or not), or - for standard input."`
 }
 
 // maxReported bounds the bad lines and rejected memories printed one by one.

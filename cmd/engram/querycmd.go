@@ -21,11 +21,11 @@ import (
 // The cue comes from exactly one source (cue): a vector, or a stored memory's embedding.
 // A text cue (--text, embedded by the space's embedder) is one more case there.
 type queryCmd struct {
-	Path   string `required:"" help:"Store file."`
-	Space  string `required:"" help:"Space to search."`
-	Vector string `help:"The cue as a JSON array of numbers ('[0.1,-0.2,...]'), or @FILE to read it from a file (@- for standard input)." placeholder:"JSON"`
-	Like   string `help:"The cue is the embedding of the stored memory with this ID; the memory itself is left out of the hits." placeholder:"ID"`
-	Text   string `help:"The cue as text, embedded by --embedder (which must be the one that made the space's vectors)." placeholder:"TEXT"`
+	Path   string        `required:"" help:"Store file."`
+	Space  string        `required:"" help:"Space to search."`
+	Vector string        `help:"The cue as a JSON array of numbers ('[0.1,-0.2,...]'), or @FILE to read it from a file (@- for standard input)." placeholder:"JSON"`
+	Like   string        `help:"The cue is the embedding of the stored memory with this ID; the memory itself is left out of the hits." placeholder:"ID"`
+	Text   string        `help:"The cue as text, embedded by --embedder (which must be the one that made the space's vectors)." placeholder:"TEXT"`
 	Embed  embedderFlags `embed:""`
 
 	K             int      `short:"k" default:"10" help:"Hits to return."`
