@@ -57,7 +57,7 @@ type importCheckpoint struct {
 // its memory rather than duplicating it.
 //
 // After each committed batch the import records the last committed key in the space
-// (Space.SetCheckpoint, durable), throttled to once a second; Resume continues from there.
+// (Space.SetCheckpoint, durable), at most four times a second; Resume continues from there.
 // A lost connection is re-established (Retries) and the read continues after the last row
 // read. Import stops, returning the result so far and an error, when the read fails for
 // good, a batch fails as a whole (closed store, failed commit), or ctx ends; everything
@@ -315,8 +315,12 @@ func retryAfter(err error) time.Duration {
 	return 0
 }
 
-// checkpointWriter records an import's progress, at most once a second (a crash between
-// a commit and its checkpoint only re-imports those batches, as replacements).
+// checkpointEvery throttles checkpoint writes: each is a durable (fsync'd) transaction of
+// its own, and a crash between a commit and its checkpoint only re-imports the batches of
+// that interval, as replacements.
+const checkpointEvery = 250 * time.Millisecond
+
+// checkpointWriter records an import's progress, at most every checkpointEvery.
 type checkpointWriter struct {
 	cp          checkpointer
 	name        string
@@ -335,7 +339,7 @@ func (w *checkpointWriter) advance(rows int, key string) {
 }
 
 func (w *checkpointWriter) maybeWrite(ctx context.Context, final bool) error {
-	if w.cp == nil || !w.dirty || (!final && time.Since(w.written) < time.Second) {
+	if w.cp == nil || !w.dirty || (!final && time.Since(w.written) < checkpointEvery) {
 		return nil
 	}
 	v, err := json.Marshal(importCheckpoint{V: 1, Source: w.fingerprint, Key: w.key, Rows: w.rows, At: time.Now().UTC()})

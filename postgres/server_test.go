@@ -64,7 +64,14 @@ func newTestDB(t testing.TB, env string) *testDB {
 	t.Helper()
 	dsn := dsnOf(t, env)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
+	acfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env == envVector {
+		acfg.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec // see below
+	}
+	admin, err := pgx.ConnectConfig(ctx, acfg)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", env, err)
 	}
@@ -83,7 +90,10 @@ func newTestDB(t testing.TB, env string) *testDB {
 	app := "engram-" + schema
 	cfg.ConnConfig.RuntimeParams["application_name"] = app
 	if env == envVector {
-		cfg.MaxConns = 1 // PGlite runs one backend
+		// PGlite runs one backend that all connections share: one connection at a time, and
+		// no named prepared statements (pgx's statement cache would collide across pools).
+		cfg.MaxConns = 1
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
