@@ -231,7 +231,7 @@ func (r *reader) flush(ctx context.Context) error {
 
 // quoteLiteral writes a key as an SQL string literal for the page query (COPY takes no
 // parameters, so both methods inline it; the key is the server's own text form of the
-// value, which the comparison with the key column converts back). E'' syntax escapes backslashes and
+// value, which the comparison with the key column converts back). E” syntax escapes backslashes and
 // quotes whatever standard_conforming_strings is; a NUL cannot occur in server text.
 func quoteLiteral(s string) (string, error) {
 	if strings.IndexByte(s, 0) >= 0 {

@@ -51,10 +51,10 @@ func dsnOf(t testing.TB, env string) string {
 // in which the test creates its tables. Names are schema-qualified rather than put on
 // search_path, because PGlite's connections share one session.
 type testDB struct {
-	pool   *pgxpool.Pool
-	admin  *pgx.Conn
-	schema string
-	dsn    string
+	pool    *pgxpool.Pool
+	admin   *pgx.Conn
+	schema  string
+	dsn     string
 	appName string
 }
 
