@@ -54,16 +54,16 @@ func (e *RowError) Error() string {
 		fmt.Fprintf(&b, " column %q", e.Column)
 	}
 	fmt.Fprintf(&b, ": %s", e.Code)
-	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
+	if msg := e.Message(); msg != string(e.Code) {
+		b.WriteString(": " + msg)
 	}
 	return b.String()
 }
 
 func (e *RowError) Unwrap() error { return e.Err }
 
-// Message is the detail without the row's coordinates, for reports that print those apart
-// (the CLI's --errors file).
+// Message is the detail without the row's coordinates or code, for reports that print
+// those apart (the CLI's --errors file).
 func (e *RowError) Message() string {
 	var ee *engram.Error
 	if errors.As(e.Err, &ee) {
@@ -105,7 +105,3 @@ var ErrNotUnique = errors.New("key column is not unique")
 // version cannot store checkpoints.
 var ErrNoCheckpoints = errors.New("this engram store cannot record checkpoints")
 
-// errBadValue builds the error of a value that does not convert.
-func errBadValue(format string, args ...any) error {
-	return fmt.Errorf(format, args...)
-}

@@ -22,9 +22,14 @@ type exportCmd struct {
 	Path  string `required:"" help:"Store file."`
 	Space string `required:"" help:"Space to export."`
 	File  string `arg:"" optional:"" default:"-" help:"Output file, or - for standard output (the default). A file is replaced only once the export is complete."`
+
+	pgExportFlags `embed:""` // --to postgres://... (pgcmd.go)
 }
 
 func (c *exportCmd) Run() error {
+	if c.To != "" {
+		return c.runPostgres()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	start := time.Now()

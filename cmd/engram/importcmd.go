@@ -32,7 +32,9 @@ type importCmd struct {
 	Space string `required:"" help:"Space to import into (created if missing)."`
 	Batch int    `default:"1000" help:"Memories per transaction (1-100000)."`
 	Dim   int    `help:"Embedding dimension for a new space (default: set by the first memory); must match an existing space."`
-	File  string `arg:"" help:"JSON Lines file (one engram.Memory object per line, as 'engram synth' and 'engram export' write), or - for standard input."`
+	File  string `arg:"" optional:"" help:"JSON Lines file (one engram.Memory object per line, as 'engram synth' and 'engram export' write), or - for standard input."`
+
+	pgImportFlags `embed:""` // --from postgres://... (pgcmd.go)
 }
 
 // maxReported bounds the bad lines and rejected memories printed one by one.
@@ -71,6 +73,12 @@ type readStats struct {
 }
 
 func (c *importCmd) Run() error {
+	if c.From != "" {
+		return c.runPostgres()
+	}
+	if c.File == "" {
+		return errors.New("give a FILE to import (or - for standard input), or --from")
+	}
 	if c.Batch < 1 || c.Batch > engram.DefaultLimits.MaxBatch {
 		return fmt.Errorf("--batch %d is outside 1-%d", c.Batch, engram.DefaultLimits.MaxBatch)
 	}
