@@ -8,6 +8,7 @@
 //	go run . ann [flags]                # recall / QPS / build / memory table
 //	go run . fixture --out FILE         # small real-data fixture for CI
 //	go run . tiers [--n 1000000]        # tiered store: memory, recall, migration
+//	go run . pg [--n 100000] [--dim 384] # PostgreSQL import / export vs RememberAll
 package main
 
 import (
@@ -41,6 +42,8 @@ func main() {
 		err = cmdBatch(args)
 	case "tiers":
 		err = cmdTiers(args)
+	case "pg":
+		err = cmdPG(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -65,6 +68,7 @@ commands:
   reopen    Open time of a 341k-vector store: graph snapshot vs rebuild
   batch     batch writes vs raw bbolt, the index alone and chromem-go; recall vs chromem-go
   tiers     1M memories over hot / warm / cold: resident memory, recall, migration rates
+  pg        import from PostgreSQL and export back vs RememberAll from RAM (starts its own cluster)
 
 run "go run . <command> -h" for the flags of a command.
 `)
