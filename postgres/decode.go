@@ -40,6 +40,9 @@ func decodeFloatArray(b []byte, width int) ([]float32, error) {
 	if n < 0 || len(p) != n*(4+width) {
 		return nil, fmt.Errorf("array of %d elements has %d bytes of data (NULL elements are not allowed)", n, len(p))
 	}
+	if n == 0 {
+		return nil, nil
+	}
 	out := make([]float32, n)
 	for i := range out {
 		if l := int32(binary.BigEndian.Uint32(p)); l != int32(width) {

@@ -104,4 +104,3 @@ var ErrNotUnique = errors.New("key column is not unique")
 // ErrNoCheckpoints is returned when a resumable operation is asked of a space whose engram
 // version cannot store checkpoints.
 var ErrNoCheckpoints = errors.New("this engram store cannot record checkpoints")
-
