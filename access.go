@@ -156,7 +156,7 @@ func (s *Store) flushAccess() error {
 		sp.access.settle(err == nil)
 	}
 	if err != nil {
-		return s.storageErr("flush-access", "", err)
+		return storageErr(OpFlushAccess, "", err)
 	}
 	return nil
 }

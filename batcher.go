@@ -23,14 +23,14 @@ func (sp *Space) RememberAll(ctx context.Context, mems []Memory, size, inFlight 
 	if size <= 0 {
 		size = 1000
 	}
-	size = min(size, sp.st.limit.MaxBatch)
+	size = min(size, sp.store.limit.MaxBatch)
 	if inFlight <= 0 {
 		inFlight = 1
 	}
 	start := time.Now()
 	res := &BatchResult{Items: make([]ItemResult, len(mems))}
 	if len(mems) == 0 {
-		return res, newErr(CodeEmptyBatch, "remember", sp.name, "no memories", nil)
+		return res, newErr(CodeEmptyBatch, OpRemember, sp.name, "no memories", nil)
 	}
 	var g errgroup.Group
 	g.SetLimit(inFlight)
@@ -40,13 +40,11 @@ func (sp *Space) RememberAll(ctx context.Context, mems []Memory, size, inFlight 
 		end := min(off+size, len(mems))
 		g.Go(func() error {
 			r, err := sp.BatchRemember(ctx, mems[off:end])
-			copy(res.Items[off:end], r.Items)
-			for i := range r.Items {
-				if e, ok := r.Items[i].Err.(*Error); ok {
-					c := *e
-					c.Item = off + i // position in the whole input
-					res.Items[off+i].Err = &c
+			for i, it := range r.Items {
+				if it.Err != nil {
+					it.Err = withItem(it.Err, off+i) // position in the whole input
 				}
+				res.Items[off+i] = it
 			}
 			if err != nil {
 				mu.Lock()
@@ -59,14 +57,7 @@ func (sp *Space) RememberAll(ctx context.Context, mems []Memory, size, inFlight 
 		})
 	}
 	_ = g.Wait()
-	for _, it := range res.Items {
-		if it.Err == nil {
-			res.Stored++
-		} else {
-			res.Failed++
-		}
-	}
-	res.Elapsed = time.Since(start)
+	res.tally(start)
 	return res, firstErr
 }
 
@@ -182,7 +173,7 @@ func (sp *Space) NewBatcher(opts BatcherOptions) *Batcher {
 	if opts.MaxItems <= 0 {
 		opts.MaxItems = 1000
 	}
-	opts.MaxItems = min(opts.MaxItems, sp.st.limit.MaxBatch)
+	opts.MaxItems = min(opts.MaxItems, sp.store.limit.MaxBatch)
 	if opts.MaxDelay <= 0 {
 		opts.MaxDelay = 10 * time.Millisecond
 	}
@@ -220,7 +211,7 @@ func (b *Batcher) Remember(ctx context.Context, m Memory) (string, error) {
 		return r.ID, r.Err
 	case <-ctx.Done():
 		if b.withdraw(it) {
-			return "", ctxErr("remember", b.sp.name, ctx.Err())
+			return "", ctxErr(OpRemember, b.sp.name, ctx.Err())
 		}
 		r := <-it.res // already in a batch: its outcome is on the way
 		return r.ID, r.Err
@@ -231,13 +222,13 @@ func (b *Batcher) enqueue(ctx context.Context, m Memory) (*pendingItem, error) {
 	select {
 	case b.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctxErr("remember", b.sp.name, ctx.Err())
+		return nil, ctxErr(OpRemember, b.sp.name, ctx.Err())
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		<-b.slots
-		return nil, newErr(CodeClosed, "remember", b.sp.name, "batcher closed", nil)
+		return nil, newErr(CodeClosed, OpRemember, b.sp.name, "batcher closed", nil)
 	}
 	it := &pendingItem{m: m, res: make(chan ItemResult, 1)}
 	if len(b.pending) == 0 {
@@ -334,10 +325,8 @@ func (b *Batcher) flush() {
 	res, _ := b.sp.BatchRemember(context.Background(), mems)
 	for i, it := range batch {
 		r := res.Items[i]
-		if e, ok := r.Err.(*Error); ok {
-			c := *e
-			c.Item = -1 // a position in an internal batch means nothing to the caller
-			r.Err = &c
+		if r.Err != nil {
+			r.Err = withItem(r.Err, -1) // a position in an internal batch means nothing to the caller
 		}
 		it.res <- r
 	}
@@ -380,12 +369,12 @@ func (b *Batcher) Flush(ctx context.Context) error {
 		select {
 		case b.flushReq <- ack:
 		case <-ctx.Done():
-			return ctxErr("flush", b.sp.name, ctx.Err())
+			return ctxErr(OpFlush, b.sp.name, ctx.Err())
 		}
 		select {
 		case <-ack:
 		case <-ctx.Done():
-			return ctxErr("flush", b.sp.name, ctx.Err())
+			return ctxErr(OpFlush, b.sp.name, ctx.Err())
 		}
 	}
 }
@@ -416,4 +405,72 @@ func (b *Batcher) Close() error {
 
 func (b *Batcher) String() string {
 	return fmt.Sprintf("Batcher(%s, size %d, delay %v)", b.sp.name, b.Size(), b.opts.MaxDelay)
+}
+
+// SpaceMemory is a memory addressed to a named space, for RememberMixed.
+type SpaceMemory struct {
+	Space  string
+	Memory Memory
+}
+
+// RememberMixed stores memories addressed to different spaces: it groups them by space and
+// runs one BatchRemember per space, all spaces in parallel (they share commits through
+// group commit). Results are in input order. Items for a space that does not exist fail
+// with SPACE_NOT_FOUND (spaces are not created implicitly); the error is the first
+// whole-batch failure, if any.
+func (s *Store) RememberMixed(ctx context.Context, items []SpaceMemory) (*BatchResult, error) {
+	start := time.Now()
+	res := &BatchResult{Items: make([]ItemResult, len(items))}
+	groups := map[string][]int{}
+	var order []string
+	for i, it := range items {
+		if _, ok := groups[it.Space]; !ok {
+			order = append(order, it.Space)
+		}
+		groups[it.Space] = append(groups[it.Space], i)
+	}
+	type outcome struct {
+		idx []int
+		r   *BatchResult
+		err error
+	}
+	outs := make([]outcome, len(order))
+	var wg sync.WaitGroup
+	for gi, name := range order {
+		idx := groups[name]
+		sp, err := s.LookupSpace(name)
+		if err != nil {
+			outs[gi] = outcome{idx: idx, err: err}
+			continue
+		}
+		wg.Go(func() {
+			mems := make([]Memory, len(idx))
+			for j, i := range idx {
+				mems[j] = items[i].Memory
+			}
+			r, err := sp.BatchRemember(ctx, mems)
+			outs[gi] = outcome{idx: idx, r: r, err: err}
+		})
+	}
+	wg.Wait()
+	var firstErr error
+	for _, o := range outs {
+		for j, i := range o.idx {
+			var it ItemResult
+			if o.r != nil {
+				it = o.r.Items[j]
+			} else {
+				it = ItemResult{Err: o.err}
+			}
+			if it.Err != nil {
+				it.Err = withItem(it.Err, i) // position in the mixed input
+			}
+			res.Items[i] = it
+		}
+		if o.err != nil && o.r != nil && firstErr == nil {
+			firstErr = o.err
+		}
+	}
+	res.tally(start)
+	return res, firstErr
 }

@@ -53,7 +53,7 @@ func (c *SpaceCheck) problem(format string, args ...any) {
 // is re-checked before being reported. Problems are reported, not repaired: Open rebuilds
 // indexes from records, and records carry checksums.
 func (s *Store) Check(ctx context.Context) (CheckReport, error) {
-	const op = "check"
+	const op = OpCheck
 	start := time.Now()
 	if !s.gate.enter() {
 		return CheckReport{}, newErr(CodeClosed, op, "", "", nil)
@@ -67,7 +67,7 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	known := map[string]bool{string(bucketMeta): true, string(bucketSpaces): true}
 	s.mu.Lock()
 	for name := range s.spaces {
-		for _, kind := range []string{kindRecords, kindIDs, kindAccess, kindSnapshot, kindTiers} {
+		for _, kind := range spaceKinds {
 			known[string(spaceBucket(name, kind))] = true
 		}
 	}
@@ -86,12 +86,7 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	if err != nil {
 		rep.Problems = append(rep.Problems, "file: "+err.Error())
 	}
-	s.mu.Lock()
-	spaces := make([]*Space, 0, len(s.spaces))
-	for _, sp := range s.spaces {
-		spaces = append(spaces, sp)
-	}
-	s.mu.Unlock()
+	spaces := s.spaceList()
 	slices.SortFunc(spaces, func(a, b *Space) int { return strings.Compare(a.name, b.name) }) // as Stats
 	for _, sp := range spaces {
 		if err := ctx.Err(); err != nil {
@@ -113,111 +108,159 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 
 // check verifies one space.
 func (sp *Space) check() (SpaceCheck, error) {
-	const op = "check"
+	const op = OpCheck
 	c := SpaceCheck{Name: sp.name}
 	done, err := sp.enter(op)
 	if err != nil {
 		return c, err
 	}
 	defer done()
-	var suspects, warmSuspects []uint64 // index/record mismatches to re-check after the snapshot
+	var sus suspects
 	var viewErr error
 	var counterSuspect bool
-	sp.turn.exclusive(func() {
-		cfg := sp.config()
-		_, idx, _ := sp.state()
-		inWarm := map[uint64]bool{}
-		if w := sp.warmIndex(); w != nil {
-			for k := range w.Keys() {
-				inWarm[k] = true
-			}
-		}
-		inIndex := map[uint64]bool{}
-		if idx != nil {
-			for k := range idx.Keys() {
-				inIndex[k] = true
-			}
-			c.IndexLen = idx.Len()
-			if g, ok := idx.(*index.HNSW); ok {
-				if err := g.Verify(); err != nil {
-					c.problem("graph: %v", err)
-				}
-			}
-		}
-		viewErr = sp.st.view(func(tx *bolt.Tx) error {
-			b, err := sp.bucket(tx)
+	sp.turn.exclusive(func() { // the indexes hold still while they are compared
+		memo := sp.indexKeys(&c)
+		viewErr = sp.store.view(func(tx *bolt.Tx) error {
+			b, err := sp.buckets(tx)
 			if err != nil {
 				return err
 			}
-			cur := b.recs.Cursor()
-			for k, v := cur.First(); k != nil; k, v = cur.Next() {
-				c.Records++
-				seq, err := codec.KeySeq(k)
-				if err != nil {
-					c.problem("record key %x: %v", k, err)
-					continue
-				}
-				view, err := codec.Parse(v)
-				if err != nil {
-					c.problem("record %d: %v", seq, err)
-					continue
-				}
-				t := b.tierOf(k, v)
-				if !t.Valid() || view.Dim != cfg.Dim {
-					c.problem("record %d: tier %d, dim %d in a space of dim %d", seq, view.Tier, view.Dim, cfg.Dim)
-					continue
-				}
-				c.Tiers[t]++
-				if back := b.keyOf(view.ID()); back == nil {
-					c.problem("record %d (id %q) is missing from the ID map", seq, view.ID())
-				} else if s2, err := codec.KeySeq(back); err != nil || s2 != seq {
-					c.problem("record %d (id %q): the ID map points at %x", seq, view.ID(), back)
-				} else {
-					c.IDs++
-				}
-				if t == tier.Hot && !inIndex[seq] {
-					suspects = append(suspects, seq)
-				}
-				delete(inIndex, seq)
-				if sp.tier != nil {
-					if t == tier.Warm && !inWarm[seq] {
-						warmSuspects = append(warmSuspects, seq)
-					}
-					delete(inWarm, seq)
-				}
-			}
-			ic := b.ids.Cursor()
-			for k, v := ic.First(); k != nil; k, v = ic.Next() {
-				rv := b.recs.Get(v)
-				if rv == nil {
-					c.problem("id %q points at missing record %x", k, v)
-					continue
-				}
-				if view, err := codec.Parse(rv); err == nil && view.ID() != string(k) {
-					c.problem("id %q points at the record of %q", k, view.ID())
-				}
-			}
-			for k := range inIndex { // in the index, not (or not hot) on disk
-				suspects = append(suspects, k)
-			}
-			for k := range inWarm {
-				warmSuspects = append(warmSuspects, k)
-			}
+			sus = sp.checkRecords(b, memo, &c)
+			sp.checkIDMap(b, &c)
 			return nil
 		})
-		counterSuspect = viewErr == nil && sp.tiers.Snapshot() != c.Tiers
+		counterSuspect = viewErr == nil && sp.counts.Snapshot() != c.Tiers
 	})
 	if viewErr != nil {
-		return c, sp.st.storageErr(op, sp.name, viewErr)
+		return c, storageErr(op, sp.name, viewErr)
 	}
-	// The counters follow each commit in commit order, after it; the view may include a
-	// commit whose turn has not come. A mismatch counts only if it persists.
-	for try := 0; counterSuspect && try < 5; try++ {
+	sp.recheckCounters(&c, counterSuspect)
+	// A write that committed while the snapshot was read may be visible on one side only
+	// (on disk, its turn to touch the indexes still to come): a suspect is a problem only
+	// if the disagreement persists, re-read between two writes' turns, as the counters.
+	for try := 0; (len(sus.hot) > 0 || len(sus.warm) > 0) && try < 5; try++ {
 		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
-		var onDisk, counts [3]int64
+		last := try == 4
 		sp.turn.exclusive(func() {
-			err := sp.st.view(func(tx *bolt.Tx) error {
-				b, err := sp.bucket(tx)
+			sus.hot = sp.recheckHot(&c, sus.hot, last)
+			sus.warm = sp.recheckWarm(&c, sus.warm, last)
+		})
+	}
+	return c, nil
+}
+
+// indexMemo is what the in-memory indexes hold, taken between two writes' turns.
+type indexMemo struct {
+	hot, warm map[uint64]bool
+}
+
+// suspects are records whose index membership disagrees with their tier on disk.
+type suspects struct {
+	hot, warm []uint64
+}
+
+// indexKeys lists the keys of the hot index and the warm codes, and checks the graph's
+// invariants. Called between two writes' turns.
+func (sp *Space) indexKeys(c *SpaceCheck) indexMemo {
+	m := indexMemo{hot: map[uint64]bool{}, warm: map[uint64]bool{}}
+	if w := sp.warmIndex(); w != nil {
+		for k := range w.Keys() {
+			m.warm[k] = true
+		}
+	}
+	_, idx, _ := sp.state()
+	if idx != nil {
+		for k := range idx.Keys() {
+			m.hot[k] = true
+		}
+		c.IndexLen = idx.Len()
+		if g, ok := idx.(*index.HNSW); ok {
+			if err := g.Verify(); err != nil {
+				c.problem("graph: %v", err)
+			}
+		}
+	}
+	return m
+}
+
+// checkRecords checks every record (decoding, dimension, tier, its ID leading back to it)
+// and compares the tiers on disk with the indexes in m (consumed), returning the records
+// whose index membership disagrees.
+func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck) suspects {
+	var sus suspects
+	dim := sp.Dim()
+	cur := b.recs.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		c.Records++
+		seq, err := codec.KeySeq(k)
+		if err != nil {
+			c.problem("record key %x: %v", k, err)
+			continue
+		}
+		view, err := codec.Parse(v)
+		if err != nil {
+			c.problem("record %d: %v", seq, err)
+			continue
+		}
+		t := b.tierOf(k, v)
+		if !t.Valid() || view.Dim != dim {
+			c.problem("record %d: tier %d, dim %d in a space of dim %d", seq, view.Tier, view.Dim, dim)
+			continue
+		}
+		c.Tiers[t]++
+		if back := b.keyOf(view.ID()); back == nil {
+			c.problem("record %d (id %q) is missing from the ID map", seq, view.ID())
+		} else if s2, err := codec.KeySeq(back); err != nil || s2 != seq {
+			c.problem("record %d (id %q): the ID map points at %x", seq, view.ID(), back)
+		} else {
+			c.IDs++
+		}
+		if t == tier.Hot && !m.hot[seq] {
+			sus.hot = append(sus.hot, seq)
+		}
+		delete(m.hot, seq)
+		if sp.tiering != nil {
+			if t == tier.Warm && !m.warm[seq] {
+				sus.warm = append(sus.warm, seq)
+			}
+			delete(m.warm, seq)
+		}
+	}
+	for k := range m.hot { // in the index, not (or not hot) on disk
+		sus.hot = append(sus.hot, k)
+	}
+	for k := range m.warm {
+		sus.warm = append(sus.warm, k)
+	}
+	return sus
+}
+
+// checkIDMap checks that every ID map entry leads to a record holding that ID.
+func (sp *Space) checkIDMap(b spaceTx, c *SpaceCheck) {
+	ic := b.ids.Cursor()
+	for k, v := ic.First(); k != nil; k, v = ic.Next() {
+		rv := b.recs.Get(v)
+		if rv == nil {
+			c.problem("id %q points at missing record %x", k, v)
+			continue
+		}
+		if view, err := codec.Parse(rv); err == nil && view.ID() != string(k) {
+			c.problem("id %q points at the record of %q", k, view.ID())
+		}
+	}
+}
+
+// recheckCounters re-counts the tiers on disk while the in-memory counters disagreed with
+// the first count: the counters follow each commit in commit order, after it, and the
+// first read may have included a commit whose turn had not come. A mismatch counts only if
+// it persists.
+func (sp *Space) recheckCounters(c *SpaceCheck, suspect bool) {
+	for try := 0; suspect && try < 5; try++ {
+		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
+		sp.turn.exclusive(func() {
+			var onDisk [3]int64
+			err := sp.store.view(func(tx *bolt.Tx) error {
+				b, err := sp.buckets(tx)
 				if err != nil {
 					return err
 				}
@@ -232,25 +275,13 @@ func (sp *Space) check() (SpaceCheck, error) {
 				}
 				return nil
 			})
-			counts = sp.tiers.Snapshot()
-			counterSuspect = err == nil && counts != onDisk
-			if counterSuspect && try == 4 {
+			counts := sp.counts.Snapshot()
+			suspect = err == nil && counts != onDisk
+			if suspect && try == 4 {
 				c.problem("tier counters %v, records say %v", counts, onDisk)
 			}
 		})
 	}
-	// A write that committed while the snapshot was read may be visible on one side only
-	// (on disk, its turn to touch the indexes still to come): a suspect is a problem only
-	// if the disagreement persists, re-read between two writes' turns, as the counters.
-	for try := 0; (len(suspects) > 0 || len(warmSuspects) > 0) && try < 5; try++ {
-		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
-		last := try == 4
-		sp.turn.exclusive(func() {
-			suspects = sp.recheckHot(&c, suspects, last)
-			warmSuspects = sp.recheckWarm(&c, warmSuspects, last)
-		})
-	}
-	return c, nil
 }
 
 // recheckHot returns the suspects whose record and hot index still disagree; on the last
@@ -305,8 +336,8 @@ func (sp *Space) recheckWarm(c *SpaceCheck, suspects []uint64, last bool) []uint
 
 // tierOnDisk reads the tier of the record seq now, and whether it exists.
 func (sp *Space) tierOnDisk(seq uint64) (t tier.Tier, ok bool) {
-	sp.st.view(func(tx *bolt.Tx) error {
-		b, err := sp.bucket(tx)
+	sp.store.view(func(tx *bolt.Tx) error {
+		b, err := sp.buckets(tx)
 		if err != nil {
 			return err
 		}
@@ -322,7 +353,7 @@ func (sp *Space) tierOnDisk(seq uint64) (t tier.Tier, ok bool) {
 // Check verifies this space alone (see Store.Check).
 func (sp *Space) Check(ctx context.Context) (SpaceCheck, error) {
 	if err := ctx.Err(); err != nil {
-		return SpaceCheck{Name: sp.name}, ctxErr("check", sp.name, err)
+		return SpaceCheck{Name: sp.name}, ctxErr(OpCheck, sp.name, err)
 	}
 	return sp.check()
 }

@@ -1,17 +1,3 @@
-// Package engram is an embedded, in-process memory store: an application opens one local
-// file, creates named memory spaces, remembers memories (content, embedding, confidence,
-// timestamps, metadata) in batches, and recalls the memories nearest to a cue.
-//
-// Each batch is validated item by item (a bad item fails alone, with a stable error code),
-// its embeddings are normalized with SIMD in one pass, it is written to bbolt in one
-// transaction (fsync'd by default), and then inserted into the space's in-memory vector
-// index. Recall searches that index and reads the hits back from disk.
-//
-// A Store and its Spaces are safe for concurrent use. Recalls run in parallel with each
-// other and with writes; writes to different spaces only meet at bbolt's commit.
-//
-// Durability: with default options, once a write call returns successfully its memories
-// survive a crash of the process or the machine.
 package engram
 
 import (
@@ -27,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/internal/ids"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -35,6 +20,16 @@ import (
 )
 
 // Store is an open engram file. Create one with Open and release it with Close.
+//
+// Lock order. A goroutine holding one of these takes only locks listed after it:
+//
+//	Store.flushMu → Store.mu → Space.mu (read) → bbolt's writer lock (a write transaction)
+//	Space.migrateMu → committer (a write transaction) → the write's turn → Space.mu → tierState.mu
+//
+// accessTracker.mu is taken inside write transactions (Forget) and alone; committer.mu,
+// turnstile.mu, gate.mu, Space.feedMu and the indexes' own locks are leaves, held for a few
+// instructions. A turn (Space.turn) orders like a lock: a write takes it after its commit
+// returned, never inside a transaction, and never while holding Store.mu.
 type Store struct {
 	db    *bolt.DB
 	path  string
@@ -62,11 +57,6 @@ type Store struct {
 	flushMu   sync.Mutex
 	flushStop chan struct{}
 	flushDone chan struct{}
-
-	// commitHook, when set (by tests), runs inside every write transaction just before it
-	// commits, with the number of write requests sharing it (1 for other writes); an error
-	// aborts the transaction as a failed commit would.
-	commitHook func(members int) error
 }
 
 // Open opens the store file at path, creating it if needed (unless read-only), and loads
@@ -77,7 +67,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
-			return nil, newErr(CodeInvalidOption, "open", "", err.Error(), nil)
+			return nil, newErr(CodeInvalidOption, OpOpen, "", err.Error(), nil)
 		}
 	}
 	start := time.Now()
@@ -109,6 +99,10 @@ func Open(path string, opts ...Option) (*Store, error) {
 		spaces: make(map[string]*Space),
 
 		closing: make(chan struct{}),
+	}
+	s.commit.env = commitEnv{update: s.updateTx, onCommit: issueTickets}
+	if o.wrapCommit != nil {
+		s.commit.env = o.wrapCommit(s.commit.env)
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -151,17 +145,6 @@ func openBolt(path string, mode os.FileMode, opts *bolt.Options) (db *bolt.DB, e
 	return bolt.Open(path, mode, opts)
 }
 
-func openErr(path string, err error) error {
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return newErr(CodeLocked, "open", "", fmt.Sprintf("%s is held by another store", path), err)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
-		errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
-		return newErr(CodeCorrupt, "open", "", path+" is not a valid store file", err)
-	}
-	return newErr(CodeStorage, "open", "", path, err)
-}
-
 // init creates the top-level buckets of a new file and checks the format of an old one.
 func (s *Store) init() error {
 	check := func(tx *bolt.Tx) error {
@@ -170,7 +153,7 @@ func (s *Store) init() error {
 			return nil
 		}
 		if f := meta.Get(keyFormat); len(f) != 1 || f[0] < 1 || f[0] > storeFormat {
-			return newErr(CodeCorrupt, "open", "", fmt.Sprintf("unsupported store format %v", f), nil)
+			return newErr(CodeCorrupt, OpOpen, "", fmt.Sprintf("unsupported store format %v", f), nil)
 		}
 		return nil
 	}
@@ -246,13 +229,7 @@ func (s *Store) close() error {
 		return nil
 	}
 	// Batchers and streams first: they commit what they accepted while the store is open.
-	s.mu.Lock()
-	open := make([]*Space, 0, len(s.spaces))
-	for _, sp := range s.spaces {
-		open = append(open, sp)
-	}
-	s.mu.Unlock()
-	for _, sp := range open {
+	for _, sp := range s.spaceList() {
 		sp.closeFeeds()
 	}
 	// Writers waiting for hot-tier room give up (CLOSED): with the migrator stopping, no room
@@ -274,25 +251,19 @@ func (s *Store) close() error {
 		if err := s.flushAccess(); err != nil {
 			errs = append(errs, err)
 		}
-		s.mu.Lock()
-		spaces := make([]*Space, 0, len(s.spaces))
-		for _, sp := range s.spaces {
-			spaces = append(spaces, sp)
-		}
-		s.mu.Unlock()
-		for _, sp := range spaces {
+		for _, sp := range s.spaceList() {
 			if err := sp.snapshot(context.Background()); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		if s.opts.noSync {
 			if err := s.db.Sync(); err != nil {
-				errs = append(errs, newErr(CodeStorage, "close", "", "sync", err))
+				errs = append(errs, newErr(CodeStorage, OpClose, "", "sync", err))
 			}
 		}
 	}
 	if err := s.db.Close(); err != nil {
-		errs = append(errs, newErr(CodeStorage, "close", "", "", err))
+		errs = append(errs, newErr(CodeStorage, OpClose, "", "", err))
 	}
 	return errors.Join(errs...)
 }
@@ -301,7 +272,7 @@ func (s *Store) close() error {
 // everything written before the call is durable.
 func (s *Store) Sync() error {
 	if !s.gate.enter() {
-		return newErr(CodeClosed, "sync", "", "", nil)
+		return newErr(CodeClosed, OpSync, "", "", nil)
 	}
 	defer s.gate.exit()
 	if s.opts.readOnly {
@@ -311,7 +282,7 @@ func (s *Store) Sync() error {
 		return err
 	}
 	if err := s.db.Sync(); err != nil {
-		return newErr(CodeStorage, "sync", "", "", err)
+		return newErr(CodeStorage, OpSync, "", "", err)
 	}
 	return nil
 }
@@ -326,252 +297,6 @@ func (s *Store) Limits() Limits { return s.limit }
 // increasing in the order the store hands them out (so roughly by creation time).
 func (s *Store) NewID() string { return s.ids.Next() }
 
-// Spaces returns the names of the store's spaces, sorted.
-func (s *Store) Spaces() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	names := make([]string, 0, len(s.spaces))
-	for n := range s.spaces {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
-
-// Space returns the space called name, creating it if it does not exist. Space names are
-// 1 to 64 characters of lower-case ASCII letters, digits, '_' and '-', starting with a letter
-// or digit. The options apply at creation; for an existing space they must agree with its
-// stored configuration (a different WithDimension fails with DIMENSION_MISMATCH). Calling
-// Space again returns the same *Space.
-func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*Space, error) {
-	const op = "space"
-	if err := validSpaceName(name); err != nil {
-		return nil, newErr(CodeInvalidSpaceName, op, "", err.Error(), nil)
-	}
-	var so spaceOptions
-	for _, opt := range opts {
-		if err := opt(&so); err != nil {
-			return nil, newErr(CodeInvalidOption, op, name, err.Error(), nil)
-		}
-	}
-	if so.dimSet && so.dim > s.limit.MaxDimension {
-		return nil, newErr(CodeInvalidOption, op, name, fmt.Sprintf("dimension %d exceeds the limit %d", so.dim, s.limit.MaxDimension), nil)
-	}
-	if !s.gate.enter() {
-		return nil, newErr(CodeClosed, op, name, "", nil)
-	}
-	defer s.gate.exit()
-	if err := ctx.Err(); err != nil {
-		return nil, ctxErr(op, name, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sp, ok := s.spaces[name]; ok {
-		if err := sp.checkOptions(so); err != nil {
-			return nil, err
-		}
-		return sp, nil
-	}
-	if s.opts.readOnly {
-		return nil, newErr(CodeReadOnly, op, name, "cannot create a space in a read-only store", nil)
-	}
-	if len(s.spaces) >= s.limit.MaxSpaces {
-		return nil, newErr(CodeTooManySpaces, op, name, fmt.Sprintf("the store holds %d spaces, the limit", len(s.spaces)), nil)
-	}
-	cfg := codec.Config{
-		Metric:           codec.MetricCosine,
-		Index:            uint8(so.index),
-		Dim:              so.dim,
-		Created:          time.Now().UnixNano(),
-		ConfidenceWeight: DefaultConfidenceWeight,
-		M:                DefaultHNSWM,
-		EfConstruction:   DefaultHNSWEfConstruction,
-		EfSearch:         DefaultHNSWEfSearch,
-		HNSWThreshold:    DefaultHNSWThreshold,
-	}
-	if so.weightSet {
-		cfg.ConfidenceWeight = so.weight
-	}
-	if so.hnswSet {
-		cfg.M, cfg.EfConstruction, cfg.EfSearch = so.hnsw[0], so.hnsw[1], so.hnsw[2]
-	}
-	if so.thresholdSet {
-		cfg.HNSWThreshold = so.threshold
-	}
-	if so.tiering != nil {
-		cfg.Tiering = tieringToConfig(*so.tiering)
-	}
-	if so.decay != nil {
-		cfg.Decay = decayToConfig(*so.decay)
-	}
-	if err := s.update(ctx, func(tx *bolt.Tx) error {
-		return createSpace(tx, name, cfg)
-	}); err != nil {
-		return nil, s.storageErr(op, name, err)
-	}
-	sp := newSpace(s, name, cfg)
-	s.addSpace(sp)
-	s.log.Info("space created", "space", name, "dim", cfg.Dim)
-	return sp, nil
-}
-
-// addSpace and removeSpace keep the space map and the tiered count; called with s.mu held.
-func (s *Store) addSpace(sp *Space) {
-	s.spaces[sp.name] = sp
-	if sp.tier != nil {
-		s.tiered.Add(1)
-	}
-}
-
-func (s *Store) removeSpace(sp *Space) {
-	delete(s.spaces, sp.name)
-	if sp.tier != nil {
-		s.tiered.Add(-1)
-	}
-}
-
-// LookupSpace returns an existing space, or SPACE_NOT_FOUND.
-func (s *Store) LookupSpace(name string) (*Space, error) {
-	if err := validSpaceName(name); err != nil {
-		return nil, newErr(CodeInvalidSpaceName, "lookup", "", err.Error(), nil)
-	}
-	if s.gate.isClosed() {
-		return nil, newErr(CodeClosed, "lookup", name, "", nil)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sp, ok := s.spaces[name]; ok {
-		return sp, nil
-	}
-	return nil, newErr(CodeSpaceNotFound, "lookup", name, "", nil)
-}
-
-// DropSpace deletes a space with all its memories and its index. It waits for calls in
-// flight on the space; afterwards the old *Space fails every call with SPACE_NOT_FOUND.
-func (s *Store) DropSpace(ctx context.Context, name string) error {
-	const op = "drop"
-	if err := validSpaceName(name); err != nil {
-		return newErr(CodeInvalidSpaceName, op, "", err.Error(), nil)
-	}
-	if !s.gate.enter() {
-		return newErr(CodeClosed, op, name, "", nil)
-	}
-	defer s.gate.exit()
-	if err := ctx.Err(); err != nil {
-		return ctxErr(op, name, err)
-	}
-	if s.opts.readOnly {
-		return newErr(CodeReadOnly, op, name, "", nil)
-	}
-	s.mu.Lock()
-	sp, ok := s.spaces[name]
-	if !ok || !sp.dropping.CompareAndSwap(false, true) {
-		s.mu.Unlock()
-		return newErr(CodeSpaceNotFound, op, name, "", nil)
-	}
-	s.mu.Unlock()
-	// Drain without holding s.mu: calls running on the space may need the store (the
-	// migrator lists spaces under s.mu while a writer waits for it to make hot room).
-	close(*sp.closing.Load()) // writers waiting for hot-tier room give up (SPACE_NOT_FOUND)
-	sp.closeFeeds()           // its batchers and streams finish what they accepted
-	sp.gate.close()           // refuse new calls on the space and wait for running ones
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.update(ctx, func(tx *bolt.Tx) error {
-		return deleteSpace(tx, name)
-	}); err != nil {
-		sp.gate.reopen()
-		sp.closing.Store(new(make(chan struct{})))
-		sp.dropping.Store(false)
-		return s.storageErr(op, name, err)
-	}
-	s.removeSpace(sp)
-	sp.release()
-	s.log.Info("space dropped", "space", name)
-	return nil
-}
-
-// update runs fn in a write transaction. After fn (and the test commit hook) it checks ctx
-// one last time: a call canceled before its commit leaves no trace, one canceled after it
-// stands. Internal writes that must not be abandoned pass context.Background().
-func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer recoverCorrupt(&err)
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		if s.commitHook != nil {
-			if err := s.commitHook(1); err != nil {
-				return err
-			}
-		}
-		return ctx.Err()
-	})
-}
-
-// view runs fn in a read transaction.
-func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer recoverCorrupt(&err)
-	return s.db.View(fn)
-}
-
-// recoverCorrupt turns a panic inside bbolt into a CORRUPT error. bbolt validates page
-// headers with panics ("invalid page type", out-of-range page ids) rather than errors, and
-// a damaged page id can send it outside the file's mapping (a memory fault, made a panic by
-// debug.SetPanicOnFault for the transaction's goroutine). A damaged file must give the
-// caller a clear error, not crash the process. bbolt's View and Update roll the transaction
-// back in a deferred call, so no lock stays held.
-func recoverCorrupt(err *error) {
-	if r := recover(); r != nil {
-		*err = newErr(CodeCorrupt, "", "", fmt.Sprintf("the store file is damaged (bbolt: %v)", r), nil)
-	}
-}
-
-// writeErr classifies the failure of a write request: its ctx ending before the commit,
-// an engram error from inside the write, or a failed commit (STORAGE).
-func (s *Store) writeErr(ctx context.Context, op, space string, err error) *Error {
-	if ctxe := ctx.Err(); ctxe != nil && errors.Is(err, ctxe) {
-		return ctxErr(op, space, err)
-	}
-	var e *Error
-	if errors.As(s.storageErr(op, space, err), &e) {
-		return e
-	}
-	return newErr(CodeStorage, op, space, "", err)
-}
-
-// storageErr wraps a transaction error: engram errors pass through, bbolt's become STORAGE
-// (READ_ONLY for a read-only database).
-func (s *Store) storageErr(op, space string, err error) error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	if errors.Is(err, berrors.ErrDatabaseReadOnly) || errors.Is(err, berrors.ErrTxNotWritable) {
-		return newErr(CodeReadOnly, op, space, "", err)
-	}
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return newErr(CodeClosed, op, space, "", err)
-	}
-	return newErr(CodeStorage, op, space, "", err)
-}
-
-func validSpaceName(name string) error {
-	if len(name) == 0 || len(name) > 64 {
-		return fmt.Errorf("space name must be 1 to 64 characters, got %d", len(name))
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || (i > 0 && (c == '_' || c == '-'))
-		if !ok {
-			return fmt.Errorf("space name %q: character %q at %d is not allowed ([a-z0-9][a-z0-9_-]*)", name, c, i)
-		}
-	}
-	return nil
-}
-
 // StoreStats describes a store at one moment.
 type StoreStats struct {
 	Path      string
@@ -583,19 +308,13 @@ type StoreStats struct {
 
 // Stats returns the store's statistics and those of every space.
 func (s *Store) Stats() StoreStats {
-	st := StoreStats{Path: s.path, ReadOnly: s.opts.readOnly, NoSync: s.opts.noSync}
+	stats := StoreStats{Path: s.path, ReadOnly: s.opts.readOnly, NoSync: s.opts.noSync}
 	if fi, err := os.Stat(s.path); err == nil {
-		st.FileBytes = fi.Size()
+		stats.FileBytes = fi.Size()
 	}
-	s.mu.Lock()
-	spaces := make([]*Space, 0, len(s.spaces))
-	for _, sp := range s.spaces {
-		spaces = append(spaces, sp)
+	for _, sp := range s.spaceList() {
+		stats.Spaces = append(stats.Spaces, sp.Stats())
 	}
-	s.mu.Unlock()
-	for _, sp := range spaces {
-		st.Spaces = append(st.Spaces, sp.Stats())
-	}
-	slices.SortFunc(st.Spaces, func(a, b SpaceStats) int { return strings.Compare(a.Name, b.Name) })
-	return st
+	slices.SortFunc(stats.Spaces, func(a, b SpaceStats) int { return strings.Compare(a.Name, b.Name) })
+	return stats
 }

@@ -21,6 +21,8 @@ import (
 //	<name>/snapshot     the graph index's snapshot, in chunks (see snapshot.go)
 //	<name>/tiers        seq → tier byte: the current tier of every memory not in the tier
 //	                    its record was written to (migration rewrites these nine bytes)
+//	<name>/checkpoints  name → an application's value (Space.SetCheckpoint); created on
+//	                    first use
 //
 // A space's buckets are top-level rather than nested under its name: a commit rewrites
 // every page on the path from the root to each changed leaf, and each level of nesting adds
@@ -43,22 +45,27 @@ const (
 	kindAccess   = "access"
 	kindSnapshot = "snapshot"
 	kindTiers    = "tiers"
+	kindChecks   = "checkpoints"
 )
+
+// spaceKinds are every bucket a space may own.
+var spaceKinds = []string{kindRecords, kindIDs, kindAccess, kindSnapshot, kindTiers, kindChecks}
 
 func spaceBucket(space, kind string) []byte { return []byte(space + "/" + kind) }
 
 // bucketNames are a space's bucket names, built once per space rather than per call.
 type bucketNames struct {
-	recs, ids, access, snapshot, tiers []byte
+	recs, ids, access, snapshot, tiers, checkpoints []byte
 }
 
 func namesOf(space string) bucketNames {
 	return bucketNames{
-		recs:     spaceBucket(space, kindRecords),
-		ids:      spaceBucket(space, kindIDs),
-		access:   spaceBucket(space, kindAccess),
-		snapshot: spaceBucket(space, kindSnapshot),
-		tiers:    spaceBucket(space, kindTiers),
+		recs:        spaceBucket(space, kindRecords),
+		ids:         spaceBucket(space, kindIDs),
+		access:      spaceBucket(space, kindAccess),
+		snapshot:    spaceBucket(space, kindSnapshot),
+		tiers:       spaceBucket(space, kindTiers),
+		checkpoints: spaceBucket(space, kindChecks),
 	}
 }
 
@@ -70,8 +77,8 @@ type spaceTx struct {
 // openSpaceTx returns the space's buckets in tx, or ok = false when the space does not
 // exist (was dropped).
 func openSpaceTx(tx *bolt.Tx, n *bucketNames) (spaceTx, bool) {
-	st := spaceTx{recs: tx.Bucket(n.recs), ids: tx.Bucket(n.ids), access: tx.Bucket(n.access), tiers: tx.Bucket(n.tiers)}
-	return st, st.recs != nil && st.ids != nil && st.access != nil && st.tiers != nil
+	b := spaceTx{recs: tx.Bucket(n.recs), ids: tx.Bucket(n.ids), access: tx.Bucket(n.access), tiers: tx.Bucket(n.tiers)}
+	return b, b.recs != nil && b.ids != nil && b.access != nil && b.tiers != nil
 }
 
 // keyOf returns the record key of the memory with this ID, or nil. An entry in the ids
@@ -102,15 +109,18 @@ func (b spaceTx) tierOf(key, rec []byte) tier.Tier {
 	if v := b.tiers.Get(key); len(v) == 1 {
 		return tier.Tier(v[0])
 	}
-	if len(rec) > 1 {
-		return tier.Tier(rec[1])
-	}
-	return tier.Hot
+	return writtenTier(rec)
+}
+
+// writtenTier is the tier a record was written to (hot when too short to say).
+func writtenTier(rec []byte) tier.Tier {
+	t, _ := codec.PeekTier(rec)
+	return tier.Tier(t)
 }
 
 // setTier records that the memory at key now lives in t.
 func (b spaceTx) setTier(key, rec []byte, t tier.Tier) error {
-	if len(rec) > 1 && tier.Tier(rec[1]) == t {
+	if writtenTier(rec) == t {
 		return b.tiers.Delete(key)
 	}
 	return b.tiers.Put(key, []byte{byte(t)})
@@ -132,10 +142,28 @@ func putConfig(tx *bolt.Tx, name string, cfg codec.Config) error {
 
 // deleteSpace removes a space's config and every bucket it owns.
 func deleteSpace(tx *bolt.Tx, name string) error {
-	for _, kind := range []string{kindRecords, kindIDs, kindAccess, kindSnapshot, kindTiers} {
+	for _, kind := range spaceKinds {
 		if err := tx.DeleteBucket(spaceBucket(name, kind)); err != nil && err != bolt.ErrBucketNotFound {
 			return err
 		}
 	}
 	return tx.Bucket(bucketSpaces).Delete([]byte(name))
+}
+
+// tierWalk returns a function that gives the tier of each record of a walk over the
+// records in key order: its entry in the tiers bucket, else the tier it was written to.
+// Both buckets are keyed by sequence number, so one merge walk pairs them instead of a
+// lookup per record.
+func (b spaceTx) tierWalk() func(k, v []byte) tier.Tier {
+	tc := b.tiers.Cursor()
+	tk, tv := tc.First()
+	return func(k, v []byte) tier.Tier {
+		for tk != nil && bytes.Compare(tk, k) < 0 {
+			tk, tv = tc.Next()
+		}
+		if tk != nil && bytes.Equal(tk, k) && len(tv) == 1 {
+			return tier.Tier(tv[0])
+		}
+		return writtenTier(v)
+	}
 }

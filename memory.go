@@ -1,7 +1,11 @@
 package engram
 
 import (
+	"errors"
+	"fmt"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/engram-go/engram/tier"
 )
@@ -122,4 +126,49 @@ type ItemResult struct {
 	Err error
 	// Replaced is true when the item replaced an existing memory with the same ID.
 	Replaced bool
+}
+
+// checkMetadata returns why m's metadata and tags exceed the limits, or "".
+func checkMetadata(m *Memory, lim Limits) string {
+	items := len(m.Metadata) + len(m.Tags)
+	if items > lim.MaxMetadataItems {
+		return fmt.Sprintf("%d metadata entries and tags exceed the limit %d", items, lim.MaxMetadataItems)
+	}
+	size := 0
+	for k, v := range m.Metadata {
+		size += len(k) + len(v)
+	}
+	for _, t := range m.Tags {
+		size += len(t)
+	}
+	if size > lim.MaxMetadataBytes {
+		return fmt.Sprintf("metadata and tags of %d bytes exceed the limit %d", size, lim.MaxMetadataBytes)
+	}
+	return ""
+}
+
+// checkID validates a caller-supplied memory ID.
+func (s *Store) checkID(id string) error { return s.validID(id, false) }
+
+// checkNewID is checkID for an ID about to be stored, which must also be free of C1
+// control characters (invisible in logs, unsafe in terminals). Lookups use checkID alone,
+// so memories stored before this rule stay reachable by their IDs.
+func (s *Store) checkNewID(id string) error { return s.validID(id, true) }
+
+func (s *Store) validID(id string, noC1 bool) error {
+	if id == "" {
+		return errors.New("empty ID")
+	}
+	if len(id) > s.limit.MaxIDBytes {
+		return fmt.Errorf("ID of %d bytes exceeds the limit %d", len(id), s.limit.MaxIDBytes)
+	}
+	if !utf8.ValidString(id) {
+		return errors.New("ID is not valid UTF-8")
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f || (noC1 && unicode.IsControl(r)) {
+			return fmt.Errorf("ID contains control character %U", r)
+		}
+	}
+	return nil
 }

@@ -3,10 +3,9 @@ package engram
 import (
 	"context"
 	"errors"
-	"fmt"
+	"slices"
 	"time"
 
-	"github.com/engram-go/engram/index"
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/tier"
 	bolt "go.etcd.io/bbolt"
@@ -29,19 +28,19 @@ type MigrationStats struct {
 // Migrate runs one migration cycle on the space now (the store also runs them in the
 // background: WithMigrateInterval). It does nothing on a space without tiering.
 func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
-	const op = "migrate"
+	const op = OpMigrate
 	done, err := sp.enter(op)
 	if err != nil {
 		return MigrationStats{}, err
 	}
 	defer done()
-	if sp.tier == nil || sp.st.opts.readOnly {
+	if sp.tiering == nil || sp.store.opts.readOnly {
 		return MigrationStats{}, nil
 	}
 	sp.migrateMu.Lock() // one cycle at a time per space
 	defer sp.migrateMu.Unlock()
 	start := time.Now()
-	t := sp.tier
+	t := sp.tiering
 	p := t.policy
 	var st MigrationStats
 	budget := p.MaxPerCycle
@@ -77,7 +76,7 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 	budget -= st.Promoted
 
 	// 2. Demotions, lowest activation first, down to the low watermark.
-	if hot := int(sp.tiers.Get(tier.Hot)); hot > p.High() && budget > 0 {
+	if hot := int(sp.counts.Get(tier.Hot)); hot > p.High() && budget > 0 {
 		victims := t.coldest(min(hot-p.Low(), budget), time.Now(), asked)
 		for off := 0; off < len(victims) && ctx.Err() == nil; off += p.BatchSize {
 			n, err := sp.move(ctx, op, victims[off:min(off+p.BatchSize, len(victims))], tier.Of(tier.Hot), tier.Warm, nil)
@@ -85,7 +84,6 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 			if err != nil {
 				return st, err
 			}
-			t.freed()
 		}
 		budget -= st.Demoted
 	}
@@ -102,7 +100,7 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 		}
 	}
 	if st.Promoted+st.Demoted+st.Cooled > 0 {
-		sp.st.releaseFilePages(false) // the moves read their records
+		sp.store.releaseFilePages(false) // the moves read their records
 	}
 	st.Elapsed = time.Since(start)
 	t.mu.Lock()
@@ -123,7 +121,7 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 // out of from meanwhile (by another migration step or ArchiveWhere, since the batch was
 // chosen outside the transaction) is skipped. asked holds, for promotions, when each memory was recalled: the access record
 // of that recall may not be written yet, and a promoted memory must enter hot as just used.
-func (sp *Space) move(ctx context.Context, op string, seqs []uint64, from tier.Set, to tier.Tier, asked map[uint64]int64) (int, error) {
+func (sp *Space) move(ctx context.Context, op Op, seqs []uint64, from tier.Set, to tier.Tier, asked map[uint64]int64) (int, error) {
 	dim, idx, _ := sp.state()
 	if idx == nil {
 		return 0, nil
@@ -137,10 +135,10 @@ func (sp *Space) move(ctx context.Context, op string, seqs []uint64, from tier.S
 		conf  float32
 	}
 	var ms []moved
-	req := &writeReq{ctx: ctx, space: sp}
+	req := &writeReq{ctx: ctx}
 	req.write = func(tx *bolt.Tx) error {
 		ms = ms[:0]
-		b, err := sp.bucket(tx)
+		b, err := sp.buckets(tx)
 		if err != nil {
 			return err
 		}
@@ -179,135 +177,45 @@ func (sp *Space) move(ctx context.Context, op string, seqs []uint64, from tier.S
 		}
 		return nil
 	}
-	if err := sp.st.submit(req); err != nil {
-		return 0, sp.st.writeErr(ctx, op, sp.name, err)
-	}
-	sp.turn.enter(req.ticket)
-	defer sp.turn.leave(req.ticket)
-	_, idx, _ = sp.state() // the turn may follow a switch to the graph
-	if idx == nil {
-		return len(ms), nil // the space was dropped meanwhile: nothing in memory to update
-	}
-	w := sp.warmIndex()
-	var hotKeys, warmKeys []uint64
-	var hotVecs, warmVecs []float32
-	var warmStamps []uint32
-	var fromHot, fromWarm []uint64
-	for _, m := range ms {
-		sp.tiers.Add(m.from, -1)
-		sp.tiers.Add(to, 1)
-		switch m.from {
-		case tier.Hot:
-			fromHot = append(fromHot, m.seq)
-		case tier.Warm:
-			fromWarm = append(fromWarm, m.seq)
-		}
-		switch to {
-		case tier.Hot:
-			hotKeys = append(hotKeys, m.seq)
-			hotVecs = append(hotVecs, m.vec...)
-			if sp.tier != nil {
-				sp.tier.noteHot(m.seq, hotStat{last: m.last, count: m.count, conf: m.conf})
+	apply := func() {
+		var c tierChange
+		for _, m := range ms {
+			c.leave(m.seq, m.from)
+			switch to {
+			case tier.Hot:
+				c.enterHot(m.seq, m.vec, hotStat{last: m.last, count: m.count, conf: m.conf})
+			case tier.Warm:
+				last := m.last
+				if sp.tiering != nil { // recalls not yet flushed to the access records count too
+					last = max(last, sp.tiering.lastUse(m.seq))
+				}
+				c.enterWarm(m.seq, m.vec, stampOf(last))
+			case tier.Cold:
+				c.enterCold(m.seq)
 			}
-		case tier.Warm:
-			last := m.last
-			if sp.tier != nil { // recalls not yet flushed to the access records count too
-				last = max(last, sp.tier.lastUse(m.seq))
-			}
-			warmKeys = append(warmKeys, m.seq)
-			warmVecs = append(warmVecs, m.vec...)
-			warmStamps = append(warmStamps, stampOf(last))
 		}
-	}
-	if len(fromHot) > 0 {
-		idx.Delete(fromHot...)
-		if sp.tier != nil { // ArchiveWhere works without tiering
-			sp.tier.forget(fromHot...)
+		if op == OpArchive {
+			c.archived = len(ms)
 		}
+		sp.applyChange(&c)
 	}
-	if len(fromWarm) > 0 && w != nil {
-		w.Delete(fromWarm...)
-	}
-	if len(hotKeys) > 0 {
-		if err := idx.Add(hotKeys, hotVecs); err != nil {
-			sp.st.log.Error("promotion into the index failed; a reopen restores it", "space", sp.name, "err", err)
-		}
-	}
-	if len(warmKeys) > 0 && w != nil {
-		w.AddStamped(warmKeys, warmVecs, warmStamps)
+	if err := sp.commitAndApply(req, apply); err != nil {
+		return 0, writeErr(ctx, op, sp.name, err)
 	}
 	return len(ms), nil
-}
-
-// warmIndex returns the warm tier's index (nil without tiering or dimension).
-func (sp *Space) warmIndex() *index.SQ8 {
-	if sp.tier == nil {
-		return nil
-	}
-	sp.mu.RLock()
-	defer sp.mu.RUnlock()
-	return sp.tier.warm
-}
-
-// hotRoom applies hot-tier backpressure before a write: when the hot tier is overloaded
-// (tier.Policy.State) the write waits for migration to make room (Block) or is refused with
-// BACKPRESSURE and a retry hint (FailFast).
-func (sp *Space) hotRoom(ctx context.Context, op string) *Error {
-	t := sp.tier
-	if t == nil {
-		return nil
-	}
-	var since time.Time
-	for {
-		hot := int(sp.tiers.Get(tier.Hot))
-		if !t.policy.Overloaded(hot) {
-			if !since.IsZero() {
-				t.mu.Lock()
-				t.waits++
-				t.waited += time.Since(since)
-				t.mu.Unlock()
-			}
-			return nil
-		}
-		if since.IsZero() {
-			since = time.Now()
-		}
-		sp.st.wakeMigrator()
-		if t.policy.Backpressure == tier.FailFast {
-			e := newErr(CodeBackpressure, op, sp.name, fmt.Sprintf("hot tier holds %d memories, capacity %d", hot, t.policy.HotCapacity), nil)
-			t.mu.Lock()
-			e.RetryAfter = max(t.lastCycle, 10*time.Millisecond)
-			t.mu.Unlock()
-			sp.metrics.rejected.Add(1)
-			return e
-		}
-		select {
-		case <-t.waitRoom():
-		case <-time.After(100 * time.Millisecond): // re-check: migration may have run elsewhere
-		case <-ctx.Done():
-			return ctxErr(op, sp.name, ctx.Err())
-		case <-sp.st.closing: // Close stops the migrator: no room will come
-			return newErr(CodeClosed, op, sp.name, "the store closed while the write waited for hot-tier room", nil)
-		case <-*sp.closing.Load():
-			return newErr(CodeSpaceNotFound, op, sp.name, "the space was dropped while the write waited for hot-tier room", nil)
-		}
-	}
 }
 
 // ArchiveWhere moves every existing memory for which match returns true into the cold tier,
 // in batches of size (default 1000), one transaction each — "archive everything older than
 // a date". It returns how many moved.
 func (sp *Space) ArchiveWhere(ctx context.Context, size int, match func(Memory) bool) (int, error) {
-	const op = "archive"
+	const op = OpArchive
 	if size <= 0 {
 		size = 1000
 	}
 	moved := 0
-	var batch []uint64
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
+	pick := func(m seqMemory) (uint64, bool) { return m.seq, m.Tier != tier.Cold && match(m.Memory) }
+	err := chunked(sp.scanSeqs(ctx), size, pick, func(batch []uint64) error {
 		done, err := sp.enter(op) // DropSpace and Close wait for the batch
 		if err != nil {
 			return err
@@ -317,38 +225,18 @@ func (sp *Space) ArchiveWhere(ctx context.Context, size int, match func(Memory) 
 		defer sp.migrateMu.Unlock()
 		n, err := sp.move(ctx, op, batch, tier.Of(tier.Hot, tier.Warm), tier.Cold, nil)
 		moved += n
-		batch = batch[:0]
 		return err
-	}
-	for m, err := range sp.scanSeqs(ctx) {
-		if err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				c := *e
-				c.Op = op // the scan is this operation's
-				err = &c
-			}
-			return moved, err
+	})
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Op == OpScan {
+			c := *e
+			c.Op = op // the scan is this operation's
+			err = &c
 		}
-		if m.Tier != tier.Cold && match(m.Memory) {
-			batch = append(batch, m.seq)
-			if len(batch) == size {
-				if err := flush(); err != nil {
-					return moved, err
-				}
-			}
-		}
-	}
-	if err := flush(); err != nil {
 		return moved, err
 	}
-	sp.st.releaseFilePages(true) // the scan read every record
-	if sp.tier != nil {
-		sp.tier.mu.Lock()
-		sp.tier.archived += uint64(moved)
-		sp.tier.mu.Unlock()
-		sp.tier.freed()
-	}
+	sp.store.releaseFilePages(true) // the scan read every record
 	return moved, nil
 }
 
@@ -376,14 +264,7 @@ func (s *Store) migrateLoop(every time.Duration) {
 		case <-t.C:
 		case <-s.migrateWake:
 		}
-		s.mu.Lock()
-		var spaces []*Space
-		for _, sp := range s.spaces {
-			if sp.tier != nil {
-				spaces = append(spaces, sp)
-			}
-		}
-		s.mu.Unlock()
+		spaces := slices.DeleteFunc(s.spaceList(), func(sp *Space) bool { return sp.tiering == nil })
 		// Warm recalls re-rank from records, so pages accumulate between cycles too.
 		s.releaseFilePages(false)
 		for _, sp := range spaces {
@@ -396,7 +277,7 @@ func (s *Store) migrateLoop(every time.Duration) {
 					break
 				}
 				// A full cycle means more is waiting: go again at once.
-				if st.Promoted+st.Demoted+st.Cooled < sp.tier.policy.MaxPerCycle {
+				if st.Promoted+st.Demoted+st.Cooled < sp.tiering.policy.MaxPerCycle {
 					break
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/engram-go/engram/tier"
 	"github.com/engram-go/engram/vector"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sync/errgroup"
 )
 
 // maxBreadth bounds Query.Breadth: beyond it an approximate search costs more than an exact
@@ -28,7 +29,7 @@ const maxBreadth = 1 << 16
 // Invalid queries fail with INVALID_QUERY (K, thresholds, breadth), DIMENSION_MISMATCH or
 // INVALID_EMBEDDING (the cue); a space without memories returns no hits.
 func (sp *Space) Recall(ctx context.Context, q Query) (hits []Hit, err error) {
-	done, err := sp.enter("recall")
+	done, err := sp.enter(OpRecall)
 	if err != nil {
 		return nil, err
 	}
@@ -39,13 +40,13 @@ func (sp *Space) Recall(ctx context.Context, q Query) (hits []Hit, err error) {
 
 // recall is Recall inside an entered call.
 func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
-	const op = "recall"
+	const op = OpRecall
 	bad := func(format string, args ...any) ([]Hit, error) {
 		return nil, newErr(CodeInvalidQuery, op, sp.name, fmt.Sprintf(format, args...), nil)
 	}
 	switch {
-	case q.K <= 0 || q.K > sp.st.limit.MaxK:
-		return bad("K = %d, want 1 to %d", q.K, sp.st.limit.MaxK)
+	case q.K <= 0 || q.K > sp.store.limit.MaxK:
+		return bad("K = %d, want 1 to %d", q.K, sp.store.limit.MaxK)
 	case !(q.MinSimilarity >= -1 && q.MinSimilarity <= 1):
 		return bad("MinSimilarity = %v, want -1 to 1", q.MinSimilarity)
 	case !(q.MinConfidence >= 0 && q.MinConfidence <= 1):
@@ -82,8 +83,8 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 	now := time.Now()
 
 	var hits []Hit
-	err := sp.st.view(func(tx *bolt.Tx) error {
-		b, err := sp.bucket(tx)
+	err := sp.store.view(func(tx *bolt.Tx) error {
+		b, err := sp.buckets(tx)
 		if err != nil {
 			return err
 		}
@@ -107,7 +108,7 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, sp.st.storageErr(op, sp.name, err)
+		return nil, storageErr(op, sp.name, err)
 	}
 	// The K nearest by similarity across the tiers searched, then ordered by score.
 	if len(hits) > q.K {
@@ -162,7 +163,7 @@ func (r *recaller) filter(accept tier.Set, errp *error) func(uint64) bool {
 		}
 		view, err := codec.Parse(v)
 		if err != nil {
-			*errp = newErr(CodeCorrupt, "recall", r.sp.name, fmt.Sprintf("record %d", key), err)
+			*errp = newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %d", key), err)
 			return false
 		}
 		return view.Confidence >= r.q.MinConfidence && view.HasTags(r.q.Tags) && view.HasMeta(r.q.Metadata)
@@ -183,7 +184,7 @@ func (r *recaller) add(res []index.Result, exact bool) error {
 		}
 		view, err := codec.Parse(v)
 		if err != nil {
-			return newErr(CodeCorrupt, "recall", r.sp.name, fmt.Sprintf("record %d", x.Key), err)
+			return newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %d", x.Key), err)
 		}
 		sim := x.Similarity
 		if !exact { // a compressed tier's estimate: re-rank at full precision
@@ -229,7 +230,7 @@ func (r *recaller) hot(idx index.Index) error {
 	}
 	res, err := idx.Search(r.cue, r.q.K, opt)
 	if err != nil {
-		return newErr(CodeDimensionMismatch, "recall", r.sp.name, "", err)
+		return newErr(CodeDimensionMismatch, OpRecall, r.sp.name, "", err)
 	}
 	if !r.needView() && !allVisible(r.b.recs, res) {
 		// A write raced the index (a record committed after this transaction began, or
@@ -237,7 +238,7 @@ func (r *recaller) hot(idx index.Index) error {
 		// keys visible here, so the result is still K long and consistent.
 		opt.Filter = filter
 		if res, err = idx.Search(r.cue, r.q.K, opt); err != nil {
-			return newErr(CodeDimensionMismatch, "recall", r.sp.name, "", err)
+			return newErr(CodeDimensionMismatch, OpRecall, r.sp.name, "", err)
 		}
 	}
 	if ferr != nil {
@@ -270,7 +271,7 @@ func (r *recaller) warm(dim int) error {
 		Filter: r.filter(tier.Of(tier.Hot, tier.Warm), &ferr),
 	})
 	if err != nil {
-		return newErr(CodeDimensionMismatch, "recall", r.sp.name, "", err)
+		return newErr(CodeDimensionMismatch, OpRecall, r.sp.name, "", err)
 	}
 	if ferr != nil {
 		return ferr
@@ -310,7 +311,7 @@ func (r *recaller) scan(dim int, t tier.Tier) error {
 	consider := func(k, v []byte) error {
 		view, err := codec.Parse(v)
 		if err != nil {
-			return newErr(CodeCorrupt, "recall", r.sp.name, fmt.Sprintf("record %x", k), err)
+			return newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %x", k), err)
 		}
 		if view.Dim != dim {
 			return nil
@@ -375,7 +376,7 @@ func (sp *Space) touch(hits []Hit) {
 		}
 	}
 	sp.access.touch(ids, now.UnixNano())
-	if t := sp.tier; t != nil {
+	if t := sp.tiering; t != nil {
 		if !t.policy.Promote.OnRecall() {
 			other = nil
 		}
@@ -388,7 +389,55 @@ func (sp *Space) touch(hits []Hit) {
 			}
 		}
 		if len(other) > 0 {
-			sp.st.wakeMigrator()
+			sp.store.wakeMigrator()
 		}
 	}
+}
+
+// RecallResult is the outcome of one query of BatchRecall.
+type RecallResult struct {
+	Hits []Hit
+	Err  error
+}
+
+// BatchRecall runs the queries in parallel (at most GOMAXPROCS at a time) and returns one
+// result per query, in input order; a failed query does not affect the others. The error
+// is non-nil only when no query could run (store closed, space dropped, ctx done, or more
+// than Limits.MaxBatch queries); the results then all carry it.
+func (sp *Space) BatchRecall(ctx context.Context, qs []Query) ([]RecallResult, error) {
+	const op = OpRecall
+	out := make([]RecallResult, len(qs))
+	failAll := func(err error) ([]RecallResult, error) {
+		for i := range out {
+			out[i].Err = err
+		}
+		return out, err
+	}
+	done, err := sp.enter(op)
+	if err != nil {
+		return failAll(err)
+	}
+	defer done()
+	if len(qs) > sp.store.limit.MaxBatch {
+		return failAll(newErr(CodeBatchTooLarge, op, sp.name, fmt.Sprintf("%d queries exceed the limit %d", len(qs), sp.store.limit.MaxBatch), nil))
+	}
+	if err := ctx.Err(); err != nil {
+		return failAll(ctxErr(op, sp.name, err))
+	}
+	start := time.Now()
+	var g errgroup.Group
+	g.SetLimit(maxParallel())
+	for i := range qs {
+		g.Go(func() error {
+			out[i].Hits, out[i].Err = sp.recall(ctx, &qs[i])
+			return nil
+		})
+	}
+	_ = g.Wait() // per-query errors are in out
+	failed := make([]ItemResult, len(out))
+	for i := range out {
+		failed[i].Err = out[i].Err
+	}
+	sp.metrics.observe(OpRecall, len(qs), time.Since(start), nil, failed)
+	return out, nil
 }

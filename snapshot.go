@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/engram-go/engram/index"
-	"github.com/engram-go/engram/internal/codec"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -31,20 +30,20 @@ const snapshotChunk = 4 << 20
 // to bound the rebuild work after a crash. Spaces on the exact index need no snapshot
 // (it is rebuilt by copying vectors) and return nil.
 func (sp *Space) Snapshot(ctx context.Context) error {
-	done, err := sp.enter("snapshot")
+	done, err := sp.enter(OpSnapshot)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if sp.st.opts.readOnly {
-		return newErr(CodeReadOnly, "snapshot", sp.name, "", nil)
+	if sp.store.opts.readOnly {
+		return newErr(CodeReadOnly, OpSnapshot, sp.name, "", nil)
 	}
 	return sp.snapshot(ctx)
 }
 
 // snapshot writes the graph if it changed since the last snapshot.
 func (sp *Space) snapshot(ctx context.Context) error {
-	const op = "snapshot"
+	const op = OpSnapshot
 	var (
 		g       *index.HNSW
 		changes uint64
@@ -73,8 +72,8 @@ func (sp *Space) snapshot(ctx context.Context) error {
 	if err != nil {
 		return newErr(CodeStorage, op, sp.name, "encode", err)
 	}
-	err = sp.st.update(ctx, func(tx *bolt.Tx) error {
-		b, err := sp.bucket(tx)
+	err = sp.store.update(ctx, func(tx *bolt.Tx) error {
+		b, err := sp.buckets(tx)
 		if err != nil {
 			return err
 		}
@@ -101,12 +100,12 @@ func (sp *Space) snapshot(ctx context.Context) error {
 		return sb.Put(keyMeta, meta)
 	})
 	if err != nil {
-		return sp.st.storageErr(op, sp.name, err)
+		return storageErr(op, sp.name, err)
 	}
 	sp.mu.Lock()
 	sp.snapChanges = changes
 	sp.mu.Unlock()
-	sp.st.log.Info("index snapshot saved", "space", sp.name, "bytes", len(data), "elapsed", time.Since(start))
+	sp.store.log.Info("index snapshot saved", "space", sp.name, "bytes", len(data), "elapsed", time.Since(start))
 	return nil
 }
 
@@ -138,9 +137,4 @@ func readSnapshot(tx *bolt.Tx, space string) ([]byte, error) {
 		return nil, fmt.Errorf("snapshot has %d of %d bytes", len(data), size)
 	}
 	return data, nil
-}
-
-// hnswConfig returns the graph parameters of a space.
-func hnswConfig(cfg codec.Config) index.HNSWConfig {
-	return index.HNSWConfig{M: cfg.M, EfConstruction: cfg.EfConstruction, EfSearch: cfg.EfSearch}
 }

@@ -5,16 +5,21 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/engram-go/engram/tier"
 )
 
 // BackpressureMode says what Stream.Send does when the stream's queue is full.
-type BackpressureMode uint8
+//
+// Deprecated: use tier.Mode, the one mode type of streams and the hot tier.
+type BackpressureMode = tier.Mode
 
+// Stream backpressure modes, the same values as tier.Block and tier.FailFast.
 const (
 	// Block waits for room until ctx ends (then fails with CANCELED / DEADLINE_EXCEEDED).
-	Block BackpressureMode = iota
+	Block = tier.Block
 	// FailFast refuses at once with the retryable BACKPRESSURE code and a RetryAfter hint.
-	FailFast
+	FailFast = tier.FailFast
 )
 
 // StreamOptions configure a Stream.
@@ -22,7 +27,7 @@ type StreamOptions struct {
 	// QueueSize bounds the memories accepted and not yet committed (default 10,000).
 	QueueSize int
 	// Mode is the producer-side backpressure (default Block).
-	Mode BackpressureMode
+	Mode tier.Mode
 	// RetryAfter is the hint FailFast refusals carry; 0 estimates it as the latency of the
 	// last committed batch (the time until room frees up).
 	RetryAfter time.Duration
@@ -76,7 +81,7 @@ func (sp *Space) NewStream(opts StreamOptions) *Stream {
 	if opts.MaxItems <= 0 {
 		opts.MaxItems = 1000
 	}
-	opts.MaxItems = min(opts.MaxItems, sp.st.limit.MaxBatch)
+	opts.MaxItems = min(opts.MaxItems, sp.store.limit.MaxBatch)
 	if opts.MaxDelay <= 0 {
 		opts.MaxDelay = 10 * time.Millisecond
 	}
@@ -96,7 +101,7 @@ func (sp *Space) NewStream(opts StreamOptions) *Stream {
 // ends (Block), or fails at once with BACKPRESSURE (FailFast). After Close it fails with
 // CLOSED. Accepted memories are never lost: Close commits them.
 func (s *Stream) Send(ctx context.Context, m Memory) (uint64, error) {
-	const op = "stream"
+	const op = OpStream
 	select {
 	case s.sendMu <- struct{}{}:
 	case <-ctx.Done():
@@ -230,10 +235,8 @@ func (s *Stream) commit(batch []streamItem) {
 	s.lastBatch.Store(int64(res.Elapsed))
 	for i, it := range batch {
 		r := res.Items[i]
-		if e, ok := r.Err.(*Error); ok {
-			c := *e
-			c.Item = -1
-			r.Err = &c
+		if r.Err != nil {
+			r.Err = withItem(r.Err, -1) // a position in an internal batch means nothing to the caller
 		}
 		if s.acks != nil {
 			s.acks <- Ack{Seq: it.seq, ID: r.ID, Err: r.Err}

@@ -206,8 +206,8 @@ func (h *stress) verifyInternals(sp *Space, where string) {
 		inIndex[k] = true
 	}
 	recs := map[uint64]string{}
-	err := sp.st.view(func(tx *bolt.Tx) error {
-		b, err := sp.bucket(tx)
+	err := sp.store.view(func(tx *bolt.Tx) error {
+		b, err := sp.buckets(tx)
 		if err != nil {
 			return err
 		}

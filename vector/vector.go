@@ -125,15 +125,30 @@ func normalizeValid(v []float32) float32 {
 }
 
 // NormalizeBatch normalizes every row of the row-major matrix m (rows of length dim) in
-// place, in one pass. errs[i] is nil for each row that was normalized and the Validate
-// error for each row that was left untouched; norms[i] is the original norm of row i.
-// It returns the number of rows that failed. len(m) must be a multiple of dim.
+// place. errs[i] is nil for each row that was normalized and the Validate error for each
+// row that was left untouched; norms[i] is the original norm of row i. It returns the
+// number of rows that failed. len(m) must be a multiple of dim.
+//
+// A well-scaled row costs one dot product (its sum of squares, which also proves it finite
+// and non-zero) and one scaling, both SIMD; only a row whose sum of squares is not a
+// normal positive number takes the slow path of Validate and a rescale. A row already of
+// unit length within float32 rounding (IsUnit) is left bit for bit as it is, so a vector
+// read back from the store and written again does not drift.
 func NormalizeBatch(m []float32, dim int, norms []float32, errs []error) int {
 	rows := Rows(m, dim)
 	failed := 0
 	for i := 0; i < rows; i++ {
 		row := m[i*dim : (i+1)*dim]
-		n, err := Normalize(row)
+		var n float32
+		var err error
+		if ss := vek32.Dot(row, row); ss >= minSafeSumSq && !isInf(ss) {
+			n = float32(math.Sqrt(float64(ss)))
+			if !IsUnit(ss) {
+				vek32.MulNumber_Inplace(row, 1/n)
+			}
+		} else {
+			n, err = Normalize(row)
+		}
 		if norms != nil {
 			norms[i] = n
 		}
@@ -146,6 +161,16 @@ func NormalizeBatch(m []float32, dim int, norms []float32, errs []error) int {
 	}
 	return failed
 }
+
+// unitSlack is how far from 1 the sum of squares of a vector that was normalized in
+// float32 may lie: a few units of float32 rounding per component add up to well below it
+// for any dimension the store takes, and a vector this close to unit length scores within
+// 2^-17 of its renormalized self.
+const unitSlack = 1.0 / (1 << 16)
+
+// IsUnit reports whether ss, a vector's sum of squares, says the vector is unit length
+// within float32 rounding: normalizing it again would only move its last bits.
+func IsUnit(ss float32) bool { return ss >= 1-unitSlack && ss <= 1+unitSlack }
 
 // Rows returns how many rows of length dim m holds, panicking on a ragged matrix since
 // that is always a caller bug.

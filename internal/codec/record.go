@@ -191,6 +191,16 @@ func PeekID(b []byte) []byte {
 	return id
 }
 
+// PeekTier returns the tier byte an encoded record was written with, without checking the
+// rest of it, and whether b is long enough to hold one. The store's placement bucket
+// overrides it for memories moved since.
+func PeekTier(b []byte) (uint8, bool) {
+	if len(b) < 2 {
+		return 0, false
+	}
+	return b[1], true
+}
+
 // ID returns a copy of the record's ID.
 func (v *View) ID() string { return string(v.id) }
 

@@ -206,15 +206,22 @@ func Verify(store, log string, dim int) (Summary, error) {
 			sum.detail("check %s: %s", sc.Name, p)
 		}
 	}
+	if err := sum.checkAcknowledged(ctx, st, exp, dim); err != nil {
+		return sum, err
+	}
+	return sum, sum.checkBatches(ctx, st, rep, exp)
+}
 
-	// Every acknowledged memory is present, identical, and recalled by its own vector.
+// checkAcknowledged checks that every acknowledged memory is present, identical, and
+// recalled by its own vector.
+func (sum *Summary) checkAcknowledged(ctx context.Context, st *engram.Store, exp *expected, dim int) error {
 	const coldSample = 16
 	coldSeen := 0
 	for key, space := range exp.present {
 		_, id, _ := strings.Cut(key, "/")
 		sp, err := st.LookupSpace(space)
 		if err != nil {
-			return sum, err
+			return err
 		}
 		m, err := sp.Get(ctx, id)
 		if err != nil {
@@ -258,19 +265,22 @@ func Verify(store, log string, dim int) (Summary, error) {
 			}
 		}
 	}
+	return nil
+}
 
-	// A batch is wholly present or wholly absent (less what was forgotten since).
-	// Every memory is stored once, in one tier.
+// checkBatches checks that a batch is wholly present or wholly absent (less what was
+// forgotten since), and that every memory is stored once, in one tier.
+func (sum *Summary) checkBatches(ctx context.Context, st *engram.Store, rep engram.CheckReport, exp *expected) error {
 	counts := map[string]int{}
 	for _, sc := range rep.Spaces {
 		sp, err := st.LookupSpace(sc.Name)
 		if err != nil {
-			return sum, err
+			return err
 		}
 		seen := map[string]bool{}
 		for m, err := range sp.All(ctx) {
 			if err != nil {
-				return sum, err
+				return err
 			}
 			if seen[m.ID] || !m.Tier.Valid() {
 				sum.IndexMismatches++
@@ -297,5 +307,5 @@ func Verify(store, log string, dim int) (Summary, error) {
 			sum.detail("batch %s: %d of %d memories present (%d forgotten, %d maybe)", key, n, batchSize, gone, maybe)
 		}
 	}
-	return sum, nil
+	return nil
 }

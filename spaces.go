@@ -1,0 +1,201 @@
+package engram
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/engram-go/engram/internal/codec"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Spaces returns the names of the store's spaces, sorted.
+func (s *Store) Spaces() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.spaces))
+	for n := range s.spaces {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Space returns the space called name, creating it if it does not exist. Space names are
+// 1 to 64 characters of lower-case ASCII letters, digits, '_' and '-', starting with a letter
+// or digit. The options apply at creation; for an existing space they must agree with its
+// stored configuration (a different WithDimension fails with DIMENSION_MISMATCH). Calling
+// Space again returns the same *Space.
+func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*Space, error) {
+	const op = OpSpace
+	if err := validSpaceName(name); err != nil {
+		return nil, newErr(CodeInvalidSpaceName, op, "", err.Error(), nil)
+	}
+	var so spaceOptions
+	for _, opt := range opts {
+		if err := opt(&so); err != nil {
+			return nil, newErr(CodeInvalidOption, op, name, err.Error(), nil)
+		}
+	}
+	if so.dimSet && so.dim > s.limit.MaxDimension {
+		return nil, newErr(CodeInvalidOption, op, name, fmt.Sprintf("dimension %d exceeds the limit %d", so.dim, s.limit.MaxDimension), nil)
+	}
+	if !s.gate.enter() {
+		return nil, newErr(CodeClosed, op, name, "", nil)
+	}
+	defer s.gate.exit()
+	if err := ctx.Err(); err != nil {
+		return nil, ctxErr(op, name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sp, ok := s.spaces[name]; ok {
+		if err := sp.checkOptions(so); err != nil {
+			return nil, err
+		}
+		return sp, nil
+	}
+	if s.opts.readOnly {
+		return nil, newErr(CodeReadOnly, op, name, "cannot create a space in a read-only store", nil)
+	}
+	if len(s.spaces) >= s.limit.MaxSpaces {
+		return nil, newErr(CodeTooManySpaces, op, name, fmt.Sprintf("the store holds %d spaces, the limit", len(s.spaces)), nil)
+	}
+	cfg := codec.Config{
+		Metric:           codec.MetricCosine,
+		Index:            uint8(so.index),
+		Dim:              so.dim,
+		Created:          time.Now().UnixNano(),
+		ConfidenceWeight: DefaultConfidenceWeight,
+		M:                DefaultHNSWM,
+		EfConstruction:   DefaultHNSWEfConstruction,
+		EfSearch:         DefaultHNSWEfSearch,
+		HNSWThreshold:    DefaultHNSWThreshold,
+	}
+	if so.weightSet {
+		cfg.ConfidenceWeight = so.weight
+	}
+	if so.hnswSet {
+		cfg.M, cfg.EfConstruction, cfg.EfSearch = so.hnsw[0], so.hnsw[1], so.hnsw[2]
+	}
+	if so.thresholdSet {
+		cfg.HNSWThreshold = so.threshold
+	}
+	if so.tiering != nil {
+		cfg.Tiering = tieringToConfig(*so.tiering)
+	}
+	if so.decay != nil {
+		cfg.Decay = decayToConfig(*so.decay)
+	}
+	if err := s.update(ctx, func(tx *bolt.Tx) error {
+		return createSpace(tx, name, cfg)
+	}); err != nil {
+		return nil, storageErr(op, name, err)
+	}
+	sp := newSpace(s, name, cfg)
+	s.addSpace(sp)
+	s.log.Info("space created", "space", name, "dim", cfg.Dim)
+	return sp, nil
+}
+
+// addSpace and removeSpace keep the space map and the tiered count; called with s.mu held.
+func (s *Store) addSpace(sp *Space) {
+	s.spaces[sp.name] = sp
+	if sp.tiering != nil {
+		s.tiered.Add(1)
+	}
+}
+
+func (s *Store) removeSpace(sp *Space) {
+	delete(s.spaces, sp.name)
+	if sp.tiering != nil {
+		s.tiered.Add(-1)
+	}
+}
+
+// LookupSpace returns an existing space, or SPACE_NOT_FOUND.
+func (s *Store) LookupSpace(name string) (*Space, error) {
+	if err := validSpaceName(name); err != nil {
+		return nil, newErr(CodeInvalidSpaceName, OpLookup, "", err.Error(), nil)
+	}
+	if s.gate.isClosed() {
+		return nil, newErr(CodeClosed, OpLookup, name, "", nil)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sp, ok := s.spaces[name]; ok {
+		return sp, nil
+	}
+	return nil, newErr(CodeSpaceNotFound, OpLookup, name, "", nil)
+}
+
+// DropSpace deletes a space with all its memories and its index. It waits for calls in
+// flight on the space; afterwards the old *Space fails every call with SPACE_NOT_FOUND.
+func (s *Store) DropSpace(ctx context.Context, name string) error {
+	const op = OpDrop
+	if err := validSpaceName(name); err != nil {
+		return newErr(CodeInvalidSpaceName, op, "", err.Error(), nil)
+	}
+	if !s.gate.enter() {
+		return newErr(CodeClosed, op, name, "", nil)
+	}
+	defer s.gate.exit()
+	if err := ctx.Err(); err != nil {
+		return ctxErr(op, name, err)
+	}
+	if s.opts.readOnly {
+		return newErr(CodeReadOnly, op, name, "", nil)
+	}
+	s.mu.Lock()
+	sp, ok := s.spaces[name]
+	if !ok || !sp.dropping.CompareAndSwap(false, true) {
+		s.mu.Unlock()
+		return newErr(CodeSpaceNotFound, op, name, "", nil)
+	}
+	s.mu.Unlock()
+	// Drain without holding s.mu: calls running on the space may need the store (the
+	// migrator lists spaces under s.mu while a writer waits for it to make hot room).
+	close(*sp.closing.Load()) // writers waiting for hot-tier room give up (SPACE_NOT_FOUND)
+	sp.closeFeeds()           // its batchers and streams finish what they accepted
+	sp.gate.close()           // refuse new calls on the space and wait for running ones
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.update(ctx, func(tx *bolt.Tx) error {
+		return deleteSpace(tx, name)
+	}); err != nil {
+		sp.gate.reopen()
+		sp.closing.Store(new(make(chan struct{})))
+		sp.dropping.Store(false)
+		return storageErr(op, name, err)
+	}
+	s.removeSpace(sp)
+	sp.release()
+	s.log.Info("space dropped", "space", name)
+	return nil
+}
+
+func validSpaceName(name string) error {
+	if len(name) == 0 || len(name) > 64 {
+		return fmt.Errorf("space name must be 1 to 64 characters, got %d", len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || (i > 0 && (c == '_' || c == '-'))
+		if !ok {
+			return fmt.Errorf("space name %q: character %q at %d is not allowed ([a-z0-9][a-z0-9_-]*)", name, c, i)
+		}
+	}
+	return nil
+}
+
+// spaceList returns the open spaces, for work done on each without holding s.mu.
+func (s *Store) spaceList() []*Space {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	spaces := make([]*Space, 0, len(s.spaces))
+	for _, sp := range s.spaces {
+		spaces = append(spaces, sp)
+	}
+	return spaces
+}
