@@ -100,7 +100,3 @@ func (e *ColumnError) Error() string {
 // ErrNotUnique is returned (wrapped) when the key column holds the same value twice: a
 // keyset walk would skip rows at page boundaries, so the import stops instead.
 var ErrNotUnique = errors.New("key column is not unique")
-
-// ErrNoCheckpoints is returned when a resumable operation is asked of a space whose engram
-// version cannot store checkpoints.
-var ErrNoCheckpoints = errors.New("this engram store cannot record checkpoints")

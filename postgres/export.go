@@ -173,18 +173,17 @@ func write(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, t Target, 
 	}
 	res.Elapsed = time.Since(start)
 	if sync {
-		if cp := cfg.checkpoints(sp); cp != nil {
-			server := serverName(pool)
-			name := cfg.checkpoint
-			if name == "" {
-				sum := sha256.Sum256([]byte(server + "\x00" + tg.ident))
-				name = "postgres-sync-" + hex.EncodeToString(sum[:8])
-			}
-			v, _ := json.Marshal(syncCheckpoint{V: 1, Table: tg.ident, Server: server, At: time.Now().UTC(),
-				Rows: res.Read - res.Skipped, Written: res.Written, Unchanged: res.Unchanged, Deleted: res.Deleted})
-			if err := cp.SetCheckpoint(ctx, name, v); err != nil {
-				return res, fmt.Errorf("postgres: the sync committed, but recording it failed: %w", err)
-			}
+		cp := cfg.checkpoints(sp)
+		server := serverName(pool)
+		name := cfg.checkpoint
+		if name == "" {
+			sum := sha256.Sum256([]byte(server + "\x00" + tg.ident))
+			name = "postgres-sync-" + hex.EncodeToString(sum[:8])
+		}
+		v, _ := json.Marshal(syncCheckpoint{V: 1, Table: tg.ident, Server: server, At: time.Now().UTC(),
+			Rows: res.Read - res.Skipped, Written: res.Written, Unchanged: res.Unchanged, Deleted: res.Deleted})
+		if err := cp.SetCheckpoint(ctx, name, v); err != nil {
+			return res, fmt.Errorf("postgres: the sync committed, but recording it failed: %w", err)
 		}
 	}
 	return res, nil

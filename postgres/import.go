@@ -57,7 +57,7 @@ type importCheckpoint struct {
 // its memory rather than duplicating it.
 //
 // After each committed batch the import records the last committed key in the space
-// (Space.SetCheckpoint, durable), at most four times a second; Resume continues from there.
+// (Space.SetCheckpoint, durable); Resume continues from there.
 // A lost connection is re-established (Retries) and the read continues after the last row
 // read. Import stops, returning the result so far and an error, when the read fails for
 // good, a batch fails as a whole (closed store, failed commit), or ctx ends; everything
@@ -83,9 +83,6 @@ func Import(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, src Sourc
 	if cfg.resume {
 		if !p.hasKey() {
 			return nil, errors.New("postgres: resuming needs a key column (Source.Key, or an id column)")
-		}
-		if cp == nil {
-			return nil, fmt.Errorf("postgres: resume: %w", ErrNoCheckpoints)
 		}
 		v, err := cp.Checkpoint(ctx, name)
 		if err != nil {
@@ -185,7 +182,7 @@ func Import(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, src Sourc
 			res.LastKey = pd.mb.last
 		}
 		ck.advance(pd.mb.rows, res.LastKey)
-		if err := ck.maybeWrite(ctx, false); err != nil {
+		if err := ck.write(ctx); err != nil {
 			stop = err
 			cancel()
 			continue
@@ -200,7 +197,7 @@ func Import(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, src Sourc
 	// own: ctx may be what ended).
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer wcancel()
-	if err := ck.maybeWrite(wctx, true); err != nil && stop == nil {
+	if err := ck.write(wctx); err != nil && stop == nil {
 		stop = err
 	}
 	res.Elapsed = time.Since(start)
@@ -315,12 +312,10 @@ func retryAfter(err error) time.Duration {
 	return 0
 }
 
-// checkpointEvery throttles checkpoint writes: each is a durable (fsync'd) transaction of
-// its own, and a crash between a commit and its checkpoint only re-imports the batches of
-// that interval, as replacements.
-const checkpointEvery = 250 * time.Millisecond
-
-// checkpointWriter records an import's progress, at most every checkpointEvery.
+// checkpointWriter records an import's progress after every committed batch. The write
+// shares the store's group commit with the batches in flight, so it costs no fsync of its
+// own; a crash between a batch's commit and its checkpoint re-imports that batch (and the
+// others in flight), as replacements.
 type checkpointWriter struct {
 	cp          checkpointer
 	name        string
@@ -328,7 +323,6 @@ type checkpointWriter struct {
 	key         string
 	rows        int64
 	dirty       bool
-	written     time.Time
 }
 
 func (w *checkpointWriter) advance(rows int, key string) {
@@ -338,8 +332,8 @@ func (w *checkpointWriter) advance(rows int, key string) {
 	}
 }
 
-func (w *checkpointWriter) maybeWrite(ctx context.Context, final bool) error {
-	if w.cp == nil || !w.dirty || (!final && time.Since(w.written) < checkpointEvery) {
+func (w *checkpointWriter) write(ctx context.Context) error {
+	if w.cp == nil || !w.dirty {
 		return nil
 	}
 	v, err := json.Marshal(importCheckpoint{V: 1, Source: w.fingerprint, Key: w.key, Rows: w.rows, At: time.Now().UTC()})
@@ -349,6 +343,6 @@ func (w *checkpointWriter) maybeWrite(ctx context.Context, final bool) error {
 	if err := w.cp.SetCheckpoint(ctx, w.name, v); err != nil {
 		return fmt.Errorf("postgres: record checkpoint %q: %w", w.name, err)
 	}
-	w.dirty, w.written = false, time.Now()
+	w.dirty = false
 	return nil
 }

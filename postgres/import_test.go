@@ -53,7 +53,7 @@ func importAll(t *testing.T, db *testDB, s *engram.Store, space string, src Sour
 	t.Helper()
 	ctx := context.Background()
 	sp := testSpace(t, s, space)
-	res, err := Import(ctx, db.pool, sp, src, append(checkpointsFor(sp, t.TempDir()), opts...)...)
+	res, err := Import(ctx, db.pool, sp, src, opts...)
 	if err != nil {
 		t.Fatalf("Import %s: %v", space, err)
 	}
@@ -234,7 +234,7 @@ func TestImportBadRowsAmongGood(t *testing.T) {
 	var reported []*RowError
 	sp := testSpace(t, s, "mixed")
 	res, err := Import(context.Background(), db.pool, sp, Source{Table: tbl, Key: "k"},
-		append(checkpointsFor(sp, t.TempDir()), BatchSize(7), PageSize(9), OnRowError(func(e *RowError) { reported = append(reported, e) }))...)
+		BatchSize(7), PageSize(9), OnRowError(func(e *RowError) { reported = append(reported, e) }))
 	if err != nil {
 		t.Fatal(err)
 	}

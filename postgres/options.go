@@ -168,8 +168,8 @@ type Progress struct {
 	Elapsed time.Duration
 }
 
-// checkpointer is where an import or a sync keeps its progress: *engram.Space provides it
-// from the engram version that has checkpoints on (Space.Checkpoint, SetCheckpoint).
+// checkpointer is where an import or a sync keeps its progress: the space itself
+// (Space.Checkpoint, SetCheckpoint), or a stand-in in tests.
 type checkpointer interface {
 	Checkpoint(ctx context.Context, name string) ([]byte, error)
 	SetCheckpoint(ctx context.Context, name string, value []byte) error
@@ -179,8 +179,5 @@ func (c *config) checkpoints(sp *engram.Space) checkpointer {
 	if c.cp != nil {
 		return c.cp
 	}
-	if cp, ok := any(sp).(checkpointer); ok {
-		return cp
-	}
-	return nil
+	return sp
 }

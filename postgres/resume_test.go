@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
@@ -80,10 +81,9 @@ func TestImportResumeAfterTerminate(t *testing.T) {
 	src := killSource(t, db, n)
 	s, _ := testStore(t)
 	sp := testSpace(t, s, "resume")
-	cps := checkpointsFor(sp, t.TempDir())
 	var once sync.Once
 	killed := 0
-	opts := append(cps, Retries(0), BatchSize(100), PageSize(1000), OnProgress(func(p Progress) {
+	opts := append([]Option{}, Retries(0), BatchSize(100), PageSize(1000), OnProgress(func(p Progress) {
 		if p.Read >= 1500 {
 			once.Do(func() { killed = db.terminate(t) })
 		}
@@ -97,7 +97,7 @@ func TestImportResumeAfterTerminate(t *testing.T) {
 	}
 	t.Logf("first run: %d stored, through %s: %v", first.Stored, first.LastKey, err)
 
-	second, err := Import(context.Background(), db.pool, sp, src, append(cps, Resume(), BatchSize(100), PageSize(1000))...)
+	second, err := Import(context.Background(), db.pool, sp, src, Resume(), BatchSize(100), PageSize(1000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,11 +108,11 @@ func TestImportResumeAfterTerminate(t *testing.T) {
 	checkComplete(t, sp, n)
 
 	// A third resume finds nothing new; a run without Resume replaces everything.
-	third, err := Import(context.Background(), db.pool, sp, src, append(cps, Resume())...)
+	third, err := Import(context.Background(), db.pool, sp, src, Resume())
 	if err != nil || third.Read != 0 || third.ResumedAfter != fmt.Sprintf("k%06d", n) {
 		t.Errorf("resume of a finished import: %+v %v", third, err)
 	}
-	again, err := Import(context.Background(), db.pool, sp, src, cps...)
+	again, err := Import(context.Background(), db.pool, sp, src)
 	if err != nil || again.Replaced != n {
 		t.Errorf("fresh import over the same rows: %+v %v", again, err)
 	}
@@ -147,12 +147,11 @@ func TestImportResumeAfterSIGKILL(t *testing.T) {
 	src := killSource(t, db, n)
 	dir := t.TempDir()
 	path := dir + "/store.db"
-	cpDir := t.TempDir()
 	ctx := context.Background()
 
 	for round := 1; ; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "ENGRAM_PG_CHILD=1", "CHILD_DSN="+db.dsn, "CHILD_TABLE="+src.Table, "CHILD_STORE="+path, "CHILD_CP="+cpDir)
+		cmd.Env = append(os.Environ(), "ENGRAM_PG_CHILD=1", "CHILD_DSN="+db.dsn, "CHILD_TABLE="+src.Table, "CHILD_STORE="+path)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -167,6 +166,8 @@ func TestImportResumeAfterSIGKILL(t *testing.T) {
 		for sc.Scan() {
 			stored, _ := strconv.Atoi(strings.TrimPrefix(sc.Text(), "stored "))
 			if stored >= 3000 {
+				// A moment later, so that the kill lands anywhere in the next batches' work.
+				time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
 				cmd.Process.Signal(syscall.SIGKILL)
 				killedAt = stored
 				break
@@ -196,7 +197,7 @@ func TestImportResumeAfterSIGKILL(t *testing.T) {
 	}
 	defer s.Close()
 	sp := testSpace(t, s, "killed", engram.WithIndex(engram.IndexFlat)) // the graph under -race is slow
-	res, err := Import(ctx, db.pool, sp, src, append(checkpointsFor(sp, cpDir), Resume(), BatchSize(50))...)
+	res, err := Import(ctx, db.pool, sp, src, Resume(), BatchSize(50))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func childImport() error {
 	if err != nil {
 		return err
 	}
-	opts := append(checkpointsFor(sp, os.Getenv("CHILD_CP")), Resume(), BatchSize(50), OnProgress(func(p Progress) {
+	opts := append([]Option{}, Resume(), BatchSize(50), OnProgress(func(p Progress) {
 		fmt.Printf("stored %d\n", p.Stored)
 	}))
 	_, err = Import(ctx, pool, sp, Source{Table: os.Getenv("CHILD_TABLE")}, opts...)

@@ -12,7 +12,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -137,52 +136,4 @@ func testSpace(t testing.TB, s *engram.Store, name string, opts ...engram.SpaceO
 		t.Fatal(err)
 	}
 	return sp
-}
-
-// fileCheckpoints stands in for the store's checkpoints in engram versions without them:
-// one fsync'd file per name, replaced atomically.
-type fileCheckpoints struct{ dir string }
-
-func (f fileCheckpoints) Checkpoint(_ context.Context, name string) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(f.dir, name))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	return b, err
-}
-
-func (f fileCheckpoints) SetCheckpoint(_ context.Context, name string, v []byte) error {
-	path := filepath.Join(f.dir, name)
-	if v == nil {
-		err := os.Remove(path)
-		if errors.Is(err, os.ErrNotExist) {
-			err = nil
-		}
-		return err
-	}
-	tmp, err := os.CreateTemp(f.dir, ".cp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(v); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-// checkpointsFor returns the options that give an import checkpoints: none when the space
-// has its own, else files in dir.
-func checkpointsFor(sp *engram.Space, dir string) []Option {
-	if _, ok := any(sp).(checkpointer); ok {
-		return nil
-	}
-	return []Option{func(c *config) error { c.cp = fileCheckpoints{dir}; return nil }}
 }
