@@ -11,12 +11,14 @@ package main
 //   - ingest_per_s: durable RememberAll(batch, in-flight) of the same memories from RAM
 //     into a fresh store: the baseline the import is held to;
 //   - import_per_s: postgres.Import of the table into a fresh store, same batch and
-//     in-flight, durable, in a child process whose peak RSS is reported (the parent holds
-//     the memories of the ingest step);
+//     in-flight, durable;
 //   - export_per_s: postgres.Export of the imported space to a new table (binary COPY);
 //   - mismatches: rows of the exported table that differ from the source row in content,
 //     confidence, created_at, metadata, tags or embedding (> 1e-6 per component), or lack
 //     a partner.
+//
+// The reads, the ingest and the import each run in a fresh child process (the same
+// binary), so that none pays for another's heap, and each one's peak RSS is reported.
 //
 //	go run . pg [--n 100000] [--dim 384] [--json] [--dsn postgres://...]
 
@@ -67,6 +69,9 @@ type pgResult struct {
 	ImportMethod    string  `json:"import_method"`
 	ImportPeakRSS   int64   `json:"import_peak_rss_bytes"`
 	ImportIndexSize int64   `json:"import_index_bytes"`
+	ImportFileBytes int64   `json:"import_file_bytes"`
+	IngestPeakRSS   int64   `json:"ingest_peak_rss_bytes"` // includes the n memories held in RAM
+	ReadPeakRSS     int64   `json:"read_peak_rss_bytes"`   // the read and convert stages alone (COPY)
 }
 
 // pgChildResult is what the import child reports.
@@ -77,11 +82,12 @@ type pgChildResult struct {
 	Failed     int64   `json:"failed"`
 	Method     string  `json:"method"`
 	IndexBytes int64   `json:"index_bytes"`
+	FileBytes  int64   `json:"file_bytes"`
 }
 
 func cmdPG(args []string) error {
 	if len(args) > 0 && args[0] == "--child" {
-		return pgImportChild(args[1:])
+		return pgChild(args[1:])
 	}
 	fs := flag.NewFlagSet("pg", flag.ExitOnError)
 	n := fs.Int("n", 100_000, "memories")
@@ -165,76 +171,47 @@ func cmdPG(args []string) error {
 	conn.Release()
 	logf("COPY out: %.0f rows/s", res.CopyOutPerS)
 	for _, m := range []postgres.Method{postgres.MethodCopy, postgres.MethodQuery} {
-		t0 = time.Now()
-		cnt := 0
-		for _, err := range postgres.Rows(ctx, pool, postgres.Source{Table: "bench_src"}, postgres.ReadWith(m)) {
-			if err != nil {
-				return err
-			}
-			cnt++
+		cr, rss, err := runPGChild("read", *dsn, "", m.String(), *batch, *inFlight, *n, *dim, *seed)
+		if err != nil {
+			return err
 		}
-		rate := float64(cnt) / time.Since(t0).Seconds()
+		rate := float64(cr.Read) / cr.Seconds
 		if m == postgres.MethodCopy {
-			res.ReadCopyPerS = rate
+			res.ReadCopyPerS, res.ReadPeakRSS = rate, rss
 		} else {
 			res.ReadQueryPerS = rate
 		}
-		logf("read+convert (%s): %.0f rows/s", m, rate)
+		logf("read+convert (%s): %.0f rows/s, peak RSS %s", m, rate, mb(rss))
 	}
 
-	// 3. Ingest from RAM.
-	mems := gen().Batch(*n)
-	s, err := engram.Open(filepath.Join(work, "ingest.db"))
+	// 3. Ingest from RAM, and 4. the import: each in a fresh child process, so that neither
+	// pays for the other's heap (the ingest child generates the memories before timing).
+	cr, rss, err := runPGChild("ingest", *dsn, filepath.Join(work, "ingest.db"), "", *batch, *inFlight, *n, *dim, *seed)
 	if err != nil {
 		return err
 	}
-	sp, err := s.Space(ctx, "mem")
-	if err != nil {
-		return err
-	}
-	t0 = time.Now()
-	br, err := sp.RememberAll(ctx, mems, *batch, *inFlight)
-	if err != nil || br.Failed != 0 {
-		return fmt.Errorf("ingest: %v (%d failed)", err, br.Failed)
-	}
-	res.IngestS = time.Since(t0).Seconds()
-	res.IngestPerS = float64(*n) / res.IngestS
-	s.Close()
-	mems = nil
-	runtime.GC()
-	logf("ingest (RememberAll from RAM): %.0f memories/s", res.IngestPerS)
+	res.IngestS, res.IngestPeakRSS = cr.Seconds, rss
+	res.IngestPerS = float64(cr.Stored) / cr.Seconds
+	logf("ingest (RememberAll from RAM): %.0f memories/s, peak RSS %s (memories in RAM included)", res.IngestPerS, mb(rss))
 
-	// 4. Import, in a child process.
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	importPath := filepath.Join(work, "import.db")
-	cmd := exec.Command(self, "pg", "--child", *dsn, importPath, strconv.Itoa(*batch), strconv.Itoa(*inFlight))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	cr, rss, err = runPGChild("import", *dsn, importPath, "copy", *batch, *inFlight, *n, *dim, *seed)
 	if err != nil {
-		return fmt.Errorf("import child: %w", err)
+		return err
 	}
-	var cr pgChildResult
-	if err := json.Unmarshal(out, &cr); err != nil {
-		return fmt.Errorf("import child said %q: %w", out, err)
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.ImportPeakRSS = ru.Maxrss << 10
-	}
-	res.ImportS, res.ImportStored, res.ImportMethod, res.ImportIndexSize = cr.Seconds, cr.Stored, cr.Method, cr.IndexBytes
+	res.ImportPeakRSS = rss
+	res.ImportS, res.ImportStored, res.ImportMethod, res.ImportIndexSize, res.ImportFileBytes = cr.Seconds, cr.Stored, cr.Method, cr.IndexBytes, cr.FileBytes
 	res.ImportPerS = float64(cr.Read) / cr.Seconds
 	res.ImportRatio = res.ImportPerS / res.IngestPerS
-	logf("import: %.0f rows/s (%.2f× ingest), peak RSS %s", res.ImportPerS, res.ImportRatio, mb(res.ImportPeakRSS))
+	logf("import: %.0f rows/s (%.2f× ingest), peak RSS %s, index %s, file %s", res.ImportPerS, res.ImportRatio, mb(res.ImportPeakRSS), mb(res.ImportIndexSize), mb(res.ImportFileBytes))
 
 	// 5. Export the imported space, and compare with the source.
-	s, err = engram.Open(importPath)
+	s, err := engram.Open(importPath)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	sp, err = s.LookupSpace("mem")
+	sp, err := s.LookupSpace("mem")
 	if err != nil {
 		return err
 	}
@@ -263,46 +240,121 @@ func cmdPG(args []string) error {
 	fmt.Printf("n=%d dim=%d batch=%d in-flight=%d, PostgreSQL %s, %d threads\n", res.N, res.Dim, res.Batch, res.InFlight, res.Server, res.Threads)
 	fmt.Printf("  COPY out (server alone)     %10.0f rows/s\n", res.CopyOutPerS)
 	fmt.Printf("  read+convert, COPY          %10.0f rows/s\n", res.ReadCopyPerS)
-	fmt.Printf("  read+convert, query         %10.0f rows/s\n", res.ReadQueryPerS)
+	fmt.Printf("  read+convert, query         %10.0f rows/s; peak RSS of the read alone %s\n", res.ReadQueryPerS, mb(res.ReadPeakRSS))
 	fmt.Printf("  ingest (RememberAll, RAM)   %10.0f memories/s\n", res.IngestPerS)
-	fmt.Printf("  import (Import, durable)    %10.0f rows/s = %.2f× ingest; peak RSS %s, index %s\n", res.ImportPerS, res.ImportRatio, mb(res.ImportPeakRSS), mb(res.ImportIndexSize))
+	fmt.Printf("  import (Import, durable)    %10.0f rows/s = %.2f× ingest; peak RSS %s, index %s, file %s\n", res.ImportPerS, res.ImportRatio, mb(res.ImportPeakRSS), mb(res.ImportIndexSize), mb(res.ImportFileBytes))
 	fmt.Printf("  export (Export, COPY)       %10.0f rows/s\n", res.ExportPerS)
 	fmt.Printf("  round-trip mismatches       %10d\n", res.Mismatches)
 	return nil
 }
 
-// pgImportChild runs the import being measured: pg --child DSN STORE BATCH INFLIGHT.
-func pgImportChild(args []string) error {
-	if len(args) != 4 {
-		return fmt.Errorf("pg --child DSN STORE BATCH INFLIGHT")
+// runPGChild runs one measured step in a child process (pg --child ...) and returns its
+// report and peak RSS.
+func runPGChild(step, dsn, store, method string, batch, inFlight, n, dim int, seed uint64) (pgChildResult, int64, error) {
+	var cr pgChildResult
+	self, err := os.Executable()
+	if err != nil {
+		return cr, 0, err
 	}
-	batch, _ := strconv.Atoi(args[2])
-	inFlight, _ := strconv.Atoi(args[3])
+	cmd := exec.Command(self, "pg", "--child", step, dsn, store, method, strconv.Itoa(batch), strconv.Itoa(inFlight),
+		strconv.Itoa(n), strconv.Itoa(dim), strconv.FormatUint(seed, 10))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return cr, 0, fmt.Errorf("%s child: %w", step, err)
+	}
+	if err := json.Unmarshal(out, &cr); err != nil {
+		return cr, 0, fmt.Errorf("%s child said %q: %w", step, out, err)
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10 // KiB on Linux
+	}
+	return cr, rss, nil
+}
+
+// pgChild runs one step: pg --child read|ingest|import DSN STORE METHOD BATCH INFLIGHT N DIM SEED.
+func pgChild(args []string) error {
+	if len(args) != 9 {
+		return fmt.Errorf("pg --child STEP DSN STORE METHOD BATCH INFLIGHT N DIM SEED")
+	}
+	step, dsn, store, method := args[0], args[1], args[2], args[3]
+	var nums [4]int
+	for i, a := range args[4:8] {
+		nums[i], _ = strconv.Atoi(a)
+	}
+	batch, inFlight, n, dim := nums[0], nums[1], nums[2], nums[3]
+	seed, _ := strconv.ParseUint(args[8], 10, 64)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, args[0])
-	if err != nil {
-		return err
+	m := postgres.MethodCopy
+	if method == "query" {
+		m = postgres.MethodQuery
 	}
-	defer pool.Close()
-	s, err := engram.Open(args[1])
-	if err != nil {
-		return err
+	var cr pgChildResult
+	switch step {
+	case "read":
+		pool, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		t0 := time.Now()
+		for _, err := range postgres.Rows(ctx, pool, postgres.Source{Table: "bench_src"}, postgres.ReadWith(m), postgres.BatchSize(batch)) {
+			if err != nil {
+				return err
+			}
+			cr.Read++
+		}
+		cr.Seconds, cr.Method = time.Since(t0).Seconds(), m.String()
+	case "ingest":
+		mems := synth.New(synth.Config{Seed: seed, Dim: dim, IDPrefix: "m"}).Batch(n)
+		s, err := engram.Open(store)
+		if err != nil {
+			return err
+		}
+		sp, err := s.Space(ctx, "mem")
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		br, err := sp.RememberAll(ctx, mems, batch, inFlight)
+		if err != nil || br.Failed != 0 {
+			return fmt.Errorf("ingest: %v (%d failed)", err, br.Failed)
+		}
+		cr.Seconds, cr.Stored = time.Since(t0).Seconds(), int64(br.Stored)
+		cr.IndexBytes = sp.Stats().IndexBytes
+		if err := s.Close(); err != nil {
+			return err
+		}
+	case "import":
+		pool, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		s, err := engram.Open(store)
+		if err != nil {
+			return err
+		}
+		sp, err := s.Space(ctx, "mem")
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		res, err := postgres.Import(ctx, pool, sp, postgres.Source{Table: "bench_src"}, postgres.BatchSize(batch), postgres.InFlight(inFlight), postgres.ReadWith(m))
+		if err != nil {
+			return err
+		}
+		cr.Seconds, cr.Read, cr.Stored, cr.Failed, cr.Method = time.Since(t0).Seconds(), res.Read, res.Stored, res.Failed, res.Method.String()
+		cr.IndexBytes = sp.Stats().IndexBytes
+		cr.FileBytes = s.Stats().FileBytes
+		if err := s.Close(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown step %q", step)
 	}
-	sp, err := s.Space(ctx, "mem")
-	if err != nil {
-		return err
-	}
-	t0 := time.Now()
-	res, err := postgres.Import(ctx, pool, sp, postgres.Source{Table: "bench_src"}, postgres.BatchSize(batch), postgres.InFlight(inFlight))
-	if err != nil {
-		return err
-	}
-	secs := time.Since(t0).Seconds()
-	idx := sp.Stats().IndexBytes
-	if err := s.Close(); err != nil {
-		return err
-	}
-	return json.NewEncoder(os.Stdout).Encode(pgChildResult{Seconds: secs, Read: res.Read, Stored: res.Stored, Failed: res.Failed, Method: res.Method.String(), IndexBytes: idx})
+	return json.NewEncoder(os.Stdout).Encode(cr)
 }
 
 // startCluster starts a throw-away PostgreSQL cluster in dir as the postgres user (as
