@@ -74,32 +74,9 @@ func Import(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, src Sourc
 		return nil, err
 	}
 	res := &ImportResult{FailuresByCode: make(map[Code]int64), Method: cfg.method}
-	cp := cfg.checkpoints(sp)
-	name := cfg.checkpoint
-	if name == "" {
-		name = "postgres-import-" + p.fingerprint
-	}
-	var prev importCheckpoint
-	if cfg.resume {
-		if !p.hasKey() {
-			return nil, errors.New("postgres: resuming needs a key column (Source.Key, or an id column)")
-		}
-		v, err := cp.Checkpoint(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: read checkpoint %q: %w", name, err)
-		}
-		if v != nil {
-			if err := json.Unmarshal(v, &prev); err != nil {
-				return nil, fmt.Errorf("postgres: checkpoint %q is not an import checkpoint: %w", name, err)
-			}
-			if prev.Source != p.fingerprint {
-				return nil, fmt.Errorf("postgres: checkpoint %q belongs to another source or key", name)
-			}
-			res.ResumedAfter, res.LastKey = prev.Key, prev.Key
-		}
-	}
-	if !p.hasKey() {
-		cp = nil // nothing to record
+	ck, err := openCheckpoint(ctx, cfg, sp, p, res)
+	if err != nil {
+		return nil, err
 	}
 	total := int64(-1)
 	if cfg.count {
@@ -116,28 +93,11 @@ func Import(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, src Sourc
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	raw := make(chan *rawBatch, 1)
-	conv := make(chan *memBatch, 1)
-	rd := &reader{pool: pool, plan: p, method: cfg.method, pageSize: cfg.pageSize, batchSize: cfg.batchSize, retries: cfg.retries, out: raw}
+	rd := &reader{pool: pool, plan: p, method: cfg.method, pageSize: cfg.pageSize, batchSize: cfg.batchSize, retries: cfg.retries}
 	if res.ResumedAfter != "" {
 		rd.last = []byte(res.ResumedAfter)
 	}
-	readDone := make(chan error, 1)
-	go func() {
-		err := rd.run(ctx)
-		close(raw)
-		readDone <- err
-	}()
-	go func() {
-		defer close(conv)
-		for b := range raw {
-			mb := p.convert(b)
-			select {
-			case conv <- mb:
-			case <-ctx.Done(): // the import stopped: drain what the reader still sends
-			}
-		}
-	}()
+	conv, readDone := readAndConvert(ctx, rd)
 	// Commits run InFlight at a time and are handled in order: a batch's results (and the
 	// checkpoint past it) only after every earlier batch's.
 	type pending struct {
@@ -165,7 +125,6 @@ func Import(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, src Sourc
 		}
 	}()
 
-	ck := &checkpointWriter{cp: cp, name: name, fingerprint: p.fingerprint, rows: prev.Rows, key: prev.Key}
 	var stop error
 	for pd := range queue {
 		<-pd.done
@@ -208,6 +167,68 @@ func Import(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, src Sourc
 		stop = fmt.Errorf("%w (committed through key %q: import again with Resume to continue)", stop, res.LastKey)
 	}
 	return res, stop
+}
+
+// readAndConvert runs the first two stages: the reader, and a converter one batch behind
+// it. The converted batches come out of conv, closed at the end; the reader's outcome then
+// comes out of readDone. Both stages stop when ctx ends.
+func readAndConvert(ctx context.Context, rd *reader) (<-chan *memBatch, <-chan error) {
+	raw := make(chan *rawBatch, 1)
+	conv := make(chan *memBatch, 1)
+	rd.out = raw
+	readDone := make(chan error, 1)
+	go func() {
+		err := rd.run(ctx)
+		close(raw)
+		readDone <- err
+	}()
+	go func() {
+		defer close(conv)
+		for b := range raw {
+			mb := rd.plan.convert(b)
+			select {
+			case conv <- mb:
+			case <-ctx.Done(): // the import stopped: drain what the reader still sends
+			}
+		}
+	}()
+	return conv, readDone
+}
+
+// openCheckpoint prepares an import's checkpoint and, with Resume, reads where the last
+// run stopped (into res.ResumedAfter and res.LastKey).
+func openCheckpoint(ctx context.Context, cfg *config, sp *engram.Space, p *plan, res *ImportResult) (*checkpointWriter, error) {
+	name := cfg.checkpoint
+	if name == "" {
+		name = "postgres-import-" + p.fingerprint
+	}
+	ck := &checkpointWriter{name: name, fingerprint: p.fingerprint}
+	if p.hasKey() { // without a key there is no position to record
+		ck.cp = cfg.checkpoints(sp)
+	}
+	if !cfg.resume {
+		return ck, nil
+	}
+	if !p.hasKey() {
+		return nil, errors.New("postgres: resuming needs a key column (Source.Key, or an id column)")
+	}
+	v, err := ck.cp.Checkpoint(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read checkpoint %q: %w", name, err)
+	}
+	if v == nil {
+		return ck, nil
+	}
+	var prev importCheckpoint
+	if err := json.Unmarshal(v, &prev); err != nil {
+		return nil, fmt.Errorf("postgres: checkpoint %q is not an import checkpoint: %w", name, err)
+	}
+	if prev.Source != p.fingerprint {
+		return nil, fmt.Errorf("postgres: checkpoint %q belongs to another source or key", name)
+	}
+	res.ResumedAfter, res.LastKey = prev.Key, prev.Key
+	ck.key, ck.rows = prev.Key, prev.Rows
+	return ck, nil
 }
 
 func (mb *memBatch) firstRow() int64 {

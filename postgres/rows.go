@@ -35,20 +35,13 @@ func Rows(ctx context.Context, pool *pgxpool.Pool, src Source, opts ...Option) i
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		raw := make(chan *rawBatch, 1)
-		rd := &reader{pool: pool, plan: p, method: cfg.method, pageSize: cfg.pageSize, batchSize: cfg.batchSize, retries: cfg.retries, out: raw}
-		readDone := make(chan error, 1)
-		go func() {
-			err := rd.run(ctx)
-			close(raw)
-			readDone <- err
-		}()
+		rd := &reader{pool: pool, plan: p, method: cfg.method, pageSize: cfg.pageSize, batchSize: cfg.batchSize, retries: cfg.retries}
+		conv, readDone := readAndConvert(ctx, rd)
 		stopped := false
-		for b := range raw {
+		for mb := range conv {
 			if stopped {
-				continue // drain: the reader sees the cancel and closes raw
+				continue // drain: the stages see the cancel and close conv
 			}
-			mb := p.convert(b)
 			// Interleave converted and failed rows back into row order.
 			mi, fi := 0, 0
 			for mi < len(mb.mems) || fi < len(mb.failed) {
