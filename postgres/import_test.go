@@ -310,3 +310,47 @@ func TestImportWithoutKey(t *testing.T) {
 		t.Errorf("Resume without a key: %v", err)
 	}
 }
+
+func TestRows(t *testing.T) {
+	db := newTestDB(t, envDSN)
+	tbl := db.q("rows")
+	db.exec(t, "CREATE TABLE "+tbl+" (id int PRIMARY KEY, content text, embedding real[])")
+	db.exec(t, "INSERT INTO "+tbl+" SELECT i, 'c'||i, ARRAY[1, i]::real[] FROM generate_series(1, 2500) i")
+	db.exec(t, "UPDATE "+tbl+" SET embedding = '{1,NULL}' WHERE id = 1234")
+	ctx := context.Background()
+	var keys []string
+	var bad []*RowError
+	for row, err := range Rows(ctx, db.pool, Source{Table: tbl}, PageSize(700), BatchSize(100)) {
+		var re *RowError
+		switch {
+		case errors.As(err, &re):
+			bad = append(bad, re)
+		case err != nil:
+			t.Fatal(err)
+		case row.Memory.ID != row.Key || row.Memory.Content != "c"+row.Key:
+			t.Fatalf("row %+v", row)
+		}
+		keys = append(keys, row.Key)
+	}
+	if len(keys) != 2500 || len(bad) != 1 || bad[0].Key != "1234" || bad[0].Row != 1234 {
+		t.Fatalf("%d rows, bad %v", len(keys), bad)
+	}
+	for i, k := range keys {
+		if k != fmt.Sprint(i+1) {
+			t.Fatalf("row %d has key %s: not in key order", i+1, k)
+		}
+	}
+	// Breaking out stops the read (and leaves no goroutine blocked: the pool closes).
+	n := 0
+	for _, err := range Rows(ctx, db.pool, Source{Table: tbl}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; n == 5 {
+			break
+		}
+	}
+	if n != 5 {
+		t.Errorf("broke after %d", n)
+	}
+}
