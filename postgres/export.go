@@ -58,12 +58,12 @@ func Export(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, t Target,
 // Changes are found by content, not by time: each row carries a hash of what was written
 // (HashColumn, added to the table if missing), and Sync compares it with the hash of each
 // memory, so it needs no change log and catches in-place updates, which keep a memory's
-// write order. It holds the table's IDs and hashes in memory (about 100 bytes a row). Rows
-// without a hash — inserted by someone else — are never deleted, and are overwritten when a
-// memory has their ID. The table needs a unique index on its ID column (Create makes it
-// the primary key). After a successful sync the space records when, what and how much
-// under a checkpoint (CheckpointName; default derived from the server and table), which
-// the CLI reports.
+// write order. It holds the table's IDs and hashes in memory (116 bytes a row with
+// 26-character IDs, measured). Rows without a hash, inserted by someone else, are never
+// deleted, and are overwritten when a memory has their ID. The table needs a unique index
+// on its ID column (Create makes it the primary key). After a successful sync the space
+// records when, which table and how many rows under a checkpoint (CheckpointName; default
+// derived from the server and table).
 func Sync(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, t Target, opts ...Option) (*ExportResult, error) {
 	return write(ctx, pool, sp, t, opts, true)
 }
