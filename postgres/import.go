@@ -98,15 +98,20 @@ func Import(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, src Sourc
 		rd.last = []byte(res.ResumedAfter)
 	}
 	conv, readDone := readAndConvert(ctx, rd)
-	// Commits run InFlight at a time and are handled in order: a batch's results (and the
-	// checkpoint past it) only after every earlier batch's.
+	// Commits run InFlight at a time, a new one starting as soon as any finishes (as
+	// RememberAll does), and are handled in order: a batch's results (and the checkpoint
+	// past it) only after every earlier batch's. The first version started a batch only
+	// once the oldest was handled, so a batch finishing before an older one left a slot
+	// idle; at 1M × 384 that import ran at 0.71× RememberAll. The queue of batches started
+	// or finished but not yet handled is bounded (2 × InFlight), which bounds memory.
 	type pending struct {
 		mb   *memBatch
 		res  *engram.BatchResult
 		err  error
 		done chan struct{}
 	}
-	queue := make(chan *pending, cfg.inFlight-1)
+	slots := make(chan struct{}, cfg.inFlight)
+	queue := make(chan *pending, 2*cfg.inFlight)
 	go func() {
 		defer close(queue)
 		for mb := range conv {
@@ -116,8 +121,16 @@ func Import(ctx context.Context, pool *pgxpool.Pool, sp *engram.Space, src Sourc
 			case <-ctx.Done():
 				continue
 			}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				pd.err = ctx.Err() // never started: nothing of it may be recorded
+				close(pd.done)
+				continue
+			}
 			go func() {
 				defer close(pd.done)
+				defer func() { <-slots }()
 				if len(pd.mb.mems) > 0 {
 					pd.res, pd.err = commitBatch(ctx, sp, pd.mb.mems)
 				}
