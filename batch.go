@@ -171,8 +171,8 @@ type prepared struct {
 	oldSeq   uint64 // seq of the memory this one replaces, when replaced
 	oldT     tier.Tier
 	replaced bool
-	fresh    bool // the ID was generated for this batch, so no stored memory can have it
-	implicit bool // the generated ID carries seq: keyOf finds it without an ids entry
+	fresh    bool         // the ID was generated for this batch, so no stored memory can have it
+	implicit bool         // the generated ID carries seq: keyOf finds it without an ids entry
 	acc      codec.Access // restored access statistics (Space.Restore); zero otherwise
 }
 
@@ -209,7 +209,8 @@ func (sp *Space) remember(ctx context.Context, mems []Memory, place tier.Tier, o
 		}
 	}
 
-	b := sp.validate(mems, res, place, op)
+	mems, embedErrs := sp.embedMemories(ctx, mems, op) // text without an embedding, if the space embeds
+	b := sp.validate(mems, res, place, op, embedErrs)
 	if len(b.preps) == 0 {
 		res.tally(start)
 		return res, nil
@@ -238,16 +239,21 @@ func (sp *Space) remember(ctx context.Context, mems []Memory, place tier.Tier, o
 
 // 1. Validate.
 
-// validate checks every memory, recording failures in res, and returns the valid ones as
-// a batch of records. Until the space has a dimension the first valid memory proposes it
-// (the commit confirms it: see writeBatch).
-func (sp *Space) validate(mems []Memory, res *BatchResult, place tier.Tier, op Op) *batch {
+// validate checks every memory, recording failures in res (and those of embedErrs, the
+// items the space's embedder failed on), and returns the valid ones as a batch of
+// records. Until the space has a dimension the first valid memory proposes it (the commit
+// confirms it: see writeBatch).
+func (sp *Space) validate(mems []Memory, res *BatchResult, place tier.Tier, op Op, embedErrs []*Error) *batch {
 	dim, _, _ := sp.state() // once fixed, a space's dimension never changes
 	b := &batch{op: op, place: place, dim: dim, known: dim != 0, restore: place == placeAsGiven, preps: make([]prepared, 0, len(mems))}
 	now := time.Now()
 	seen := make(map[string]int, len(mems))
 	for i := range mems {
 		m := &mems[i]
+		if embedErrs != nil && embedErrs[i] != nil {
+			res.Items[i] = ItemResult{Err: embedErrs[i]}
+			continue
+		}
 		if code, msg, cause := sp.checkMemory(m, b.dim, seen, b.restore); code != CodeUnknown {
 			res.Items[i] = ItemResult{Err: &Error{Code: code, Op: op, Space: sp.name, Item: i, ID: m.ID, Msg: msg, Err: cause}}
 			continue
@@ -332,6 +338,8 @@ func (sp *Space) checkMemory(m *Memory, dim int, seen map[string]int, restore bo
 		}
 	}
 	switch n := len(m.Embedding); {
+	case n == 0 && m.Content != "":
+		return CodeInvalidEmbedding, "embedding is empty, and the space has no Embedder (WithEmbedder) to make one from the content", vector.ErrEmpty
 	case n == 0:
 		return CodeInvalidEmbedding, "embedding is empty", vector.ErrEmpty
 	case dim != 0 && n != dim:
@@ -537,6 +545,10 @@ func (sp *Space) applyBatch(b *batch) {
 	for r, p := range b.preps {
 		if p.replaced {
 			c.drop(p.oldSeq, p.oldT)
+			sp.access.move(p.oldSeq, p.seq) // an upsert keeps the recall statistics
+		}
+		if p.acc != (codec.Access{}) {
+			sp.access.set(p.seq, accessStat{last: p.acc.Last, count: p.acc.Count}) // restored
 		}
 		vec := b.vecs[r*b.dim : (r+1)*b.dim]
 		last := max(p.rec.Created, p.acc.Last)

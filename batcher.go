@@ -16,8 +16,9 @@ import (
 // call BatchRemember, so validation, per-item codes and durability are the same.
 
 // RememberAll stores any number of memories in batches of size (default 1000), running up
-// to inFlight batches at once (default 1; several in flight share commits through group
-// commit). The result has one item per memory, in input order; the error is non-nil only
+// to inFlight batches at once (default 1, or 2 in a space with an Embedder, so that one
+// batch's texts are embedded while the batch before it commits; several in flight share
+// commits through group commit). The result has one item per memory, in input order; the error is non-nil only
 // when a batch failed as a whole (its items carry the code too) or ctx ended.
 func (sp *Space) RememberAll(ctx context.Context, mems []Memory, size, inFlight int) (*BatchResult, error) {
 	if size <= 0 {
@@ -26,6 +27,9 @@ func (sp *Space) RememberAll(ctx context.Context, mems []Memory, size, inFlight 
 	size = min(size, sp.store.limit.MaxBatch)
 	if inFlight <= 0 {
 		inFlight = 1
+		if sp.embedder.Load() != nil {
+			inFlight = 2 // one batch embeds while the one before it commits
+		}
 	}
 	start := time.Now()
 	res := &BatchResult{Items: make([]ItemResult, len(mems))}

@@ -84,6 +84,10 @@ const (
 	CodeInvalidTimestamp
 	// CodeInvalidText: content, a metadata key or value, or a tag that is not valid UTF-8.
 	CodeInvalidText
+	// CodeEmbeddingFailed: the space's Embedder could not embed the item's text (or the
+	// query's), or answered with an unusable vector. Retryable when the embedder says so
+	// (a rate limit, a server error), with Error.RetryAfter its hint.
+	CodeEmbeddingFailed
 	numCodes
 )
 
@@ -114,6 +118,7 @@ var codeNames = [numCodes]string{
 	CodeTooManySpaces:     "TOO_MANY_SPACES",
 	CodeInvalidTimestamp:  "INVALID_TIMESTAMP",
 	CodeInvalidText:       "INVALID_TEXT",
+	CodeEmbeddingFailed:   "EMBEDDING_FAILED",
 }
 
 // String returns the code's stable upper-case name, e.g. "DIMENSION_MISMATCH".
@@ -149,8 +154,18 @@ type Error struct {
 	// RetryAfter is a hint for CodeBackpressure: how long to wait before retrying.
 	RetryAfter time.Duration
 
-	sentinel bool // one of the ErrX values: errors.Is matches it by code
+	sentinel bool      // one of the ErrX values: errors.Is matches it by code
+	retry    retryHint // overrides the code's retryability, for codes that go either way
 }
+
+// retryHint overrides a code's retryability for one error.
+type retryHint uint8
+
+const (
+	retryByCode retryHint = iota // Code.Retryable decides
+	retryYes
+	retryNo
+)
 
 // Error formats as "engram: CODE: op space=s item=i id="x": msg: cause".
 func (e *Error) Error() string {
@@ -190,8 +205,18 @@ func (e *Error) Is(target error) bool {
 	return ok && t.sentinel && t.Code == e.Code
 }
 
-// Retryable reports whether the operation may succeed if repeated unchanged.
-func (e *Error) Retryable() bool { return e.Code.Retryable() }
+// Retryable reports whether the operation may succeed if repeated unchanged: the code's
+// answer (Code.Retryable), except for errors whose cause decides (EMBEDDING_FAILED is
+// retryable when the embedder said its failure was).
+func (e *Error) Retryable() bool {
+	switch e.retry {
+	case retryYes:
+		return true
+	case retryNo:
+		return false
+	}
+	return e.Code.Retryable()
+}
 
 // Sentinels, one per code, for errors.Is. They carry only a code; errors returned by engram
 // carry the details.
@@ -221,6 +246,7 @@ var (
 	ErrTooManySpaces     = &Error{Code: CodeTooManySpaces, Op: opNone, Item: -1, sentinel: true}
 	ErrInvalidTimestamp  = &Error{Code: CodeInvalidTimestamp, Op: opNone, Item: -1, sentinel: true}
 	ErrInvalidText       = &Error{Code: CodeInvalidText, Op: opNone, Item: -1, sentinel: true}
+	ErrEmbeddingFailed   = &Error{Code: CodeEmbeddingFailed, Op: opNone, Item: -1, sentinel: true}
 )
 
 // CodeOf returns the code of err if it is (or wraps) an *Error, else CodeUnknown.
@@ -232,8 +258,12 @@ func CodeOf(err error) Code {
 	return CodeUnknown
 }
 
-// IsRetryable reports whether err is an engram error whose code is retryable.
-func IsRetryable(err error) bool { return CodeOf(err).Retryable() }
+// IsRetryable reports whether err is an engram error that may not recur if the call is
+// repeated unchanged (Error.Retryable).
+func IsRetryable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Retryable()
+}
 
 // newErr builds an error that is not about a batch item.
 func newErr(code Code, op Op, space, msg string, cause error) *Error {

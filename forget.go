@@ -57,7 +57,7 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (n int, err error) {
 			}
 			// Inside the transaction, so no access flush (also a write transaction) is
 			// iterating the tracker's maps meanwhile.
-			sp.access.forget(id)
+			sp.access.forget(seq)
 			c.drop(seq, t)
 			n++
 		}

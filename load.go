@@ -90,6 +90,9 @@ type spaceLoad struct {
 
 func (l *spaceLoad) run() error {
 	sp, cfg := l.sp, l.cfg
+	if err := sp.access.load(l.b); err != nil {
+		return err
+	}
 	if useHNSW(cfg, l.countHot()) {
 		l.snapshot = sp.openSnapshot(l.tx, cfg)
 		sp.idx = index.NewHNSW(cfg.Dim, hnswConfig(cfg))
@@ -160,7 +163,7 @@ func (l *spaceLoad) take(seq uint64, t tier.Tier, view *codec.View, vec []float3
 	case t == tier.Hot:
 		var st hotStat
 		if l.sp.tiering != nil {
-			st.last, st.count = l.lastUse(view)
+			st.last, st.count = l.lastUse(seq, view)
 			st.conf = view.Confidence
 		}
 		if l.snapshot == nil {
@@ -173,7 +176,7 @@ func (l *spaceLoad) take(seq uint64, t tier.Tier, view *codec.View, vec []float3
 			l.pendingVecs = append(l.pendingVecs, vec...)
 		}
 	case t == tier.Warm && l.sp.tiering != nil:
-		last, _ := l.lastUse(view)
+		last, _ := l.lastUse(seq, view)
 		l.change.enterWarm(seq, vec, stampOf(last))
 	case t == tier.Warm:
 		l.change.enterWarm(seq, nil, 0) // a space without tiering keeps warm records on disk only
@@ -184,14 +187,9 @@ func (l *spaceLoad) take(seq uint64, t tier.Tier, view *codec.View, vec []float3
 
 // lastUse is when a memory was last written or recalled, and how often it was recalled,
 // for the hot tier's activation and the warm tier's aging.
-func (l *spaceLoad) lastUse(view *codec.View) (int64, uint32) {
-	last, count := view.Created, uint32(0)
-	if raw := l.b.access.Get(view.IDBytes()); raw != nil {
-		if a, err := codec.DecodeAccess(raw); err == nil {
-			last, count = max(last, a.Last), a.Count
-		}
-	}
-	return last, count
+func (l *spaceLoad) lastUse(seq uint64, view *codec.View) (int64, uint32) {
+	a := l.sp.access.stats[seq] // loaded first; the space is not shared yet
+	return max(view.Created, a.last), a.count
 }
 
 // openSnapshot decodes the space's snapshot if there is one that fits the config, else

@@ -74,6 +74,10 @@ func (m *Memory) Conf() float32 {
 type Query struct {
 	// Embedding is the cue; it must have the space's dimension. It need not be normalized.
 	Embedding []float32
+	// Text is the cue as text, embedded by the space's Embedder (WithEmbedder; its
+	// embeddings of recent query texts are cached: WithQueryCache). Give Embedding or Text,
+	// not both.
+	Text string
 	// K is how many memories to return at most, 1 to Limits.MaxK.
 	K int
 	// MinSimilarity drops hits whose cosine similarity is below it, in [-1,1]. The zero
@@ -98,6 +102,10 @@ type Query struct {
 	Tiers tier.Set
 	// SimilarityOnly orders hits by similarity alone, ignoring the confidence weight.
 	SimilarityOnly bool
+	// SkipEmbedding leaves Hit.Memory.Embedding nil, sparing the copy of d floats per hit
+	// when the caller needs only content, metadata and scores. By default every hit carries
+	// its (unit-normalized) embedding.
+	SkipEmbedding bool
 }
 
 // Hit is one recalled memory.

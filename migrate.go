@@ -160,12 +160,8 @@ func (sp *Space) move(ctx context.Context, op Op, seqs []uint64, from tier.Set, 
 				}
 				m.vec = make([]float32, dim)
 				view.Embedding(m.vec)
-				m.conf, m.last = view.Confidence, view.Created
-				if raw := b.access.Get(view.IDBytes()); raw != nil {
-					if a, err := codec.DecodeAccess(raw); err == nil {
-						m.last, m.count = max(m.last, a.Last), a.Count
-					}
-				}
+				a := sp.access.get(seq) // recalls not flushed yet count too
+				m.conf, m.last, m.count = view.Confidence, max(view.Created, a.last), a.count
 				if at, ok := asked[seq]; ok && at > m.last {
 					m.last, m.count = at, m.count+1 // the recall that asked for it
 				}

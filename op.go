@@ -15,6 +15,7 @@ const (
 	OpGet
 	OpForget // items = IDs
 	OpUpdate // BatchUpdate, UpdateWhere (items = memories updated or attempted)
+	OpEmbed  // calls of the space's Embedder (items = texts; latency per call)
 	numMeasured
 )
 
@@ -36,6 +37,7 @@ const (
 	OpFlushAccess                         // the background access-statistics flush
 	OpCheckpoint                          // Space.Checkpoint, Space.SetCheckpoint
 	OpRestore                             // Space.Restore (measured as OpRemember)
+	OpBackup                              // Store.Backup
 	numOps
 
 	// opNone marks an error raised where the operation is not known (inside a
@@ -44,11 +46,11 @@ const (
 )
 
 var opNames = [numOps]string{
-	OpRemember: "remember", OpRecall: "recall", OpGet: "get", OpForget: "forget", OpUpdate: "update",
+	OpRemember: "remember", OpRecall: "recall", OpGet: "get", OpForget: "forget", OpUpdate: "update", OpEmbed: "embed",
 	OpArchive: "archive", OpOpen: "open", OpClose: "close", OpSync: "sync", OpSpace: "space",
 	OpLookup: "lookup", OpDrop: "drop", OpSnapshot: "snapshot", OpScan: "scan", OpMigrate: "migrate",
 	OpCheck: "check", OpStream: "stream", OpFlush: "flush", OpFlushAccess: "flush-access",
-	OpCheckpoint: "checkpoint", OpRestore: "restore",
+	OpCheckpoint: "checkpoint", OpRestore: "restore", OpBackup: "backup",
 }
 
 // String returns the operation's lower-case name, e.g. "remember".

@@ -197,6 +197,12 @@ type spaceOptions struct {
 	thresholdSet bool
 	tiering      *tier.Policy
 	decay        *tier.Decay
+
+	embedder      Embedder // attached in this process (embedder.go)
+	embedChunk    int
+	embedParallel int
+	queryCache    int
+	queryCacheSet bool
 }
 
 // IndexKind chooses a space's vector index.

@@ -78,34 +78,49 @@ func (sp *Space) readMemory(b spaceTx, seqKey []byte, id string) (Memory, error)
 	return sp.toMemory(b, seqKey, &view), nil
 }
 
-// toMemory converts a parsed record, adding stored and pending access statistics.
+// toMemory converts a parsed record at key into a Memory that owns its memory, with its
+// current tier (one lookup of the tiers bucket) and its recall statistics.
 func (sp *Space) toMemory(b spaceTx, key []byte, view *codec.View) Memory {
-	rec := view.Record()
-	conf := rec.Confidence
-	m := Memory{
-		ID:         rec.ID,
-		Content:    rec.Content,
-		Embedding:  rec.Vec,
-		Confidence: &conf,
-		CreatedAt:  time.Unix(0, rec.Created).UTC(),
-		Metadata:   rec.Meta,
-		Tags:       rec.Tags,
-		Tier:       tier.Tier(rec.Tier),
-	}
+	seq, _ := codec.KeySeq(key)
+	t := tier.Tier(view.Tier)
 	if v := b.tiers.Get(key); len(v) == 1 {
-		m.Tier = tier.Tier(v[0]) // moved since it was written
+		t = tier.Tier(v[0]) // moved since it was written
 	}
-	var acc codec.Access
-	if raw := b.access.Get([]byte(rec.ID)); raw != nil {
-		acc, _ = codec.DecodeAccess(raw) // a damaged statistic reads as "never accessed"
+	return memoryOf(view, t, sp.access.get(seq), nil, nil)
+}
+
+// noEmbedding, passed to memoryOf, leaves the memory's Embedding nil.
+var noEmbedding = []float32{}
+
+// memoryOf decodes a parsed record into a Memory that owns its memory (nothing points
+// into bbolt's map), with tier t and statistics acc. vec, when non-nil, receives the
+// embedding (length view.Dim) and becomes Memory.Embedding, so that a recall's hits share
+// one allocation; nil allocates one, and noEmbedding leaves Embedding nil. conf, when
+// non-nil, is where the confidence is kept (Memory.Confidence points at it).
+func memoryOf(view *codec.View, t tier.Tier, acc accessStat, vec []float32, conf *float32) Memory {
+	if conf == nil {
+		conf = new(float32)
 	}
-	p := sp.access.peek(rec.ID)
-	acc.Count += p.n
-	acc.Last = max(acc.Last, p.last)
-	if acc.Last != 0 {
-		m.LastAccess = time.Unix(0, acc.Last).UTC()
+	*conf = view.Confidence
+	m := Memory{
+		Confidence:  conf,
+		CreatedAt:   time.Unix(0, view.Created).UTC(),
+		Metadata:    view.Meta(),
+		Tags:        view.Tags(),
+		Tier:        t,
+		AccessCount: acc.count,
 	}
-	m.AccessCount = acc.Count
+	m.ID, m.Content = view.IDContent()
+	if vec == nil {
+		vec = make([]float32, view.Dim)
+	}
+	if len(vec) > 0 { // not noEmbedding
+		view.Embedding(vec)
+		m.Embedding = vec
+	}
+	if acc.last != 0 {
+		m.LastAccess = time.Unix(0, acc.last).UTC()
+	}
 	return m
 }
 

@@ -1,6 +1,7 @@
 package engram
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -41,8 +42,81 @@ func (sp *Space) Recall(ctx context.Context, q Query) (hits []Hit, err error) {
 // recall is Recall inside an entered call.
 func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 	const op = OpRecall
-	bad := func(format string, args ...any) ([]Hit, error) {
-		return nil, newErr(CodeInvalidQuery, op, sp.name, fmt.Sprintf(format, args...), nil)
+	if err := sp.checkQuery(q); err != nil {
+		return nil, err
+	}
+	if q.Text != "" {
+		em := sp.embedder.Load() // checkQuery saw one
+		vecs, errs := sp.embedQueries(ctx, em, []string{q.Text})
+		if errs[0] != nil {
+			return nil, errs[0]
+		}
+		text := *q
+		text.Embedding, text.Text = vecs[0], ""
+		q = &text
+	}
+	dim, idx, weight := sp.state()
+	if len(q.Embedding) == 0 {
+		return nil, newErr(CodeInvalidEmbedding, op, sp.name, "cue embedding is empty", vector.ErrEmpty)
+	}
+	if dim != 0 && len(q.Embedding) != dim {
+		return nil, newErr(CodeDimensionMismatch, op, sp.name, fmt.Sprintf("cue has %d dimensions, the space %d", len(q.Embedding), dim), nil)
+	}
+	r := sp.getRecaller()
+	defer sp.putRecaller(r)
+	r.cue = append(r.cue[:0], q.Embedding...)
+	if _, err := vector.Normalize(r.cue); err != nil {
+		return nil, newErr(CodeInvalidEmbedding, op, sp.name, "cue", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, ctxErr(op, sp.name, err)
+	}
+	if idx == nil {
+		return nil, nil // no memories yet
+	}
+	if q.SimilarityOnly {
+		weight = 0
+	}
+	r.q, r.weight, r.dim = q, weight, dim
+	// Default recall searches hot and continues into warm only when hot has fewer than K
+	// passing hits; a query that names tiers searches each of them and merges.
+	cascade := q.Tiers == tier.Default
+	tiers := q.Tiers.Resolve()
+
+	var hits []Hit
+	err := sp.store.view(func(tx *bolt.Tx) error {
+		if err := r.open(tx); err != nil {
+			return err
+		}
+		if tiers.Has(tier.Hot) {
+			if err := r.hot(idx); err != nil {
+				return err
+			}
+		}
+		if tiers.Has(tier.Warm) && (!cascade || len(r.cands) < q.K) {
+			if err := r.warm(); err != nil {
+				return err
+			}
+		}
+		if tiers.Has(tier.Cold) && !cascade {
+			if err := r.scan(tier.Cold); err != nil {
+				return err
+			}
+		}
+		hits = r.hits(time.Now())
+		return nil
+	})
+	if err != nil {
+		return nil, storageErr(op, sp.name, err)
+	}
+	r.touch(hits)
+	return hits, nil
+}
+
+// checkQuery validates a query's numbers.
+func (sp *Space) checkQuery(q *Query) error {
+	bad := func(format string, args ...any) error {
+		return newErr(CodeInvalidQuery, OpRecall, sp.name, fmt.Sprintf(format, args...), nil)
 	}
 	switch {
 	case q.K <= 0 || q.K > sp.store.limit.MaxK:
@@ -55,86 +129,93 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 		return bad("Breadth = %d, want 0 to %d", q.Breadth, maxBreadth)
 	case q.Tiers&^tier.All != 0:
 		return bad("Tiers = %08b names unknown tiers", uint8(q.Tiers))
+	case q.Text != "" && len(q.Embedding) > 0:
+		return bad("a query has an Embedding or a Text, not both")
+	case q.Text != "" && sp.embedder.Load() == nil:
+		return bad("Query.Text needs an Embedder attached to the space (WithEmbedder)")
 	}
-	dim, idx, weight := sp.state()
-	if len(q.Embedding) == 0 {
-		return nil, newErr(CodeInvalidEmbedding, op, sp.name, "cue embedding is empty", vector.ErrEmpty)
-	}
-	if dim != 0 && len(q.Embedding) != dim {
-		return nil, newErr(CodeDimensionMismatch, op, sp.name, fmt.Sprintf("cue has %d dimensions, the space %d", len(q.Embedding), dim), nil)
-	}
-	cue := slices.Clone(q.Embedding)
-	if _, err := vector.Normalize(cue); err != nil {
-		return nil, newErr(CodeInvalidEmbedding, op, sp.name, "cue", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, ctxErr(op, sp.name, err)
-	}
-	if idx == nil {
-		return nil, nil // no memories yet
-	}
-	if q.SimilarityOnly {
-		weight = 0
-	}
-	// Default recall searches hot and continues into warm only when hot has fewer than K
-	// passing hits; a query that names tiers searches each of them and merges.
-	cascade := q.Tiers == tier.Default
-	tiers := q.Tiers.Resolve()
-	now := time.Now()
-
-	var hits []Hit
-	err := sp.store.view(func(tx *bolt.Tx) error {
-		b, err := sp.buckets(tx)
-		if err != nil {
-			return err
-		}
-		r := &recaller{sp: sp, b: b, q: q, cue: cue, weight: weight, now: now}
-		if tiers.Has(tier.Hot) {
-			if err := r.hot(idx); err != nil {
-				return err
-			}
-		}
-		if tiers.Has(tier.Warm) && (!cascade || len(r.hits) < q.K) {
-			if err := r.warm(dim); err != nil {
-				return err
-			}
-		}
-		if tiers.Has(tier.Cold) && !cascade {
-			if err := r.scan(dim, tier.Cold); err != nil {
-				return err
-			}
-		}
-		hits = r.hits
-		return nil
-	})
-	if err != nil {
-		return nil, storageErr(op, sp.name, err)
-	}
-	// The K nearest by similarity across the tiers searched, then ordered by score.
-	if len(hits) > q.K {
-		bySimilarity(hits)
-		hits = hits[:q.K]
-	}
-	slices.SortStableFunc(hits, func(a, b Hit) int {
-		if c := cmp.Compare(b.Score, a.Score); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.Similarity, a.Similarity)
-	})
-	sp.touch(hits)
-	return hits, nil
+	return nil
 }
 
-// recaller gathers the hits of one recall, tier by tier, in one read transaction.
+// recaller gathers the candidates of one recall, tier by tier, in one read transaction,
+// and turns the best into hits. Recallers are pooled per space, so a recall's scratch
+// (the cue, the candidates, the re-rank buffer) is reused rather than allocated.
 type recaller struct {
-	sp     *Space
-	b      spaceTx
-	q      *Query
-	cue    []float32
-	weight float32
-	now    time.Time
-	hits   []Hit
-	seen   map[uint64]bool // seqs already hit (a memory is in one tier, but be safe)
+	sp        *Space
+	tx        *bolt.Tx
+	recs      *bolt.Bucket
+	cur       *bolt.Cursor // over recs: one cursor serves every lookup (Bucket.Get makes one each)
+	tiers     *bolt.Bucket // opened when a search needs the tier entries (tierBucket)
+	q         *Query
+	cue       []float32
+	weight    float32
+	dim       int
+	cands     []candidate
+	seen      map[uint64]bool // seqs already candidates, once there are many (see has)
+	vec       []float32       // re-rank scratch
+	seqs      []uint64
+	ids       []string
+	stats     []accessStat
+	hotHits   []uint64 // touch's scratch: hits by tier
+	otherHits []uint64
+}
+
+// candidate is an index result whose record was read: everything the ranking needs, and
+// the parsed record to hydrate if it makes the result.
+type candidate struct {
+	seq   uint64
+	sim   float32
+	score float32
+	conf  float32 // the confidence the score used (decayed)
+	tier  tier.Tier
+	view  codec.View // points into the transaction's pages
+}
+
+func (sp *Space) getRecaller() *recaller {
+	if r, ok := sp.recallers.Get().(*recaller); ok {
+		return r
+	}
+	return &recaller{sp: sp}
+}
+
+func (sp *Space) putRecaller(r *recaller) {
+	clear(r.cands) // drop the views into the transaction's pages
+	clear(r.ids)
+	r.cands, r.seqs, r.stats, r.ids = r.cands[:0], r.seqs[:0], r.stats[:0], r.ids[:0]
+	r.q, r.tx, r.recs, r.cur, r.tiers = nil, nil, nil, nil, nil
+	clear(r.seen)
+	sp.recallers.Put(r)
+}
+
+// open binds the recaller to a read transaction. Only the records bucket is opened up
+// front: a recall answered from the hot tier reads nothing else.
+func (r *recaller) open(tx *bolt.Tx) error {
+	r.tx = tx
+	if r.recs = tx.Bucket(r.sp.names.recs); r.recs == nil {
+		return newErr(CodeSpaceNotFound, opNone, r.sp.name, "space was dropped", nil)
+	}
+	r.cur = r.recs.Cursor()
+	return nil
+}
+
+// record returns the record at seq in this transaction, or nil.
+func (r *recaller) record(seq uint64) []byte {
+	var kb [8]byte
+	key := seqKey(&kb, seq)
+	k, v := r.cur.Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
+}
+
+// buckets returns the space's buckets with the tier entries, for the tier checks of
+// warm and cold searches.
+func (r *recaller) buckets() spaceTx {
+	if r.tiers == nil {
+		r.tiers = r.tx.Bucket(r.sp.names.tiers)
+	}
+	return spaceTx{recs: r.recs, tiers: r.tiers}
 }
 
 // needView reports whether the query filters on record fields.
@@ -149,13 +230,12 @@ func (r *recaller) filter(accept tier.Set, errp *error) func(uint64) bool {
 	checkTier := accept != tier.All
 	need := r.needView()
 	return func(key uint64) bool {
-		var kb [8]byte
-		k := seqKey(&kb, key)
-		v := r.b.recs.Get(k)
+		v := r.record(key)
 		if v == nil {
 			return false // not (or no longer) visible in this transaction
 		}
-		if checkTier && !accept.Has(r.b.tierOf(k, v)) {
+		var kb [8]byte
+		if checkTier && !accept.Has(r.buckets().tierOf(seqKey(&kb, key), v)) {
 			return false // moved by a migration that committed after the index was read
 		}
 		if !need {
@@ -170,81 +250,96 @@ func (r *recaller) filter(accept tier.Set, errp *error) func(uint64) bool {
 	}
 }
 
-// add turns index results (keys with similarities) into hits, reading their records.
-func (r *recaller) add(res []index.Result, exact bool) error {
+// has reports whether seq is a candidate already (a memory is in one tier, but a move
+// racing the recall can show it in two).
+func (r *recaller) has(seq uint64) bool {
+	if len(r.cands) < 32 {
+		for i := range r.cands {
+			if r.cands[i].seq == seq {
+				return true
+			}
+		}
+		return false
+	}
+	if len(r.seen) == 0 {
+		if r.seen == nil {
+			r.seen = make(map[uint64]bool, len(r.cands))
+		}
+		for i := range r.cands {
+			r.seen[r.cands[i].seq] = true
+		}
+	}
+	return r.seen[seq]
+}
+
+// add turns index results of tier t into candidates, reading each one's record: the one
+// lookup a hit costs. exact says the results' similarities are at full precision; those
+// of a compressed tier are recomputed from the record. It returns how many results have
+// no record in this transaction (a write raced the index).
+func (r *recaller) add(res []index.Result, t tier.Tier, exact bool) (missing int, err error) {
 	for _, x := range res {
-		if r.seen[x.Key] {
+		if r.has(x.Key) {
 			continue
 		}
-		var kb [8]byte
-		k := seqKey(&kb, x.Key)
-		v := r.b.recs.Get(k)
+		v := r.record(x.Key)
 		if v == nil {
+			missing++
 			continue
 		}
 		view, err := codec.Parse(v)
 		if err != nil {
-			return newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %d", x.Key), err)
+			return missing, newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %d", x.Key), err)
 		}
 		sim := x.Similarity
 		if !exact { // a compressed tier's estimate: re-rank at full precision
-			vec := make([]float32, view.Dim)
-			view.Embedding(vec)
-			sim = vector.Dot(vec, r.cue)
+			r.vec = slices.Grow(r.vec[:0], view.Dim)[:view.Dim]
+			view.Embedding(r.vec)
+			sim = vector.Dot(r.vec, r.cue)
 		}
-		if sim < r.q.MinSimilarity {
+		if !(sim >= r.q.MinSimilarity) {
 			continue
 		}
-		m := r.sp.toMemory(r.b, k, &view)
-		conf, boost := m.Conf(), float32(1)
-		if d := r.sp.decay; d.Kind != tier.NoDecay {
-			last := m.CreatedAt
-			if m.LastAccess.After(last) {
-				last = m.LastAccess
-			}
-			idle := r.now.Sub(last)
-			conf, boost = d.Apply(conf, idle), d.Boost(idle)
+		r.cands = append(r.cands, candidate{seq: x.Key, sim: sim, tier: t, view: view})
+		if r.seen != nil && len(r.seen) > 0 {
+			r.seen[x.Key] = true
 		}
-		if r.seen == nil {
-			r.seen = map[uint64]bool{}
-		}
-		r.seen[x.Key] = true
-		r.hits = append(r.hits, Hit{
-			Memory:     m,
-			Similarity: sim,
-			Confidence: conf,
-			Score:      sim * (1 - r.weight + r.weight*conf) * boost,
-			seq:        x.Key,
-		})
 	}
-	return nil
+	return missing, nil
 }
 
 // hot searches the in-memory index.
 func (r *recaller) hot(idx index.Index) error {
 	var ferr error
-	filter := r.filter(tier.All, &ferr)
 	opt := index.SearchOptions{Breadth: r.q.Breadth, MinSimilarity: r.q.MinSimilarity, Exact: r.q.Exact}
 	if r.needView() {
-		opt.Filter = filter
+		opt.Filter = r.filter(tier.All, &ferr)
 	}
 	res, err := idx.Search(r.cue, r.q.K, opt)
 	if err != nil {
 		return newErr(CodeDimensionMismatch, OpRecall, r.sp.name, "", err)
 	}
-	if !r.needView() && !allVisible(r.b.recs, res) {
-		// A write raced the index (a record committed after this transaction began, or
-		// forgotten while the index still held it). Rare: search again, admitting only
-		// keys visible here, so the result is still K long and consistent.
-		opt.Filter = filter
-		if res, err = idx.Search(r.cue, r.q.K, opt); err != nil {
-			return newErr(CodeDimensionMismatch, OpRecall, r.sp.name, "", err)
-		}
+	if ferr != nil {
+		return ferr
+	}
+	start := len(r.cands)
+	missing, err := r.add(res, tier.Hot, true)
+	if err != nil || missing == 0 || opt.Filter != nil {
+		return err
+	}
+	// A write raced the index (a record committed after this transaction began, or
+	// forgotten while the index still held it). Rare: search again, admitting only keys
+	// visible here, so the result is still K long and consistent.
+	r.cands = r.cands[:start]
+	clear(r.seen)
+	opt.Filter = r.filter(tier.All, &ferr)
+	if res, err = idx.Search(r.cue, r.q.K, opt); err != nil {
+		return newErr(CodeDimensionMismatch, OpRecall, r.sp.name, "", err)
 	}
 	if ferr != nil {
 		return ferr
 	}
-	return r.add(res, true)
+	_, err = r.add(res, tier.Hot, true)
+	return err
 }
 
 // warmRerank is how many candidates per wanted hit the warm tier's compressed scan
@@ -252,13 +347,13 @@ func (r *recaller) hot(idx index.Index) error {
 const warmRerank = 4
 
 // warm scans the warm tier's 8-bit codes for candidates and re-ranks them.
-func (r *recaller) warm(dim int) error {
+func (r *recaller) warm() error {
 	w := r.sp.warmIndex()
 	if w == nil || w.Len() == 0 {
 		return nil
 	}
 	if r.q.Exact {
-		return r.scan(dim, tier.Warm) // exhaustive: every warm record at full precision
+		return r.scan(tier.Warm) // exhaustive: every warm record at full precision
 	}
 	var ferr error
 	res, err := w.Search(r.cue, r.q.K, index.SearchOptions{
@@ -276,62 +371,38 @@ func (r *recaller) warm(dim int) error {
 	if ferr != nil {
 		return ferr
 	}
-	// The scan's candidates are approximate; after the full-precision re-rank only the K
-	// most similar stay, so more candidates never mean more hits.
-	start := len(r.hits)
-	if err := r.add(res, false); err != nil {
-		return err
-	}
-	if warm := r.hits[start:]; len(warm) > r.q.K {
-		bySimilarity(warm)
-		r.hits = r.hits[:start+r.q.K]
-	}
-	return nil
-}
-
-// bySimilarity sorts hits by decreasing similarity, ties by sequence number.
-func bySimilarity(hits []Hit) {
-	slices.SortStableFunc(hits, func(a, b Hit) int {
-		if c := cmp.Compare(b.Similarity, a.Similarity); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
+	_, err = r.add(res, tier.Warm, false)
+	return err
 }
 
 // scan reads the records of tier t on disk and scores them at full precision: the cold
 // tier keeps nothing in memory, so this is how it is searched — slow by design, and only
 // on request — and how Query.Exact searches the warm tier.
-func (r *recaller) scan(dim int, t tier.Tier) error {
+func (r *recaller) scan(t tier.Tier) error {
 	var ferr error
 	filter := r.filter(tier.All, &ferr)
 	acc := vector.NewTopKAcc(r.q.K, r.q.MinSimilarity, nil)
 	var keys []uint64
-	vec := make([]float32, dim)
-	consider := func(k, v []byte) error {
+	vec := make([]float32, r.dim)
+	// A record's tier is the one it was written to unless a tier entry says otherwise:
+	// walk the records once, checking each one's tier.
+	walk := r.buckets().tierWalk()
+	c := r.recs.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if walk(k, v) != t {
+			continue
+		}
 		view, err := codec.Parse(v)
 		if err != nil {
 			return newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %x", k), err)
 		}
-		if view.Dim != dim {
-			return nil
+		if view.Dim != r.dim {
+			continue
 		}
 		seq, _ := codec.KeySeq(k)
 		view.Embedding(vec)
 		keys = append(keys, seq)
 		acc.Offer(len(keys)-1, vector.Dot(vec, r.cue), func(row int) bool { return filter(keys[row]) })
-		return nil
-	}
-	// A record's tier is the one it was written to unless a tier entry says otherwise:
-	// walk the records once, checking each one's tier.
-	c := r.b.recs.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if r.b.tierOf(k, v) != t {
-			continue
-		}
-		if err := consider(k, v); err != nil {
-			return err
-		}
 	}
 	if ferr != nil {
 		return ferr
@@ -341,50 +412,113 @@ func (r *recaller) scan(dim int, t tier.Tier) error {
 	for i, s := range best {
 		res[i] = index.Result{Key: keys[s.Row], Similarity: s.Score}
 	}
-	return r.add(res, true)
+	_, err := r.add(res, t, true)
+	return err
 }
 
-// allVisible reports whether every result's record exists in the transaction of recs.
-func allVisible(recs *bolt.Bucket, res []index.Result) bool {
-	for _, r := range res {
-		var kb [8]byte
-		if recs.Get(seqKey(&kb, r.Key)) == nil {
-			return false
+// hits scores the candidates, keeps the K nearest by similarity, orders them by score and
+// turns them into hits that own their memory. Called inside the transaction the
+// candidates' records belong to.
+func (r *recaller) hits(now time.Time) []Hit {
+	cands := r.cands
+	if len(cands) == 0 {
+		return nil
+	}
+	// The K nearest by similarity across the tiers searched, then ordered by score.
+	if len(cands) > r.q.K {
+		slices.SortStableFunc(cands, func(a, b candidate) int {
+			if c := cmp.Compare(b.sim, a.sim); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		cands = cands[:r.q.K]
+	}
+	r.seqs, r.stats = r.seqs[:0], slices.Grow(r.stats[:0], len(cands))[:len(cands)]
+	for i := range cands {
+		r.seqs = append(r.seqs, cands[i].seq)
+	}
+	r.sp.access.lookup(r.seqs, r.stats)
+	d := r.sp.decay
+	for i := range cands {
+		c := &cands[i]
+		conf, boost := c.view.Confidence, float32(1)
+		if d.Kind != tier.NoDecay {
+			idle := now.Sub(time.Unix(0, max(c.view.Created, r.stats[i].last)))
+			conf, boost = d.Apply(conf, idle), d.Boost(idle)
+		}
+		c.conf = conf
+		c.score = c.sim * (1 - r.weight + r.weight*conf) * boost
+	}
+	order := make([]int, len(cands)) // sort positions, so the stats stay aligned
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		if c := cmp.Compare(cands[b].score, cands[a].score); c != 0 {
+			return c
+		}
+		return cmp.Compare(cands[b].sim, cands[a].sim)
+	})
+	// One allocation each for the hits, their embeddings and their confidences.
+	hits := make([]Hit, len(cands))
+	confs := make([]float32, len(cands))
+	var vecs []float32
+	if !r.q.SkipEmbedding {
+		vecs = make([]float32, len(cands)*r.dim)
+	}
+	for j, i := range order {
+		c := &cands[i]
+		vec := noEmbedding
+		if vecs != nil {
+			vec = vecs[j*r.dim : (j+1)*r.dim : (j+1)*r.dim]
+		}
+		hits[j] = Hit{
+			Memory:     memoryOf(&c.view, c.tier, r.stats[i], vec, &confs[j]),
+			Similarity: c.sim,
+			Confidence: c.conf,
+			Score:      c.score,
+			seq:        c.seq,
 		}
 	}
-	return true
+	return hits
 }
 
 // touch records the access of every hit, and shows it in the returned memories; with
 // tiering it also updates the hot memories' activation and queues warm and cold hits for
 // promotion (tier.Policy.Promote).
-func (sp *Space) touch(hits []Hit) {
+func (r *recaller) touch(hits []Hit) {
 	if len(hits) == 0 {
 		return
 	}
-	now := time.Unix(0, time.Now().UnixNano()).UTC() // wall clock only, as it reads back from disk
-	ids := make([]string, len(hits))
-	var hot, other []uint64
+	sp := r.sp
+	now := time.Now().UnixNano()
+	r.seqs, r.ids = r.seqs[:0], r.ids[:0]
+	r.hotHits, r.otherHits = r.hotHits[:0], r.otherHits[:0]
+	r.stats = slices.Grow(r.stats[:0], len(hits))[:len(hits)]
 	for i := range hits {
-		ids[i] = hits[i].Memory.ID
-		hits[i].Memory.LastAccess = now
-		hits[i].Memory.AccessCount++
+		r.seqs, r.ids = append(r.seqs, hits[i].seq), append(r.ids, hits[i].Memory.ID)
 		if hits[i].Memory.Tier == tier.Hot {
-			hot = append(hot, hits[i].seq)
+			r.hotHits = append(r.hotHits, hits[i].seq)
 		} else {
-			other = append(other, hits[i].seq)
+			r.otherHits = append(r.otherHits, hits[i].seq)
 		}
 	}
-	sp.access.touch(ids, now.UnixNano())
+	sp.access.touch(r.seqs, r.ids, now, r.stats)
+	for i := range hits {
+		hits[i].Memory.LastAccess = time.Unix(0, r.stats[i].last).UTC()
+		hits[i].Memory.AccessCount = r.stats[i].count
+	}
 	if t := sp.tiering; t != nil {
+		other := r.otherHits
 		if !t.policy.Promote.OnRecall() {
 			other = nil
 		}
-		t.touch(hot, other, now.UnixNano())
+		t.touch(r.hotHits, other, now)
 		if w := sp.warmIndex(); w != nil {
 			for i := range hits {
 				if hits[i].Memory.Tier == tier.Warm {
-					w.SetStamp(hits[i].seq, stampOf(now.UnixNano()))
+					w.SetStamp(hits[i].seq, stampOf(now))
 				}
 			}
 		}
@@ -425,9 +559,13 @@ func (sp *Space) BatchRecall(ctx context.Context, qs []Query) ([]RecallResult, e
 		return failAll(ctxErr(op, sp.name, err))
 	}
 	start := time.Now()
+	qs = sp.embedQueryTexts(ctx, qs, out)
 	var g errgroup.Group
 	g.SetLimit(maxParallel())
 	for i := range qs {
+		if out[i].Err != nil {
+			continue // its text could not be embedded
+		}
 		g.Go(func() error {
 			out[i].Hits, out[i].Err = sp.recall(ctx, &qs[i])
 			return nil
@@ -440,4 +578,38 @@ func (sp *Space) BatchRecall(ctx context.Context, qs []Query) ([]RecallResult, e
 	}
 	sp.metrics.observe(OpRecall, len(qs), time.Since(start), nil, failed)
 	return out, nil
+}
+
+// embedQueryTexts embeds the texts of the queries that have one, all in one go (cache
+// first), and returns the queries with their cues as embeddings (a copy when any text was
+// embedded). A query whose text failed gets its error in out.
+func (sp *Space) embedQueryTexts(ctx context.Context, qs []Query, out []RecallResult) []Query {
+	em := sp.embedder.Load()
+	var texts []string
+	var at []int
+	for i := range qs {
+		if qs[i].Text == "" {
+			continue
+		}
+		if err := sp.checkQuery(&qs[i]); err != nil {
+			out[i].Err = err
+			continue
+		}
+		texts, at = append(texts, qs[i].Text), append(at, i)
+	}
+	if len(texts) == 0 {
+		return qs
+	}
+	vecs, errs := sp.embedQueries(ctx, em, texts)
+	cp := slices.Clone(qs)
+	for j, i := range at {
+		if errs[j] != nil {
+			e := *errs[j]
+			e.Item = i
+			out[i].Err = &e
+			continue
+		}
+		cp[i].Embedding, cp[i].Text = vecs[j], ""
+	}
+	return cp
 }

@@ -39,6 +39,10 @@ type Space struct {
 
 	metrics spaceMetrics
 
+	recallers sync.Pool // *recaller: per-recall scratch (recall.go)
+
+	embedder atomic.Pointer[embedding] // attached by WithEmbedder; nil if none (embedder.go)
+
 	// nextSeq is the last record sequence number handed out; BatchRemember reserves ranges
 	// of it before committing (the records bucket's own sequence follows in each commit).
 	nextSeq atomic.Uint64
@@ -61,7 +65,7 @@ func newSpace(s *Store, name string, cfg codec.Config) *Space {
 		}
 	}
 	sp.metrics.since = time.Now()
-	sp.access.init()
+	sp.access.init(s.opts.readOnly)
 	if cfg.Dim > 0 {
 		sp.idx = emptyIndex(cfg, 0)
 	}
@@ -92,6 +96,28 @@ func (sp *Space) checkOptions(so spaceOptions) error {
 		return mismatch("tier policy", policyOf(c), *so.tiering)
 	case so.decay != nil && decayToConfig(*so.decay) != c.Decay:
 		return mismatch("decay", decayOf(c), *so.decay)
+	}
+	return checkEmbedder(sp.name, c, so)
+}
+
+// checkEmbedder verifies that the embedder of so fits the space of cfg: its dimension,
+// and the name the space recorded.
+func checkEmbedder(space string, c codec.Config, so spaceOptions) error {
+	if so.embedder == nil {
+		return nil
+	}
+	if d := embedderDim(so.embedder); d > 0 && c.Dim != 0 && d != c.Dim {
+		return newErr(CodeDimensionMismatch, OpSpace, space, fmt.Sprintf("the embedder makes vectors of %d dimensions, the space has %d", d, c.Dim), nil)
+	}
+	name := ""
+	if info, ok := so.embedder.(EmbedderInfo); ok {
+		name = info.Name()
+	}
+	if name != "" && c.Ext.EmbedderName != "" && name != c.Ext.EmbedderName {
+		return newErr(CodeInvalidOption, OpSpace, space, fmt.Sprintf("the space's vectors were made by embedder %q, not %q", c.Ext.EmbedderName, name), nil)
+	}
+	if len(name) > codec.MaxEmbedderName {
+		return newErr(CodeInvalidOption, OpSpace, space, fmt.Sprintf("embedder name of %d bytes exceeds %d", len(name), codec.MaxEmbedderName), nil)
 	}
 	return nil
 }
@@ -178,6 +204,10 @@ type SpaceStats struct {
 	DamagedRecords int
 	// Tiering describes the hot / warm / cold placement (zero without WithTiering).
 	Tiering TieringStats
+	// Embedder is the name of the embedder that made the space's vectors, as recorded
+	// (EmbedderInfo); EmbedderAttached says whether one is attached in this process.
+	Embedder         string
+	EmbedderAttached bool
 	// Ops counts each operation since the space was opened: calls, items, failures by
 	// code, latency and batch-size distributions, throughput.
 	Ops []OpStats
@@ -197,6 +227,8 @@ func (sp *Space) Stats() SpaceStats {
 		Created:          time.Unix(0, sp.cfg.Created),
 		IndexLoadedFrom:  sp.loadedFrom,
 		DamagedRecords:   sp.damaged,
+		Embedder:         sp.cfg.Ext.EmbedderName,
+		EmbedderAttached: sp.embedder.Load() != nil,
 	}
 	idx := sp.idx
 	sp.mu.RUnlock()

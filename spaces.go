@@ -54,6 +54,11 @@ func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*S
 		if err := sp.checkOptions(so); err != nil {
 			return nil, err
 		}
+		if so.embedder != nil {
+			if err := sp.attachEmbedder(ctx, so); err != nil {
+				return nil, err
+			}
+		}
 		return sp, nil
 	}
 	if s.opts.readOnly {
@@ -88,12 +93,27 @@ func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*S
 	if so.decay != nil {
 		cfg.Decay = decayToConfig(*so.decay)
 	}
+	if so.embedder != nil {
+		if err := checkEmbedder(name, cfg, so); err != nil {
+			return nil, err
+		}
+		if d := embedderDim(so.embedder); d > 0 {
+			if d > s.limit.MaxDimension {
+				return nil, newErr(CodeInvalidOption, op, name, fmt.Sprintf("the embedder's dimension %d exceeds the limit %d", d, s.limit.MaxDimension), nil)
+			}
+			cfg.Dim = d // the embedder says what the vectors are: fix it now
+		}
+		cfg.Ext.EmbedderName, cfg.Ext.EmbedderDim = embedderName(so.embedder), cfg.Dim
+	}
 	if err := s.update(ctx, func(tx *bolt.Tx) error {
 		return createSpace(tx, name, cfg)
 	}); err != nil {
 		return nil, storageErr(op, name, err)
 	}
 	sp := newSpace(s, name, cfg)
+	if so.embedder != nil {
+		sp.embedder.Store(newEmbedding(so))
+	}
 	s.addSpace(sp)
 	s.log.Info("space created", "space", name, "dim", cfg.Dim)
 	return sp, nil

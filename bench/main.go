@@ -42,6 +42,8 @@ func main() {
 		err = cmdBatch(args)
 	case "tiers":
 		err = cmdTiers(args)
+	case "embed":
+		err = cmdEmbed(args)
 	case "pg":
 		err = cmdPG(args)
 	case "-h", "-help", "--help", "help":
@@ -68,6 +70,7 @@ commands:
   reopen    Open time of a 341k-vector store: graph snapshot vs rebuild
   batch     batch writes vs raw bbolt, the index alone and chromem-go; recall vs chromem-go
   tiers     1M memories over hot / warm / cold: resident memory, recall, migration rates
+  embed     text in: hash and GloVe-SIF embedders alone, storing alone, and both pipelined
   pg        import from PostgreSQL and export back vs RememberAll from RAM (starts its own cluster)
 
 run "go run . <command> -h" for the flags of a command.

@@ -92,8 +92,10 @@ func Validate(v []float32) error {
 	return nil
 }
 
-// Normalize scales v in place to unit length and returns its original norm. It returns an
-// error, leaving v untouched, when Validate would.
+// Normalize scales v in place to unit length and returns its original norm. A vector
+// already of unit length within float32 rounding (IsUnit) is left bit for bit, so
+// normalizing twice changes nothing. It returns an error, leaving v untouched, when
+// Validate would.
 func Normalize(v []float32) (float32, error) {
 	if err := Validate(v); err != nil {
 		return 0, err
@@ -106,7 +108,9 @@ func normalizeValid(v []float32) float32 {
 	ss := vek32.Dot(v, v)
 	if ss >= minSafeSumSq && !isInf(ss) {
 		n := float32(math.Sqrt(float64(ss)))
-		vek32.MulNumber_Inplace(v, 1/n)
+		if !IsUnit(ss) { // a unit vector stays bit for bit: normalizing is idempotent
+			vek32.MulNumber_Inplace(v, 1/n)
+		}
 		return n
 	}
 	// The squares overflowed (components near MaxFloat32) or underflowed (subnormals):

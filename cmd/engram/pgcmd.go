@@ -67,7 +67,7 @@ func parseMapping(m map[string]string) (postgres.Mapping, error) {
 		case "tags":
 			out.Tags = col
 		default:
-			return out, fmt.Errorf("--map %s: unknown field (want id, content, embedding, confidence, created_at, metadata or tags)", field)
+			return out, usagef("--map %s: unknown field (want id, content, embedding, confidence, created_at, metadata or tags)", field)
 		}
 	}
 	return out, nil
@@ -96,10 +96,13 @@ func connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 
 func (c *importCmd) runPostgres() error {
 	if c.File != "" {
-		return errors.New("give either a FILE or --from, not both")
+		return usagef("give either a FILE or --from, not both")
 	}
 	if (c.Query == "") == (c.Table == "") {
-		return errors.New("--from needs exactly one of --query and --table")
+		return usagef("--from needs exactly one of --query and --table")
+	}
+	if c.Batch < 1 || c.Batch > engram.DefaultLimits.MaxBatch {
+		return usagef("--batch %d is outside 1-%d", c.Batch, engram.DefaultLimits.MaxBatch)
 	}
 	mapping, err := parseMapping(c.Map)
 	if err != nil {
@@ -122,11 +125,17 @@ func (c *importCmd) runPostgres() error {
 		defer errFile.Close()
 		errEnc = json.NewEncoder(errFile)
 	}
+	// Rows with content and no embedding are embedded inside BatchRemember when an
+	// embedder is given (--embedder); without one they fail with INVALID_EMBEDDING.
+	embedder, err := c.Embed.build(ctx, c.Dim)
+	if err != nil {
+		return err
+	}
 	store, err := engram.Open(c.Path)
 	if err != nil {
 		return err
 	}
-	var sopts []engram.SpaceOption
+	sopts := spaceOption(embedder)
 	if c.Dim > 0 {
 		sopts = append(sopts, engram.WithDimension(c.Dim))
 	}
@@ -238,13 +247,13 @@ func printPGImport(w io.Writer, res *postgres.ImportResult, errFile string) {
 
 func (c *exportCmd) runPostgres() error {
 	if c.File != "-" {
-		return errors.New("give either a FILE or --to, not both")
+		return usagef("give either a FILE or --to, not both")
 	}
 	if c.Table == "" {
-		return errors.New("--to needs --table")
+		return usagef("--to needs --table")
 	}
 	if c.Vector && !c.Create {
-		return errors.New("--vector applies when the table is created: add --create")
+		return usagef("--vector applies when the table is created: add --create")
 	}
 	mapping, err := parseMapping(c.pgExportFlags.Map)
 	if err != nil {

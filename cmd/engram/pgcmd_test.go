@@ -35,7 +35,7 @@ func TestPGFlagsAreChecked(t *testing.T) {
 	}{
 		{&importCmd{Path: "x", Space: "s", File: "f", pgImportFlags: pgImportFlags{From: "postgres://localhost/x", Table: "t"}}, "either a FILE or --from"},
 		{&importCmd{Path: "x", Space: "s", pgImportFlags: pgImportFlags{From: "postgres://localhost/x"}}, "exactly one of --query and --table"},
-		{&importCmd{Path: "x", Space: "s", pgImportFlags: pgImportFlags{From: "postgres://localhost/x", Table: "t", Map: map[string]string{"vector": "v"}}}, "unknown field"},
+		{&importCmd{Path: "x", Space: "s", Batch: 10, pgImportFlags: pgImportFlags{From: "postgres://localhost/x", Table: "t", Map: map[string]string{"vector": "v"}}}, "unknown field"},
 		{&importCmd{Path: "x", Space: "s"}, "give a FILE"},
 		{&exportCmd{Path: "x", Space: "s", File: "-", pgExportFlags: pgExportFlags{To: "postgres://localhost/x"}}, "--to needs --table"},
 		{&exportCmd{Path: "x", Space: "s", File: "-", pgExportFlags: pgExportFlags{To: "postgres://localhost/x", Table: "t", Vector: true}}, "--create"},
@@ -130,5 +130,43 @@ func TestPGImportExportSync(t *testing.T) {
 	admin.QueryRow(ctx, "SELECT count(*) FROM "+schema+".mirror").Scan(&n)
 	if n != 297 {
 		t.Errorf("after the sync the table has %d rows, want 297", n)
+	}
+}
+
+// TestPGImportEmbeds: rows with text and no vector are embedded inside BatchRemember when
+// --embedder is given, and fail with INVALID_EMBEDDING without one.
+func TestPGImportEmbeds(t *testing.T) {
+	dsn := pgDSN(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := fmt.Sprintf("cli_%d", rand.IntN(1e9))
+	t.Cleanup(func() {
+		admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close(context.Background())
+	})
+	for _, q := range []string{
+		"CREATE SCHEMA " + schema,
+		"CREATE TABLE " + schema + ".notes (id int PRIMARY KEY, content text)",
+		"INSERT INTO " + schema + ".notes SELECT i, 'note number '||i||' about topic '||(i % 5) FROM generate_series(1, 120) i",
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	imp := &importCmd{Path: filepath.Join(dir, "s.db"), Space: "notes", Batch: 50, Dim: 64, Embed: embedderFlags{Embedder: "hash"},
+		pgImportFlags: pgImportFlags{From: dsn, Table: schema + ".notes", Read: "copy"}}
+	out := capture(t, imp.Run)
+	if !strings.Contains(out, "120 read, 120 stored") {
+		t.Fatalf("import with an embedder:\n%s", out)
+	}
+	plain := &importCmd{Path: filepath.Join(dir, "p.db"), Space: "notes", Batch: 50,
+		pgImportFlags: pgImportFlags{From: dsn, Table: schema + ".notes", Read: "copy"}}
+	out, err = runErr(t, plain.Run)
+	if err == nil || !strings.Contains(out, "INVALID_EMBEDDING 120") {
+		t.Errorf("import without an embedder: %v\n%s", err, out)
 	}
 }

@@ -166,3 +166,29 @@ func TestPeekIDReadsOnlyUpToTheID(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigV2: the extended fields round-trip; a config without them is written as v1
+// (readable by code that predates v2); a v2 config must use them.
+func TestConfigV2(t *testing.T) {
+	base := Config{Metric: MetricCosine, Dim: 8, M: 16, EfConstruction: 200, EfSearch: 64}
+	if b := EncodeConfig(base); b[0] != ConfigVersion || len(b) != configLen {
+		t.Fatalf("plain config written as version %d, %d bytes", b[0], len(b))
+	}
+	ext := base
+	ext.Ext = ConfigExt{EmbedderName: "glove-sif", EmbedderDim: 100, TTL: 5e9, TTLRefresh: true}
+	b := EncodeConfig(ext)
+	if b[0] != ConfigVersionV2 {
+		t.Fatalf("version %d", b[0])
+	}
+	got, err := DecodeConfig(b)
+	if err != nil || got != ext {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	empty := append([]byte{}, EncodeConfig(base)...)
+	empty = empty[:len(empty)-4]
+	empty[0] = ConfigVersionV2
+	empty = append(empty, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	if _, err := DecodeConfig(seal(append(empty, 0, 0, 0, 0))); err == nil {
+		t.Fatal("a v2 config without v2 fields decoded")
+	}
+}

@@ -59,6 +59,8 @@ func hasDupMeta(b []byte) bool {
 // — unless they already carry one, as the seeds do.
 func FuzzDecodeConfig(f *testing.F) {
 	f.Add(EncodeConfig(Config{Metric: MetricCosine, Dim: 100, M: 16, EfConstruction: 200, EfSearch: 128}))
+	f.Add(EncodeConfig(Config{Metric: MetricCosine, Dim: 384, M: 16, EfConstruction: 200, EfSearch: 128,
+		Ext: ConfigExt{EmbedderName: "hash:v1;dim=384", EmbedderDim: 384, TTL: 3600e9, TTLRefresh: true}}))
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, in := range [][]byte{b, seal(b)} {

@@ -256,26 +256,48 @@ func (v *View) Record() Record {
 		Created:    v.Created,
 		Norm:       v.Norm,
 		Vec:        make([]float32, v.Dim),
-		ID:         string(v.id),
-		Content:    string(v.content),
+		Tags:       v.Tags(),
+		Meta:       v.Meta(),
 	}
+	rec.ID, rec.Content = v.IDContent()
 	v.Embedding(rec.Vec)
-	r := reader{b: v.tags}
-	if n := r.count(); n > 0 {
-		rec.Tags = make([]string, 0, n)
-		for ; n > 0; n-- {
-			rec.Tags = append(rec.Tags, string(r.bytes()))
-		}
-	}
-	r = reader{b: v.meta}
-	if n := r.count(); n > 0 {
-		rec.Meta = make(map[string]string, n)
-		for ; n > 0; n-- {
-			k := string(r.bytes())
-			rec.Meta[k] = string(r.bytes())
-		}
-	}
 	return rec
+}
+
+// IDContent returns copies of the record's ID and content, sharing one allocation (the
+// two are read together, and together they are the bulk of a memory's text).
+func (v *View) IDContent() (id, content string) {
+	s := string(append(append(make([]byte, 0, len(v.id)+len(v.content)), v.id...), v.content...))
+	return s[:len(v.id)], s[len(v.id):]
+}
+
+// Tags returns copies of the record's tags, or nil when it has none.
+func (v *View) Tags() []string {
+	r := reader{b: v.tags}
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	tags := make([]string, 0, n)
+	for ; n > 0; n-- {
+		tags = append(tags, string(r.bytes()))
+	}
+	return tags
+}
+
+// Meta returns a copy of the record's metadata, or nil when it has none.
+func (v *View) Meta() map[string]string {
+	r := reader{b: v.meta}
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	meta := make(map[string]string, n)
+	for ; n > 0; n-- {
+		k := string(r.bytes())
+		meta[k] = string(r.bytes())
+	}
+	return meta
 }
 
 // Decode parses and copies b.
