@@ -8,6 +8,7 @@
 //	go run . ann [flags]                # recall / QPS / build / memory table
 //	go run . fixture --out FILE         # small real-data fixture for CI
 //	go run . tiers [--n 1000000]        # tiered store: memory, recall, migration
+//	go run . pg [--n 100000] [--dim 384] # PostgreSQL import / export vs RememberAll
 package main
 
 import (
@@ -43,6 +44,8 @@ func main() {
 		err = cmdTiers(args)
 	case "embed":
 		err = cmdEmbed(args)
+	case "pg":
+		err = cmdPG(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -68,6 +71,7 @@ commands:
   batch     batch writes vs raw bbolt, the index alone and chromem-go; recall vs chromem-go
   tiers     1M memories over hot / warm / cold: resident memory, recall, migration rates
   embed     text in: hash and GloVe-SIF embedders alone, storing alone, and both pipelined
+  pg        import from PostgreSQL and export back vs RememberAll from RAM (starts its own cluster)
 
 run "go run . <command> -h" for the flags of a command.
 `)

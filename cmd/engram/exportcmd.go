@@ -28,9 +28,14 @@ type exportCmd struct {
 	Gzip  bool   `help:"Compress the output with gzip ('engram import' recognizes it)."`
 	Plain bool   `help:"Plain JSON Lines: no header line and no tiers (for tools that read memory lines only)."`
 	File  string `arg:"" optional:"" default:"-" help:"Output file, or - for standard output (the default). A file is replaced only once the export is complete."`
+
+	pgExportFlags `embed:""` // --to postgres://... (pgcmd.go)
 }
 
 func (c *exportCmd) Run() error {
+	if c.To != "" {
+		return c.runPostgres()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	start := time.Now()

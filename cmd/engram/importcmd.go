@@ -46,7 +46,9 @@ type importCmd struct {
 	KeepTiers *bool         `negatable:"" help:"Keep each memory's tier and access statistics (Space.Restore). Default: on for a lossless export (a file with a header), off otherwise."`
 	Strict    bool          `help:"Exit with status 1 if any line or memory was rejected (the others are still imported)."`
 	Embed     embedderFlags `embed:""`
-	File      string        `arg:"" help:"JSON Lines file (one engram.Memory object per line, as 'engram synth' and 'engram export' write; gzip'ed or not), or - for standard input."`
+	File      string        `arg:"" optional:"" help:"JSON Lines file (one engram.Memory object per line, as 'engram synth' and 'engram export' write; gzip'ed or not), or - for standard input."`
+
+	pgImportFlags `embed:""` // --from postgres://... (pgcmd.go)
 }
 
 // maxReported bounds the bad lines and rejected memories printed one by one.
@@ -85,6 +87,12 @@ type readStats struct {
 }
 
 func (c *importCmd) Run() error {
+	if c.From != "" {
+		return c.runPostgres()
+	}
+	if c.File == "" {
+		return usagef("give a FILE to import (or - for standard input), or --from")
+	}
 	if c.Batch < 1 || c.Batch > engram.DefaultLimits.MaxBatch {
 		return usagef("--batch %d is outside 1-%d", c.Batch, engram.DefaultLimits.MaxBatch)
 	}

@@ -15,8 +15,8 @@ import "os"
 type cli struct {
 	Demo   demoCmd   `cmd:"" help:"Run the main job on an embedded store: batching throughput and latency, partial failures, batchers, a stream, recall, metrics, and a chart."`
 	Synth  synthCmd  `cmd:"" help:"Write deterministic synthetic memories as JSON Lines to stdout."`
-	Import importCmd `cmd:"" help:"Import memories from JSON Lines into a space, in batches; bad lines and rejected memories are reported and skipped."`
-	Export exportCmd `cmd:"" help:"Write every memory of a space as JSON Lines (store opened read-only)."`
+	Import importCmd `cmd:"" help:"Import memories from JSON Lines or PostgreSQL (--from) into a space, in batches; bad lines or rows and rejected memories are reported and skipped."`
+	Export exportCmd `cmd:"" help:"Write every memory of a space as JSON Lines (store opened read-only), or to a PostgreSQL table (--to), or keep a table in sync (--sync)."`
 
 	Spaces spacesCmd `cmd:"" help:"List the store's spaces: dimension, memories per tier, index, settings."`
 	Stats  statsCmd  `cmd:"" help:"Show one space's statistics and settings, as a table or JSON."`
