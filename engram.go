@@ -134,7 +134,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 // free-list pages becomes an error.
 func openBolt(path string, mode os.FileMode, opts *bolt.Options) (db *bolt.DB, err error) {
 	if err := preflight(path); err != nil {
-		return nil, fmt.Errorf("%w: %v", berrors.ErrInvalid, err)
+		return nil, err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -145,41 +145,58 @@ func openBolt(path string, mode os.FileMode, opts *bolt.Options) (db *bolt.DB, e
 	return bolt.Open(path, mode, opts)
 }
 
-// init creates the top-level buckets of a new file and checks the format of an old one.
+// init checks that the file is an engram store of a format this code reads, and gives a
+// new one its top-level buckets. It looks before it writes, for two reasons: a bbolt
+// database of another application (buckets, but no engram marker) must be refused and left
+// byte for byte as it was, and reopening an existing store must not need a write (a store
+// must open, read-only or not, on a full disk). An empty database — a new file, or one
+// whose first transaction never committed — becomes a store.
 func (s *Store) init() error {
-	check := func(tx *bolt.Tx) error {
+	var fresh bool
+	err := s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
+			var names []string
+			tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				if names = append(names, string(name)); len(names) == 3 {
+					return errStopWalk
+				}
+				return nil
+			})
+			if len(names) > 0 {
+				return newErr(CodeCorrupt, OpOpen, "", fmt.Sprintf("%s is a bbolt database but not an engram store "+
+					"(it has buckets such as %q and no %q marker); it was left as it is", s.path, names, bucketMeta), nil)
+			}
+			fresh = true
 			return nil
 		}
 		if f := meta.Get(keyFormat); len(f) != 1 || f[0] < 1 || f[0] > storeFormat {
 			return newErr(CodeCorrupt, OpOpen, "", fmt.Sprintf("unsupported store format %v", f), nil)
+		} else if f[0] != storeFormat || tx.Bucket(bucketSpaces) == nil {
+			fresh = true // format 1, upgraded below
 		}
 		return nil
-	}
-	if s.opts.readOnly {
-		return s.view(check)
+	})
+	if err != nil || !fresh || s.opts.readOnly {
+		return err
 	}
 	return s.update(context.Background(), func(tx *bolt.Tx) error {
-		if err := check(tx); err != nil {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
 			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			var err error
-			if meta, err = tx.CreateBucket(bucketMeta); err != nil {
-				return err
-			}
 		}
 		if f := meta.Get(keyFormat); len(f) != 1 || f[0] != storeFormat { // new, or format 1
 			if err := meta.Put(keyFormat, []byte{storeFormat}); err != nil {
 				return err
 			}
 		}
-		_, err := tx.CreateBucketIfNotExists(bucketSpaces)
+		_, err = tx.CreateBucketIfNotExists(bucketSpaces)
 		return err
 	})
 }
+
+// errStopWalk ends a bbolt ForEach early.
+var errStopWalk = errors.New("stop")
 
 // loadSpaces opens every stored space and rebuilds its index, spaces in parallel.
 func (s *Store) loadSpaces() error {
