@@ -189,6 +189,7 @@ func (sp *Space) indexKeys(c *SpaceCheck) indexMemo {
 func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck) suspects {
 	var sus suspects
 	dim := sp.Dim()
+	var vec []float32
 	cur := b.recs.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		c.Records++
@@ -206,6 +207,12 @@ func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck) suspects {
 		if !t.Valid() || view.Dim != dim {
 			c.problem("record %d: tier %d, dim %d in a space of dim %d", seq, view.Tier, view.Dim, dim)
 			continue
+		}
+		vec = slices.Grow(vec[:0], dim)[:dim]
+		view.Embedding(vec)
+		if err := usableEmbedding(vec); err != nil {
+			c.problem("record %d (id %q): %v", seq, view.ID(), err)
+			continue // left out of the indexes at Open, like a damaged record
 		}
 		c.Tiers[t]++
 		if back := b.keyOf(view.ID()); back == nil {
@@ -265,9 +272,18 @@ func (sp *Space) recheckCounters(c *SpaceCheck, suspect bool) {
 					return err
 				}
 				cur := b.recs.Cursor()
+				var vec []float32
 				for k, v := cur.First(); k != nil; k, v = cur.Next() {
-					if _, err := codec.Parse(v); err != nil {
+					view, err := codec.Parse(v)
+					if err != nil {
 						continue // damaged: not counted (Open left it out), reported above
+					}
+					if view.Dim != sp.Dim() {
+						continue // as damaged
+					}
+					vec = slices.Grow(vec[:0], view.Dim)[:view.Dim]
+					if view.Embedding(vec); usableEmbedding(vec) != nil {
+						continue // as damaged
 					}
 					if t := b.tierOf(k, v); t.Valid() {
 						onDisk[t]++

@@ -7,6 +7,7 @@ import (
 	"github.com/engram-go/engram/index"
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/tier"
+	"github.com/engram-go/engram/vector"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -115,6 +116,10 @@ func (l *spaceLoad) run() error {
 		if err == nil && (!t.Valid() || view.Dim != cfg.Dim) {
 			err = fmt.Errorf("tier %d, dim %d in a space of dim %d", t, view.Dim, cfg.Dim)
 		}
+		if err == nil {
+			view.Embedding(vec)
+			err = usableEmbedding(vec)
+		}
 		if err != nil {
 			// A damaged record is left out (its checksum caught it), not allowed to make
 			// the whole store unopenable: reading it gives CORRUPT, Check reports it, and
@@ -123,7 +128,6 @@ func (l *spaceLoad) run() error {
 			sp.store.log.Warn("damaged record left out of the index", "space", sp.name, "seq", seq, "err", err)
 			continue
 		}
-		view.Embedding(vec)
 		l.take(seq, t, &view, vec)
 		if len(l.change.hot)+len(l.change.warm)+l.change.cold >= loadChunk {
 			sp.applyChange(&l.change)
@@ -136,6 +140,18 @@ func (l *spaceLoad) run() error {
 		sp.idx, l.missing = g, missing
 		sp.snapChanges = g.Changes()
 		return g.Add(l.pendingKeys, l.pendingVecs)
+	}
+	return nil
+}
+
+// usableEmbedding refuses a stored embedding with a non-finite component. Its checksum
+// is fine — engram before 2025-12 normalized embeddings of tiny norm (below about 1e-38)
+// to all NaN — but it scores NaN against every cue, so it is kept out of the indexes like
+// a damaged record (counted in DamagedRecords, listed by Check; Get still returns it). One
+// SIMD pass over a vector the load has in hand anyway.
+func usableEmbedding(vec []float32) error {
+	if err := vector.Validate(vec); err != nil {
+		return fmt.Errorf("stored embedding is unusable: %w", err)
 	}
 	return nil
 }

@@ -192,7 +192,7 @@ func (r *recaller) add(res []index.Result, exact bool) error {
 			view.Embedding(vec)
 			sim = vector.Dot(vec, r.cue)
 		}
-		if sim < r.q.MinSimilarity {
+		if !(sim >= r.q.MinSimilarity) { // NaN: a non-finite stored vector is never a hit
 			continue
 		}
 		m := r.sp.toMemory(r.b, k, &view)
