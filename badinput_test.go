@@ -87,6 +87,10 @@ func TestBadInputMatrix(t *testing.T) {
 		{"oversized batch", func(e env) error { _, err := e.sp.BatchRemember(ctx, make([]Memory, 9)); return err }, CodeBatchTooLarge},
 		{"canceled context", func(e env) error { _, err := e.sp.BatchRemember(canceled, []Memory{good}); return err }, CodeCanceled},
 		{"expired context", func(e env) error { _, err := e.sp.Recall(expired, Query{Embedding: unit(1, 1, 1), K: 1}); return err }, CodeDeadlineExceeded},
+		{"Snapshot with canceled context", func(e env) error { return e.sp.Snapshot(canceled) }, CodeCanceled},
+		{"Snapshot with expired context", func(e env) error { return e.sp.Snapshot(expired) }, CodeDeadlineExceeded},
+		{"Space with canceled context", func(e env) error { _, err := e.s.Space(canceled, "c"); return err }, CodeCanceled},
+		{"DropSpace with expired context", func(e env) error { return e.s.DropSpace(expired, "m") }, CodeDeadlineExceeded},
 		{"call after Close", func(e env) error { e.s.Close(); _, err := e.sp.Remember(ctx, good); return err }, CodeClosed},
 		{"Open after Close, closed store", func(e env) error { e.s.Close(); _, err := e.s.Space(ctx, "x"); return err }, CodeClosed},
 	}

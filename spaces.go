@@ -91,7 +91,7 @@ func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*S
 	if err := s.update(ctx, func(tx *bolt.Tx) error {
 		return createSpace(tx, name, cfg)
 	}); err != nil {
-		return nil, storageErr(op, name, err)
+		return nil, writeErr(ctx, op, name, err)
 	}
 	sp := newSpace(s, name, cfg)
 	s.addSpace(sp)
@@ -167,7 +167,7 @@ func (s *Store) DropSpace(ctx context.Context, name string) error {
 		sp.gate.reopen()
 		sp.closing.Store(new(make(chan struct{})))
 		sp.dropping.Store(false)
-		return storageErr(op, name, err)
+		return writeErr(ctx, op, name, err)
 	}
 	s.removeSpace(sp)
 	sp.release()
