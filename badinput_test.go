@@ -43,6 +43,13 @@ func TestBadInputMatrix(t *testing.T) {
 			return res.Items[1].Err
 		}
 	}
+	// closed: the call made after the store closed.
+	closed := func(call func(e env) error) func(e env) error {
+		return func(e env) error {
+			e.s.Close()
+			return call(e)
+		}
+	}
 	recall := func(q Query) func(e env) error {
 		return func(e env) error { _, err := e.sp.Recall(ctx, q); return err }
 	}
@@ -93,6 +100,27 @@ func TestBadInputMatrix(t *testing.T) {
 		{"DropSpace with expired context", func(e env) error { return e.s.DropSpace(expired, "m") }, CodeDeadlineExceeded},
 		{"call after Close", func(e env) error { e.s.Close(); _, err := e.sp.Remember(ctx, good); return err }, CodeClosed},
 		{"Open after Close, closed store", func(e env) error { e.s.Close(); _, err := e.s.Space(ctx, "x"); return err }, CodeClosed},
+		// Every other call on a closed store says CLOSED too: none succeeds storing nothing.
+		{"RememberMixed after Close", closed(func(e env) error {
+			_, err := e.s.RememberMixed(ctx, []SpaceMemory{{Space: "m", Memory: good}})
+			return err
+		}), CodeClosed},
+		{"Stream.Send after Close", closed(func(e env) error { _, err := e.sp.NewStream(StreamOptions{}).Send(ctx, good); return err }), CodeClosed},
+		{"Stream.Send after Close, NoAcks", closed(func(e env) error {
+			_, err := e.sp.NewStream(StreamOptions{NoAcks: true}).Send(ctx, good)
+			return err
+		}), CodeClosed},
+		{"Batcher.Remember after Close", closed(func(e env) error { _, err := e.sp.NewBatcher(BatcherOptions{}).Remember(ctx, good); return err }), CodeClosed},
+		{"RememberAll after Close", closed(func(e env) error { _, err := e.sp.RememberAll(ctx, []Memory{good}, 0, 0); return err }), CodeClosed},
+		{"Archive after Close", closed(func(e env) error { _, err := e.sp.Archive(ctx, []Memory{good}); return err }), CodeClosed},
+		{"Forget after Close", closed(func(e env) error { _, err := e.sp.Forget(ctx, "x"); return err }), CodeClosed},
+		{"BatchUpdate after Close", closed(func(e env) error { _, err := e.sp.BatchUpdate(ctx, []Update{{ID: "x"}}); return err }), CodeClosed},
+		{"SetCheckpoint after Close", closed(func(e env) error { return e.sp.SetCheckpoint(ctx, "c", []byte("v")) }), CodeClosed},
+		{"Snapshot after Close", closed(func(e env) error { return e.sp.Snapshot(ctx) }), CodeClosed},
+		{"DropSpace after Close", closed(func(e env) error { return e.s.DropSpace(ctx, "m") }), CodeClosed},
+		{"Sync after Close", closed(func(e env) error { return e.s.Sync() }), CodeClosed},
+		{"Check after Close", closed(func(e env) error { _, err := e.s.Check(ctx); return err }), CodeClosed},
+		{"Get after Close", closed(func(e env) error { _, err := e.sp.Get(ctx, "x"); return err }), CodeClosed},
 	}
 	for _, c := range cases {
 		t.Run(c.class, func(t *testing.T) {

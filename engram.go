@@ -39,8 +39,9 @@ type Store struct {
 	gate  gate
 	limit Limits
 
-	mu     sync.Mutex // guards spaces and serializes space create / drop
+	mu     sync.Mutex // guards spaces and drops, and serializes space create / drop
 	spaces map[string]*Space
+	drops  map[string]chan struct{} // spaces being dropped: closed when the drop ends
 
 	commit committer // group commit of space writes (commit.go)
 
@@ -49,7 +50,8 @@ type Store struct {
 	stopMigrate context.CancelFunc
 	resident    residency
 	tiered      atomic.Int32  // spaces with tiering: whether file pages are released
-	closing     chan struct{} // closed when Close begins: writers waiting for hot room give up
+	draining    chan struct{} // closed when Close begins: writes no longer wait for hot room
+	closing     chan struct{} // closed once feeds are drained: writers waiting for hot room give up
 	closeOnce   sync.Once
 	closeErr    error
 	migrateDone chan struct{}
@@ -97,8 +99,10 @@ func Open(path string, opts ...Option) (*Store, error) {
 		ids:    ids.New(),
 		limit:  o.limits,
 		spaces: make(map[string]*Space),
+		drops:  make(map[string]chan struct{}),
 
-		closing: make(chan struct{}),
+		draining: make(chan struct{}),
+		closing:  make(chan struct{}),
 	}
 	s.commit.env = commitEnv{update: s.updateTx, onCommit: issueTickets}
 	if o.wrapCommit != nil {
@@ -233,9 +237,18 @@ func (s *Store) loadSpaces() error {
 
 // Close drains the space's batchers and streams (committing everything they accepted),
 // waits for calls in flight, flushes pending access statistics, saves the graph index of
-// every space whose graph changed (see Space.Snapshot), and releases the file.
-// Calls made after Close fail with CLOSED. Later and concurrent calls of Close wait for the
-// first to finish (the file is released when any returns) and return its result.
+// every space whose graph changed (see Space.Snapshot), and releases the file. It returns
+// in bounded time, whatever batchers and streams exist (see Stream.Close).
+//
+// Close always releases the file, and the store it leaves is consistent: everything
+// committed is durable. What Close saves on the way is derived data — a graph snapshot
+// spares the next Open a rebuild, the access statistics rank recalls — so when saving it
+// fails (a full disk), Close still closes and returns a CLOSED error (not retryable: the
+// store is closed, and a second Close has nothing left to do) that wraps what failed, so
+// errors.Is(err, ErrStorage) tells a disk problem; the next Open rebuilds the graph from
+// the records. Calls made after Close fail with CLOSED. Later and concurrent calls of Close
+// wait for the first to finish (the file is released when any returns) and return its
+// result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.close() })
 	return s.closeErr
@@ -246,6 +259,10 @@ func (s *Store) close() error {
 		return nil
 	}
 	// Batchers and streams first: they commit what they accepted while the store is open.
+	// Their writes do not wait for hot-tier room (a full hot tier with the migrator off
+	// would hold Close forever): a queue's worth over capacity is demoted after the next
+	// Open. Streams whose acks nobody reads drop them (Stream.Close): Close is bounded.
+	close(s.draining)
 	for _, sp := range s.spaceList() {
 		sp.closeFeeds()
 	}
@@ -264,6 +281,7 @@ func (s *Store) close() error {
 		<-s.flushDone
 	}
 	var errs []error
+	msg := "the store is closed and consistent, but saving derived state failed (nothing committed is lost; the next Open rebuilds it)"
 	if !s.opts.readOnly {
 		if err := s.flushAccess(); err != nil {
 			errs = append(errs, err)
@@ -275,14 +293,20 @@ func (s *Store) close() error {
 		}
 		if s.opts.noSync {
 			if err := s.db.Sync(); err != nil {
-				errs = append(errs, newErr(CodeStorage, OpClose, "", "sync", err))
+				errs = append(errs, storageErr(OpClose, "", err))
+				msg = "the store is closed, but its final sync failed: writes since the last successful Sync may not survive a machine crash"
 			}
 		}
 	}
 	if err := s.db.Close(); err != nil {
-		errs = append(errs, newErr(CodeStorage, OpClose, "", "", err))
+		errs = append(errs, storageErr(OpClose, "", err))
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	// CLOSED, wrapping the causes: Close cannot be retried (the file is released), and
+	// errors.Is(err, ErrStorage) / ErrAccess still tell what failed.
+	return newErr(CodeClosed, OpClose, "", msg, errors.Join(errs...))
 }
 
 // Sync writes pending access statistics and, under WithNoSync, fsyncs the file, so that

@@ -239,7 +239,8 @@ func (sp *Space) unregister(c closer) {
 	sp.feedMu.Unlock()
 }
 
-// closeFeeds drains and closes every batcher and stream of the space.
+// closeFeeds drains and closes every batcher and stream of the space, all at once: each
+// stops accepting at the same moment, and the drain takes as long as the slowest one.
 func (sp *Space) closeFeeds() {
 	sp.feedMu.Lock()
 	feeds := make([]closer, 0, len(sp.feeds))
@@ -247,9 +248,11 @@ func (sp *Space) closeFeeds() {
 		feeds = append(feeds, c)
 	}
 	sp.feedMu.Unlock()
+	var wg sync.WaitGroup
 	for _, c := range feeds {
-		c.Close()
+		wg.Go(func() { c.Close() })
 	}
+	wg.Wait()
 }
 
 // measure records a call of op that handled items items and ended with *errp.
