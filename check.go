@@ -64,7 +64,7 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	// becomes an error): a bucket the store does not know is reported. bbolt's own
 	// tx.Check is not used: it reads pages in a goroutine of its own, where a fault on a
 	// damaged page id would crash the process.
-	known := map[string]bool{string(bucketMeta): true, string(bucketSpaces): true}
+	known := map[string]bool{string(bucketMeta): true, string(bucketSpaces): true, string(bucketQuarantine): true}
 	s.mu.Lock()
 	for name := range s.spaces {
 		for _, kind := range spaceKinds {
@@ -125,6 +125,7 @@ func (sp *Space) check() (SpaceCheck, error) {
 			if err != nil {
 				return err
 			}
+			b.fix = nil // the stored map is what is checked
 			sus = sp.checkRecords(b, memo, &c)
 			sp.checkIDMap(b, &c)
 			return nil
@@ -133,6 +134,9 @@ func (sp *Space) check() (SpaceCheck, error) {
 	})
 	if viewErr != nil {
 		return c, storageErr(op, sp.name, viewErr)
+	}
+	if fix := sp.idFix.Load(); fix != nil {
+		c.problem("the ID map failed its audit at Open (%d records it does not lead to): reads use a map rebuilt from the records, writes are refused until Store.Repair", fix.problems)
 	}
 	sp.recheckCounters(&c, counterSuspect)
 	// A write that committed while the snapshot was read may be visible on one side only
@@ -215,7 +219,9 @@ func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck) suspects {
 			continue // left out of the indexes at Open, like a damaged record
 		}
 		c.Tiers[t]++
-		if back := b.keyOf(view.ID()); back == nil {
+		if back, ok := safeKeyOf(b, view.ID()); !ok {
+			c.problem("record %d (id %q): looking it up in the ID map fails on a damaged page", seq, view.ID())
+		} else if back == nil {
 			c.problem("record %d (id %q) is missing from the ID map", seq, view.ID())
 		} else if s2, err := codec.KeySeq(back); err != nil || s2 != seq {
 			c.problem("record %d (id %q): the ID map points at %x", seq, view.ID(), back)
@@ -242,8 +248,23 @@ func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck) suspects {
 	return sus
 }
 
+// safeKeyOf is keyOf with a panic on a damaged page of the ID map reported as ok = false.
+func safeKeyOf(b spaceTx, id string) (k []byte, ok bool) {
+	defer func() {
+		if recover() != nil {
+			k, ok = nil, false
+		}
+	}()
+	return b.keyOf(id), true
+}
+
 // checkIDMap checks that every ID map entry leads to a record holding that ID.
 func (sp *Space) checkIDMap(b spaceTx, c *SpaceCheck) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.problem("the ID map's pages are damaged: walking it failed (%v)", r)
+		}
+	}()
 	ic := b.ids.Cursor()
 	for k, v := ic.First(); k != nil; k, v = ic.Next() {
 		rv := b.recs.Get(v)

@@ -72,6 +72,9 @@ func namesOf(space string) bucketNames {
 // spaceTx is a space's buckets within one transaction.
 type spaceTx struct {
 	recs, ids, access, tiers *bolt.Bucket
+	// fix, when set, is the space's ID map rebuilt from its records because the stored one
+	// failed its audit (idmap.go): keyOf answers from it.
+	fix *idRepair
 }
 
 // openSpaceTx returns the space's buckets in tx, or ok = false when the space does not
@@ -89,6 +92,13 @@ func openSpaceTx(tx *bolt.Tx, n *bucketNames) (spaceTx, bool) {
 // reported when read; one whose header or ID bytes are damaged is not found by its ID
 // (Check reports it).
 func (b spaceTx) keyOf(id string) []byte {
+	if b.fix != nil {
+		if seq, ok := b.fix.byID[id]; ok {
+			return codec.SeqKey(seq)
+		}
+		// Not among the readable records: the stored map may still lead to a damaged one
+		// (whose read then reports CORRUPT), or to another memory (readMemory reports that).
+	}
 	if k := b.ids.Get([]byte(id)); k != nil {
 		return k
 	}

@@ -87,6 +87,7 @@ type spaceLoad struct {
 	missing     int // snapshot nodes whose records are gone
 
 	change tierChange // the chunk being loaded
+	audit  idAudit    // of the ID map against the records (idmap.go)
 }
 
 func (l *spaceLoad) run() error {
@@ -112,6 +113,9 @@ func (l *spaceLoad) run() error {
 			return newErr(CodeCorrupt, OpOpen, sp.name, "record key", err)
 		}
 		view, err := codec.Parse(v)
+		if err == nil {
+			l.audit.check(l.b, k, seq, view.IDBytes())
+		}
 		t := walk(k, v)
 		if err == nil && (!t.Valid() || view.Dim != cfg.Dim) {
 			err = fmt.Errorf("tier %d, dim %d in a space of dim %d", t, view.Dim, cfg.Dim)
@@ -139,8 +143,11 @@ func (l *spaceLoad) run() error {
 		g, missing := l.snapshot.Finish()
 		sp.idx, l.missing = g, missing
 		sp.snapChanges = g.Changes()
-		return g.Add(l.pendingKeys, l.pendingVecs)
+		if err := g.Add(l.pendingKeys, l.pendingVecs); err != nil {
+			return err
+		}
 	}
+	l.auditLoad()
 	return nil
 }
 

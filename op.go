@@ -36,6 +36,7 @@ const (
 	OpFlushAccess                         // the background access-statistics flush
 	OpCheckpoint                          // Space.Checkpoint, Space.SetCheckpoint
 	OpRestore                             // Space.Restore (measured as OpRemember)
+	OpRepair                              // Store.Repair
 	numOps
 
 	// opNone marks an error raised where the operation is not known (inside a
@@ -48,7 +49,7 @@ var opNames = [numOps]string{
 	OpArchive: "archive", OpOpen: "open", OpClose: "close", OpSync: "sync", OpSpace: "space",
 	OpLookup: "lookup", OpDrop: "drop", OpSnapshot: "snapshot", OpScan: "scan", OpMigrate: "migrate",
 	OpCheck: "check", OpStream: "stream", OpFlush: "flush", OpFlushAccess: "flush-access",
-	OpCheckpoint: "checkpoint", OpRestore: "restore",
+	OpCheckpoint: "checkpoint", OpRestore: "restore", OpRepair: "repair",
 }
 
 // String returns the operation's lower-case name, e.g. "remember".

@@ -50,11 +50,16 @@ func (sp *Space) Get(ctx context.Context, id string) (m Memory, err error) {
 	return m, nil
 }
 
-// buckets returns the space's buckets in tx, or SPACE_NOT_FOUND if it was dropped.
+// buckets returns the space's buckets in tx, or SPACE_NOT_FOUND if it was dropped. In a
+// space whose ID map failed its audit (idmap.go), lookups go through the map rebuilt from
+// the records, and a write transaction is refused with CORRUPT until Store.Repair.
 func (sp *Space) buckets(tx *bolt.Tx) (spaceTx, error) {
 	b, ok := openSpaceTx(tx, &sp.names)
 	if !ok {
 		return b, newErr(CodeSpaceNotFound, opNone, sp.name, "space was dropped", nil)
+	}
+	if b.fix = sp.idFix.Load(); b.fix != nil && tx.Writable() {
+		return b, sp.idMapDamaged(b.fix)
 	}
 	return b, nil
 }
@@ -161,13 +166,16 @@ func (sp *Space) scanSeqs(ctx context.Context) iter.Seq2[seqMemory, error] {
 						}
 					}
 					for ; k != nil && len(page) < scanPage; k, v = c.Next() {
+						after = append(after[:0], k...)
+						seq, _ := codec.KeySeq(k)
+						if b.fix != nil && b.fix.dups[seq] {
+							continue // an older record of an ID stored twice (idmap.go): not listed
+						}
 						view, err := codec.Parse(v)
 						if err != nil {
 							return newErr(CodeCorrupt, op, sp.name, fmt.Sprintf("record %x", k), err)
 						}
-						seq, _ := codec.KeySeq(k)
 						page = append(page, seqMemory{sp.toMemory(b, k, &view), seq})
-						after = append(after[:0], k...)
 					}
 					return nil
 				})

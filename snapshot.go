@@ -79,9 +79,11 @@ func (sp *Space) snapshot(ctx context.Context) error {
 		return newErr(CodeStorage, op, sp.name, "encode", err)
 	}
 	err = sp.store.update(ctx, func(tx *bolt.Tx) error {
-		b, err := sp.buckets(tx)
-		if err != nil {
-			return err
+		// Not sp.buckets: a snapshot writes only its own bucket, so it is not refused in a
+		// space whose ID map failed its audit (idmap.go).
+		b, ok := openSpaceTx(tx, &sp.names)
+		if !ok {
+			return newErr(CodeSpaceNotFound, opNone, sp.name, "space was dropped", nil)
 		}
 		name := sp.names.snapshot
 		if err := tx.DeleteBucket(name); err != nil && err != bolt.ErrBucketNotFound {

@@ -49,6 +49,8 @@ type Space struct {
 	snapChanges uint64 // the graph's change counter when it was last snapshotted (guarded by mu)
 	loadedFrom  string // how Open restored the index: "snapshot", "records" or "" (new)
 	damaged     int    // records that failed their checksum at Open
+
+	idFix atomic.Pointer[idRepair] // set when the stored ID map failed its audit (idmap.go)
 }
 
 func newSpace(s *Store, name string, cfg codec.Config) *Space {
