@@ -149,3 +149,52 @@ func TestBadInputMatrix(t *testing.T) {
 		t.Fatal("the matrix must cover at least 15 classes")
 	}
 }
+
+// TestEdgeInputMatrix: input at the edges of what is valid is stored as given, not turned
+// into something else: one row per class of edge value (embeddings at both ends of the
+// float32 range, which used to come back as NaN when tiny). Each is stored between two
+// ordinary memories and read back finite and of unit length, pointing the same way.
+func TestEdgeInputMatrix(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	sp := mustSpace(t, s, "edge", WithDimension(3))
+	maxf := float32(math.MaxFloat32)
+	for _, c := range []struct {
+		class string
+		e     []float32
+	}{
+		{"smallest subnormal", unit(1e-45, 0, 0)},
+		{"subnormals", unit(1e-40, -1e-41, 3e-42)},
+		{"just below the normal range", unit(1e-38, 1e-38, 0)},
+		{"tiny normals (squares underflow)", unit(1e-30, 2e-30, -1e-30)},
+		{"largest finite", unit(maxf, maxf, -maxf)},
+		{"huge and tiny together", unit(1e38, 1e-40, 0)},
+		{"one component", unit(0, 0, -5)},
+	} {
+		t.Run(c.class, func(t *testing.T) {
+			res, err := sp.BatchRemember(ctx, []Memory{{Embedding: unit(1, 2, 3)}, {ID: c.class, Embedding: c.e}, {Embedding: unit(3, 2, 1)}})
+			if err != nil || res.Failed != 0 {
+				t.Fatalf("%v %v", err, res.Err())
+			}
+			m, err := sp.Get(ctx, c.class)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The direction, in float64 from the exact input (scaled by its largest
+			// component, so that no square leaves float64's range).
+			var scale, ss float64
+			for _, x := range c.e {
+				scale = max(scale, math.Abs(float64(x)))
+			}
+			for _, x := range c.e {
+				ss += (float64(x) / scale) * (float64(x) / scale)
+			}
+			ref := scale * math.Sqrt(ss)
+			for i, x := range m.Embedding {
+				if d := math.Abs(float64(x) - float64(c.e[i])/ref); !(d <= 1e-6) {
+					t.Fatalf("stored %v for %v", m.Embedding, c.e)
+				}
+			}
+		})
+	}
+}
