@@ -23,6 +23,9 @@ import (
 //	                    its record was written to (migration rewrites these nine bytes)
 //	<name>/checkpoints  name → an application's value (Space.SetCheckpoint); created on
 //	                    first use
+//	engram.quarantine   <stamp>/<bucket>: ID maps that failed their audit, set aside by
+//	                    Store.Repair and DropSpace rather than freed (idmap.go); created
+//	                    on first use, never read
 //
 // A space's buckets are top-level rather than nested under its name: a commit rewrites
 // every page on the path from the root to each changed leaf, and each level of nesting adds
