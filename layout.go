@@ -23,9 +23,10 @@ import (
 //	                    its record was written to (migration rewrites these nine bytes)
 //	<name>/checkpoints  name → an application's value (Space.SetCheckpoint); created on
 //	                    first use
-//	engram.quarantine   <stamp>/<bucket>: ID maps that failed their audit, set aside by
-//	                    Store.Repair and DropSpace rather than freed (idmap.go); created
+//	engram.quarantine   <stamp>/<bucket>: structures that failed an audit, set aside by
+//	                    Store.Repair and DropSpace rather than freed (repair.go); created
 //	                    on first use, never read
+//	engram.repair       <bucket>: a tree Store.Repair is copying, moved into place when done
 //
 // A space's buckets are top-level rather than nested under its name: a commit rewrites
 // every page on the path from the root to each changed leaf, and each level of nesting adds
@@ -76,7 +77,7 @@ func namesOf(space string) bucketNames {
 type spaceTx struct {
 	recs, ids, access, tiers *bolt.Bucket
 	// fix, when set, is the space's ID map rebuilt from its records because the stored one
-	// failed its audit (idmap.go): keyOf answers from it.
+	// failed its audit (audit.go): keyOf answers from it.
 	fix *idRepair
 }
 

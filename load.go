@@ -86,8 +86,8 @@ type spaceLoad struct {
 	pendingVecs []float32
 	missing     int // snapshot nodes whose records are gone
 
-	change tierChange // the chunk being loaded
-	audit  idAudit    // of the ID map against the records (idmap.go)
+	change tierChange  // the chunk being loaded
+	audit  idLoadAudit // of the ID map against the records (audit.go)
 }
 
 func (l *spaceLoad) run() error {
@@ -114,7 +114,9 @@ func (l *spaceLoad) run() error {
 		}
 		view, err := codec.Parse(v)
 		if err == nil {
-			l.audit.check(l.b, k, seq, view.IDBytes())
+			l.audit.record(seq, &view)
+		} else {
+			l.audit.damagedRecord(seq)
 		}
 		t := walk(k, v)
 		if err == nil && (!t.Valid() || view.Dim != cfg.Dim) {
@@ -147,7 +149,7 @@ func (l *spaceLoad) run() error {
 			return err
 		}
 	}
-	l.auditLoad()
+	l.finishAudit()
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package engram
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -51,15 +52,18 @@ func (sp *Space) Get(ctx context.Context, id string) (m Memory, err error) {
 }
 
 // buckets returns the space's buckets in tx, or SPACE_NOT_FOUND if it was dropped. In a
-// space whose ID map failed its audit (idmap.go), lookups go through the map rebuilt from
+// space an audit found damaged (audit.go), lookups by ID go through the map rebuilt from
 // the records, and a write transaction is refused with CORRUPT until Store.Repair.
 func (sp *Space) buckets(tx *bolt.Tx) (spaceTx, error) {
 	b, ok := openSpaceTx(tx, &sp.names)
 	if !ok {
 		return b, newErr(CodeSpaceNotFound, opNone, sp.name, "space was dropped", nil)
 	}
-	if b.fix = sp.idFix.Load(); b.fix != nil && tx.Writable() {
-		return b, sp.idMapDamaged(b.fix)
+	if d := sp.damage.Load(); d != nil {
+		b.fix = d.ids
+		if tx.Writable() {
+			return b, d.err(sp.name)
+		}
 	}
 	return b, nil
 }
@@ -161,7 +165,9 @@ func (sp *Space) scanSeqs(ctx context.Context) iter.Seq2[seqMemory, error] {
 					k, v := c.First()
 					if after != nil {
 						k, v = c.Seek(after)
-						if k != nil && string(k) == string(after) {
+						// Keys only grow: past a damaged separator, Seek may land early;
+						// never list a record twice (or loop).
+						for k != nil && bytes.Compare(k, after) <= 0 {
 							k, v = c.Next()
 						}
 					}
@@ -169,7 +175,7 @@ func (sp *Space) scanSeqs(ctx context.Context) iter.Seq2[seqMemory, error] {
 						after = append(after[:0], k...)
 						seq, _ := codec.KeySeq(k)
 						if b.fix != nil && b.fix.dups[seq] {
-							continue // an older record of an ID stored twice (idmap.go): not listed
+							continue // an older record of an ID stored twice (audit.go): not listed
 						}
 						view, err := codec.Parse(v)
 						if err != nil {

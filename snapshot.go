@@ -80,7 +80,7 @@ func (sp *Space) snapshot(ctx context.Context) error {
 	}
 	err = sp.store.update(ctx, func(tx *bolt.Tx) error {
 		// Not sp.buckets: a snapshot writes only its own bucket, so it is not refused in a
-		// space whose ID map failed its audit (idmap.go).
+		// space an audit found damaged (audit.go).
 		b, ok := openSpaceTx(tx, &sp.names)
 		if !ok {
 			return newErr(CodeSpaceNotFound, opNone, sp.name, "space was dropped", nil)

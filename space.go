@@ -50,7 +50,7 @@ type Space struct {
 	loadedFrom  string // how Open restored the index: "snapshot", "records" or "" (new)
 	damaged     int    // records that failed their checksum at Open
 
-	idFix atomic.Pointer[idRepair] // set when the stored ID map failed its audit (idmap.go)
+	damage atomic.Pointer[spaceDamage] // set when an audit found the space damaged (audit.go)
 }
 
 func newSpace(s *Store, name string, cfg codec.Config) *Space {

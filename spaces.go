@@ -189,9 +189,11 @@ func (s *Store) DropSpace(ctx context.Context, name string) error {
 	defer s.mu.Unlock()
 	defer func() { delete(s.drops, name); close(dropped) }() // under s.mu, succeeded or not
 	if err := s.update(ctx, func(tx *bolt.Tx) error {
-		if sp.idFix.Load() != nil { // a damaged ID map is set aside, not freed (idmap.go)
-			if err := quarantine(tx, sp.names.ids, time.Now().UnixNano()); err != nil {
-				return err
+		if d := sp.damage.Load(); d != nil { // damaged structures are set aside, not freed (repair.go)
+			for _, name := range [][]byte{sp.names.ids, sp.names.recs, sp.names.tiers} {
+				if _, err := quarantine(tx, name, time.Now().UnixNano()); err != nil {
+					return err
+				}
 			}
 		}
 		return deleteSpace(tx, name)
