@@ -141,7 +141,7 @@ func TestDiskFull(t *testing.T) {
 					t.Fatalf("%s: Get(%s): %v", when, id, err)
 				}
 				if n++; n%25 == 0 {
-					hits, err := sp.Recall(ctx, Query{Embedding: got.Embedding, K: 1})
+					hits, err := sp.Recall(ctx, Query{Embedding: got.Embedding, K: 1, SimilarityOnly: true, Exact: true})
 					if err != nil || len(hits) != 1 || hits[0].Memory.ID != id {
 						t.Fatalf("%s: recall of %s by its own vector: %v %v", when, id, hits, err)
 					}
