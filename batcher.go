@@ -421,10 +421,21 @@ type SpaceMemory struct {
 // runs one BatchRemember per space, all spaces in parallel (they share commits through
 // group commit). Results are in input order. Items for a space that does not exist fail
 // with SPACE_NOT_FOUND (spaces are not created implicitly); the error is the first
-// whole-batch failure, if any.
+// whole-batch failure, if any: on a closed store every item fails with CLOSED and so does
+// the call, as BatchRemember does; no items at all is EMPTY_BATCH.
 func (s *Store) RememberMixed(ctx context.Context, items []SpaceMemory) (*BatchResult, error) {
+	const op = OpRemember
 	start := time.Now()
 	res := &BatchResult{Items: make([]ItemResult, len(items))}
+	switch {
+	case len(items) == 0:
+		return res, newErr(CodeEmptyBatch, op, "", "no memories", nil)
+	case s.gate.isClosed():
+		err := newErr(CodeClosed, op, "", "", nil)
+		res.failRest(err, func(i int) string { return items[i].Memory.ID })
+		res.tally(start)
+		return res, err
+	}
 	groups := map[string][]int{}
 	var order []string
 	for i, it := range items {
@@ -471,7 +482,10 @@ func (s *Store) RememberMixed(ctx context.Context, items []SpaceMemory) (*BatchR
 			}
 			res.Items[i] = it
 		}
-		if o.err != nil && o.r != nil && firstErr == nil {
+		// A missing space (or a bad name) fails its items alone; any other failure of a
+		// group (CLOSED: the store closed meanwhile) is the call's too.
+		perItem := o.r == nil && (CodeOf(o.err) == CodeSpaceNotFound || CodeOf(o.err) == CodeInvalidSpaceName)
+		if o.err != nil && !perItem && firstErr == nil {
 			firstErr = o.err
 		}
 	}

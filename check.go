@@ -51,7 +51,11 @@ func (c *SpaceCheck) problem(format string, args ...any) {
 // links are sound: see index.HNSW.Verify). It reads a consistent snapshot of the file and
 // holds each space's index still while comparing; a write that commits during the check
 // is re-checked before being reported. Problems are reported, not repaired: Open rebuilds
-// indexes from records, and records carry checksums.
+// indexes from records, and records carry checksums. One consequence follows, though: a
+// space in which Check finds its ID map or its records' B+tree damaged (the structures
+// without checksums, which Open audits only in part) is from then on treated as Open
+// treats one whose audit failed — reads through a map rebuilt from the records, writes
+// refused with CORRUPT — until Store.Repair.
 func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	const op = OpCheck
 	start := time.Now()
@@ -64,7 +68,8 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	// becomes an error): a bucket the store does not know is reported. bbolt's own
 	// tx.Check is not used: it reads pages in a goroutine of its own, where a fault on a
 	// damaged page id would crash the process.
-	known := map[string]bool{string(bucketMeta): true, string(bucketSpaces): true}
+	known := map[string]bool{string(bucketMeta): true, string(bucketSpaces): true,
+		string(bucketQuarantine): true, string(bucketRepair): true}
 	s.mu.Lock()
 	for name := range s.spaces {
 		for _, kind := range spaceKinds {
@@ -118,6 +123,7 @@ func (sp *Space) check() (SpaceCheck, error) {
 	var sus suspects
 	var viewErr error
 	var counterSuspect bool
+	var found checkDamage
 	sp.turn.exclusive(func() { // the indexes hold still while they are compared
 		memo := sp.indexKeys(&c)
 		viewErr = sp.store.view(func(tx *bolt.Tx) error {
@@ -125,14 +131,28 @@ func (sp *Space) check() (SpaceCheck, error) {
 			if err != nil {
 				return err
 			}
-			sus = sp.checkRecords(b, memo, &c)
-			sp.checkIDMap(b, &c)
+			b.fix = nil // the stored map is what is checked
+			sus = sp.checkRecords(b, memo, &c, &found)
+			sp.checkIDMap(b, &c, &found)
+			if found.ids > 0 && (sp.damage.Load() == nil || sp.damage.Load().ids == nil) {
+				fix, drops := rebuildIDs(b, sp.Dim())
+				fix.problems, fix.example = found.ids, found.idEx
+				found.fix, found.drops = fix, drops
+			}
 			return nil
 		})
 		counterSuspect = viewErr == nil && sp.counts.Snapshot() != c.Tiers
+		if found.fix != nil || found.tree != "" {
+			// What Open's audit would have refused writes for (it audits less: see
+			// audit.go): the space is treated the same from now on.
+			sp.markDamaged(found.fix, &found.drops, found.tree)
+		}
 	})
 	if viewErr != nil {
 		return c, storageErr(op, sp.name, viewErr)
+	}
+	if d := sp.damage.Load(); d != nil {
+		c.problem("%s", d.err(sp.name).Msg)
 	}
 	sp.recheckCounters(&c, counterSuspect)
 	// A write that committed while the snapshot was read may be visible on one side only
@@ -186,9 +206,10 @@ func (sp *Space) indexKeys(c *SpaceCheck) indexMemo {
 // checkRecords checks every record (decoding, dimension, tier, its ID leading back to it)
 // and compares the tiers on disk with the indexes in m (consumed), returning the records
 // whose index membership disagrees.
-func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck) suspects {
+func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck, found *checkDamage) suspects {
 	var sus suspects
 	dim := sp.Dim()
+	var vec []float32
 	cur := b.recs.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		c.Records++
@@ -196,6 +217,12 @@ func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck) suspects {
 		if err != nil {
 			c.problem("record key %x: %v", k, err)
 			continue
+		}
+		if g, ok := safeGet(b.recs, k); !ok || len(g) != len(v) || (len(g) > 0 && &g[0] != &v[0]) {
+			c.problem("record %d is not found by its own key: a branch page of the records' tree is damaged", seq)
+			if found.tree == "" {
+				found.tree = fmt.Sprintf("record %d is not found by its own key", seq)
+			}
 		}
 		view, err := codec.Parse(v)
 		if err != nil {
@@ -207,11 +234,19 @@ func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck) suspects {
 			c.problem("record %d: tier %d, dim %d in a space of dim %d", seq, view.Tier, view.Dim, dim)
 			continue
 		}
+		vec = slices.Grow(vec[:0], dim)[:dim]
+		view.Embedding(vec)
+		if err := usableEmbedding(vec); err != nil {
+			c.problem("record %d (id %q): %v", seq, view.ID(), err)
+			continue // left out of the indexes at Open, like a damaged record
+		}
 		c.Tiers[t]++
-		if back := b.keyOf(view.ID()); back == nil {
-			c.problem("record %d (id %q) is missing from the ID map", seq, view.ID())
+		if back, ok := safeKeyOf(b, view.ID()); !ok {
+			found.id(c, "record %d (id %q): looking it up in the ID map fails on a damaged page", seq, view.ID())
+		} else if back == nil {
+			found.id(c, "record %d (id %q) is missing from the ID map", seq, view.ID())
 		} else if s2, err := codec.KeySeq(back); err != nil || s2 != seq {
-			c.problem("record %d (id %q): the ID map points at %x", seq, view.ID(), back)
+			found.id(c, "record %d (id %q): the ID map points at %x", seq, view.ID(), back)
 		} else {
 			c.IDs++
 		}
@@ -235,17 +270,59 @@ func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck) suspects {
 	return sus
 }
 
+// checkDamage is what Check found of the damage an audit looks for (audit.go).
+type checkDamage struct {
+	ids   int    // ID map problems
+	idEx  string // the first
+	tree  string // the first record its own key does not find
+	fix   *idRepair
+	drops tierChange
+}
+
+// id reports an ID-map problem.
+func (f *checkDamage) id(c *SpaceCheck, format string, args ...any) {
+	c.problem(format, args...)
+	if f.ids++; f.idEx == "" {
+		f.idEx = fmt.Sprintf(format, args...)
+	}
+}
+
+// safeGet is b.Get with a panic on a damaged page reported as ok = false.
+func safeGet(b *bolt.Bucket, k []byte) (v []byte, ok bool) {
+	defer func() {
+		if recover() != nil {
+			v, ok = nil, false
+		}
+	}()
+	return b.Get(k), true
+}
+
+// safeKeyOf is keyOf with a panic on a damaged page of the ID map reported as ok = false.
+func safeKeyOf(b spaceTx, id string) (k []byte, ok bool) {
+	defer func() {
+		if recover() != nil {
+			k, ok = nil, false
+		}
+	}()
+	return b.keyOf(id), true
+}
+
 // checkIDMap checks that every ID map entry leads to a record holding that ID.
-func (sp *Space) checkIDMap(b spaceTx, c *SpaceCheck) {
+func (sp *Space) checkIDMap(b spaceTx, c *SpaceCheck, found *checkDamage) {
+	defer func() {
+		if r := recover(); r != nil {
+			found.id(c, "the ID map's pages are damaged: walking it failed (%v)", r)
+		}
+	}()
 	ic := b.ids.Cursor()
 	for k, v := ic.First(); k != nil; k, v = ic.Next() {
 		rv := b.recs.Get(v)
 		if rv == nil {
-			c.problem("id %q points at missing record %x", k, v)
+			found.id(c, "id %q points at missing record %x", k, v)
 			continue
 		}
 		if view, err := codec.Parse(rv); err == nil && view.ID() != string(k) {
-			c.problem("id %q points at the record of %q", k, view.ID())
+			found.id(c, "id %q points at the record of %q", k, view.ID())
 		}
 	}
 }
@@ -265,9 +342,18 @@ func (sp *Space) recheckCounters(c *SpaceCheck, suspect bool) {
 					return err
 				}
 				cur := b.recs.Cursor()
+				var vec []float32
 				for k, v := cur.First(); k != nil; k, v = cur.Next() {
-					if _, err := codec.Parse(v); err != nil {
+					view, err := codec.Parse(v)
+					if err != nil {
 						continue // damaged: not counted (Open left it out), reported above
+					}
+					if view.Dim != sp.Dim() {
+						continue // as damaged
+					}
+					vec = slices.Grow(vec[:0], view.Dim)[:view.Dim]
+					if view.Embedding(vec); usableEmbedding(vec) != nil {
+						continue // as damaged
 					}
 					if t := b.tierOf(k, v); t.Valid() {
 						onDisk[t]++

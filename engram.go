@@ -39,8 +39,9 @@ type Store struct {
 	gate  gate
 	limit Limits
 
-	mu     sync.Mutex // guards spaces and serializes space create / drop
+	mu     sync.Mutex // guards spaces and drops, and serializes space create / drop
 	spaces map[string]*Space
+	drops  map[string]chan struct{} // spaces being dropped: closed when the drop ends
 
 	commit committer // group commit of space writes (commit.go)
 
@@ -49,7 +50,8 @@ type Store struct {
 	stopMigrate context.CancelFunc
 	resident    residency
 	tiered      atomic.Int32  // spaces with tiering: whether file pages are released
-	closing     chan struct{} // closed when Close begins: writers waiting for hot room give up
+	draining    chan struct{} // closed when Close begins: writes no longer wait for hot room
+	closing     chan struct{} // closed once feeds are drained: writers waiting for hot room give up
 	closeOnce   sync.Once
 	closeErr    error
 	migrateDone chan struct{}
@@ -97,8 +99,10 @@ func Open(path string, opts ...Option) (*Store, error) {
 		ids:    ids.New(),
 		limit:  o.limits,
 		spaces: make(map[string]*Space),
+		drops:  make(map[string]chan struct{}),
 
-		closing: make(chan struct{}),
+		draining: make(chan struct{}),
+		closing:  make(chan struct{}),
 	}
 	s.commit.env = commitEnv{update: s.updateTx, onCommit: issueTickets}
 	if o.wrapCommit != nil {
@@ -134,7 +138,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 // free-list pages becomes an error.
 func openBolt(path string, mode os.FileMode, opts *bolt.Options) (db *bolt.DB, err error) {
 	if err := preflight(path); err != nil {
-		return nil, fmt.Errorf("%w: %v", berrors.ErrInvalid, err)
+		return nil, err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -145,41 +149,58 @@ func openBolt(path string, mode os.FileMode, opts *bolt.Options) (db *bolt.DB, e
 	return bolt.Open(path, mode, opts)
 }
 
-// init creates the top-level buckets of a new file and checks the format of an old one.
+// init checks that the file is an engram store of a format this code reads, and gives a
+// new one its top-level buckets. It looks before it writes, for two reasons: a bbolt
+// database of another application (buckets, but no engram marker) must be refused and left
+// byte for byte as it was, and reopening an existing store must not need a write (a store
+// must open, read-only or not, on a full disk). An empty database — a new file, or one
+// whose first transaction never committed — becomes a store.
 func (s *Store) init() error {
-	check := func(tx *bolt.Tx) error {
+	var fresh bool
+	err := s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
+			var names []string
+			tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				if names = append(names, string(name)); len(names) == 3 {
+					return errStopWalk
+				}
+				return nil
+			})
+			if len(names) > 0 {
+				return newErr(CodeCorrupt, OpOpen, "", fmt.Sprintf("%s is a bbolt database but not an engram store "+
+					"(it has buckets such as %q and no %q marker); it was left as it is", s.path, names, bucketMeta), nil)
+			}
+			fresh = true
 			return nil
 		}
 		if f := meta.Get(keyFormat); len(f) != 1 || f[0] < 1 || f[0] > storeFormat {
 			return newErr(CodeCorrupt, OpOpen, "", fmt.Sprintf("unsupported store format %v", f), nil)
+		} else if f[0] != storeFormat || tx.Bucket(bucketSpaces) == nil {
+			fresh = true // format 1, upgraded below
 		}
 		return nil
-	}
-	if s.opts.readOnly {
-		return s.view(check)
+	})
+	if err != nil || !fresh || s.opts.readOnly {
+		return err
 	}
 	return s.update(context.Background(), func(tx *bolt.Tx) error {
-		if err := check(tx); err != nil {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
 			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			var err error
-			if meta, err = tx.CreateBucket(bucketMeta); err != nil {
-				return err
-			}
 		}
 		if f := meta.Get(keyFormat); len(f) != 1 || f[0] != storeFormat { // new, or format 1
 			if err := meta.Put(keyFormat, []byte{storeFormat}); err != nil {
 				return err
 			}
 		}
-		_, err := tx.CreateBucketIfNotExists(bucketSpaces)
+		_, err = tx.CreateBucketIfNotExists(bucketSpaces)
 		return err
 	})
 }
+
+// errStopWalk ends a bbolt ForEach early.
+var errStopWalk = errors.New("stop")
 
 // loadSpaces opens every stored space and rebuilds its index, spaces in parallel.
 func (s *Store) loadSpaces() error {
@@ -216,9 +237,18 @@ func (s *Store) loadSpaces() error {
 
 // Close drains the space's batchers and streams (committing everything they accepted),
 // waits for calls in flight, flushes pending access statistics, saves the graph index of
-// every space whose graph changed (see Space.Snapshot), and releases the file.
-// Calls made after Close fail with CLOSED. Later and concurrent calls of Close wait for the
-// first to finish (the file is released when any returns) and return its result.
+// every space whose graph changed (see Space.Snapshot), and releases the file. It returns
+// in bounded time, whatever batchers and streams exist (see Stream.Close).
+//
+// Close always releases the file, and the store it leaves is consistent: everything
+// committed is durable. What Close saves on the way is derived data — a graph snapshot
+// spares the next Open a rebuild, the access statistics rank recalls — so when saving it
+// fails (a full disk), Close still closes and returns a CLOSED error (not retryable: the
+// store is closed, and a second Close has nothing left to do) that wraps what failed, so
+// errors.Is(err, ErrStorage) tells a disk problem; the next Open rebuilds the graph from
+// the records. Calls made after Close fail with CLOSED. Later and concurrent calls of Close
+// wait for the first to finish (the file is released when any returns) and return its
+// result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.close() })
 	return s.closeErr
@@ -229,6 +259,10 @@ func (s *Store) close() error {
 		return nil
 	}
 	// Batchers and streams first: they commit what they accepted while the store is open.
+	// Their writes do not wait for hot-tier room (a full hot tier with the migrator off
+	// would hold Close forever): a queue's worth over capacity is demoted after the next
+	// Open. Streams whose acks nobody reads drop them (Stream.Close): Close is bounded.
+	close(s.draining)
 	for _, sp := range s.spaceList() {
 		sp.closeFeeds()
 	}
@@ -247,6 +281,7 @@ func (s *Store) close() error {
 		<-s.flushDone
 	}
 	var errs []error
+	msg := "the store is closed and consistent, but saving derived state failed (nothing committed is lost; the next Open rebuilds it)"
 	if !s.opts.readOnly {
 		if err := s.flushAccess(); err != nil {
 			errs = append(errs, err)
@@ -258,14 +293,20 @@ func (s *Store) close() error {
 		}
 		if s.opts.noSync {
 			if err := s.db.Sync(); err != nil {
-				errs = append(errs, newErr(CodeStorage, OpClose, "", "sync", err))
+				errs = append(errs, storageErr(OpClose, "", err))
+				msg = "the store is closed, but its final sync failed: writes since the last successful Sync may not survive a machine crash"
 			}
 		}
 	}
 	if err := s.db.Close(); err != nil {
-		errs = append(errs, newErr(CodeStorage, OpClose, "", "", err))
+		errs = append(errs, storageErr(OpClose, "", err))
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	// CLOSED, wrapping the causes: Close cannot be retried (the file is released), and
+	// errors.Is(err, ErrStorage) / ErrAccess still tell what failed.
+	return newErr(CodeClosed, OpClose, "", msg, errors.Join(errs...))
 }
 
 // Sync writes pending access statistics and, under WithNoSync, fsyncs the file, so that

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
+	"syscall"
 	"time"
 
 	berrors "go.etcd.io/bbolt/errors"
@@ -43,8 +45,9 @@ const (
 	// CodeInvalidSpaceName: a space name that is not 1 to 64 of [a-z0-9_-], starting with
 	// a letter or digit.
 	CodeInvalidSpaceName
-	// CodeStorage: the commit or another disk operation failed; the call left no trace.
-	// Retryable.
+	// CodeStorage: the commit or another disk operation failed (a full disk, an I/O error);
+	// the call left no trace. Retryable. (Failures that no retry can cure — a missing
+	// directory, permission denied, a read-only file system — are CodeAccess.)
 	CodeStorage
 	// CodeCanceled: the call's ctx was canceled before its commit; it left no trace. Wraps
 	// context.Canceled. Retryable.
@@ -88,6 +91,13 @@ const (
 	// query's), or answered with an unusable vector. Retryable when the embedder says so
 	// (a rate limit, a server error), with Error.RetryAfter its hint.
 	CodeEmbeddingFailed
+	// CodeAccess: the store's file cannot be used as things stand, and repeating the call
+	// will not change that: the file or its directory does not exist (a read-only Open of
+	// a missing file, a missing parent directory), permission is denied, the file system is
+	// read-only, or the path is a directory or another file that is not a regular one. Not
+	// retryable. Wraps the OS error, so errors.Is(err, fs.ErrNotExist) and errors.Is(err,
+	// fs.ErrPermission) still answer.
+	CodeAccess
 	numCodes
 )
 
@@ -119,6 +129,7 @@ var codeNames = [numCodes]string{
 	CodeInvalidTimestamp:  "INVALID_TIMESTAMP",
 	CodeInvalidText:       "INVALID_TEXT",
 	CodeEmbeddingFailed:   "EMBEDDING_FAILED",
+	CodeAccess:            "ACCESS",
 }
 
 // String returns the code's stable upper-case name, e.g. "DIMENSION_MISMATCH".
@@ -247,6 +258,7 @@ var (
 	ErrInvalidTimestamp  = &Error{Code: CodeInvalidTimestamp, Op: opNone, Item: -1, sentinel: true}
 	ErrInvalidText       = &Error{Code: CodeInvalidText, Op: opNone, Item: -1, sentinel: true}
 	ErrEmbeddingFailed   = &Error{Code: CodeEmbeddingFailed, Op: opNone, Item: -1, sentinel: true}
+	ErrAccess            = &Error{Code: CodeAccess, Op: opNone, Item: -1, sentinel: true}
 )
 
 // CodeOf returns the code of err if it is (or wraps) an *Error, else CodeUnknown.
@@ -280,15 +292,35 @@ func ctxErr(op Op, space string, err error) *Error {
 	return newErr(code, op, space, "", err)
 }
 
+// openErr classifies a failure to open the file at path: held by another store (LOCKED),
+// not a bbolt file or a damaged one (CORRUPT), a permanent OS condition (ACCESS), else
+// STORAGE. The OS condition is tested before the file's validity, so a pre-flight read
+// refused by the OS is reported as what it is, not as damage.
 func openErr(path string, err error) error {
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return newErr(CodeLocked, OpOpen, "", fmt.Sprintf("%s is held by another store", path), err)
+	case isAccessErr(err):
+		return newErr(CodeAccess, OpOpen, "", "", err)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
 		errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
 		return newErr(CodeCorrupt, OpOpen, "", path+" is not a valid store file", err)
 	}
 	return newErr(CodeStorage, OpOpen, "", path, err)
+}
+
+// errNotRegular is the cause of an Open of a path that is neither a regular file nor
+// missing (a device, a socket, a pipe: opening a pipe would block until a writer came).
+var errNotRegular = errors.New("not a regular file")
+
+// isAccessErr reports whether err is an OS condition that repeating the call cannot cure:
+// a missing file or directory, permission denied, a read-only file system, a directory
+// where a file should be (CodeAccess). A full disk (ENOSPC) or an I/O error is not one: space
+// can be freed, and I/O errors can be transient.
+func isAccessErr(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) ||
+		errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EISDIR) ||
+		errors.Is(err, syscall.ENOTDIR) || errors.Is(err, errNotRegular)
 }
 
 // writeErr classifies the failure of a write request: its ctx ending before the commit,
@@ -327,6 +359,9 @@ func storageErr(op Op, space string, err error) error {
 	}
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return newErr(CodeClosed, op, space, "", err)
+	}
+	if isAccessErr(err) { // the file system was remounted read-only, say
+		return newErr(CodeAccess, op, space, "", err)
 	}
 	return newErr(CodeStorage, op, space, "", err)
 }

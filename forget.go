@@ -51,7 +51,19 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (n int, err error) {
 			if err != nil {
 				return newErr(CodeCorrupt, op, sp.name, "id map of "+id, err)
 			}
-			t := b.tierOf(key, b.recs.Get(key))
+			rec := b.recs.Get(key)
+			if rec == nil { // a dangling map entry: clean it; there is nothing to forget
+				if err := b.ids.Delete([]byte(id)); err != nil {
+					return err
+				}
+				continue
+			}
+			if got := codec.PeekID(rec); got != nil && string(got) != id {
+				// The map is not checksummed: an entry that leads to another memory is
+				// damage, and deleting that memory would be a second one.
+				return newErr(CodeCorrupt, op, sp.name, fmt.Sprintf("the ID map leads %q to the record of %q", id, got), nil)
+			}
+			t := b.tierOf(key, rec)
 			if err := b.remove(key, id); err != nil {
 				return err
 			}

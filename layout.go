@@ -23,6 +23,10 @@ import (
 //	                    its record was written to (migration rewrites these nine bytes)
 //	<name>/checkpoints  name → an application's value (Space.SetCheckpoint); created on
 //	                    first use
+//	engram.quarantine   <stamp>/<bucket>: structures that failed an audit, set aside by
+//	                    Store.Repair and DropSpace rather than freed (repair.go); created
+//	                    on first use, never read
+//	engram.repair       <bucket>: a tree Store.Repair is copying, moved into place when done
 //
 // A space's buckets are top-level rather than nested under its name: a commit rewrites
 // every page on the path from the root to each changed leaf, and each level of nesting adds
@@ -72,6 +76,9 @@ func namesOf(space string) bucketNames {
 // spaceTx is a space's buckets within one transaction.
 type spaceTx struct {
 	recs, ids, access, tiers *bolt.Bucket
+	// fix, when set, is the space's ID map rebuilt from its records because the stored one
+	// failed its audit (audit.go): keyOf answers from it.
+	fix *idRepair
 }
 
 // openSpaceTx returns the space's buckets in tx, or ok = false when the space does not
@@ -89,6 +96,13 @@ func openSpaceTx(tx *bolt.Tx, n *bucketNames) (spaceTx, bool) {
 // reported when read; one whose header or ID bytes are damaged is not found by its ID
 // (Check reports it).
 func (b spaceTx) keyOf(id string) []byte {
+	if b.fix != nil {
+		if seq, ok := b.fix.byID[id]; ok {
+			return codec.SeqKey(seq)
+		}
+		// Not among the readable records: the stored map may still lead to a damaged one
+		// (whose read then reports CORRUPT), or to another memory (readMemory reports that).
+	}
 	if k := b.ids.Get([]byte(id)); k != nil {
 		return k
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/engram-go/engram/index"
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/tier"
+	"github.com/engram-go/engram/vector"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -85,7 +86,8 @@ type spaceLoad struct {
 	pendingVecs []float32
 	missing     int // snapshot nodes whose records are gone
 
-	change tierChange // the chunk being loaded
+	change tierChange  // the chunk being loaded
+	audit  idLoadAudit // of the ID map against the records (audit.go)
 }
 
 func (l *spaceLoad) run() error {
@@ -114,9 +116,18 @@ func (l *spaceLoad) run() error {
 			return newErr(CodeCorrupt, OpOpen, sp.name, "record key", err)
 		}
 		view, err := codec.Parse(v)
+		if err == nil {
+			l.audit.record(seq, &view)
+		} else {
+			l.audit.damagedRecord(seq)
+		}
 		t := walk(k, v)
 		if err == nil && (!t.Valid() || view.Dim != cfg.Dim) {
 			err = fmt.Errorf("tier %d, dim %d in a space of dim %d", t, view.Dim, cfg.Dim)
+		}
+		if err == nil {
+			view.Embedding(vec)
+			err = usableEmbedding(vec)
 		}
 		if err != nil {
 			// A damaged record is left out (its checksum caught it), not allowed to make
@@ -126,7 +137,6 @@ func (l *spaceLoad) run() error {
 			sp.store.log.Warn("damaged record left out of the index", "space", sp.name, "seq", seq, "err", err)
 			continue
 		}
-		view.Embedding(vec)
 		l.take(seq, t, &view, vec)
 		if len(l.change.hot)+len(l.change.warm)+l.change.cold >= loadChunk {
 			sp.applyChange(&l.change)
@@ -138,7 +148,22 @@ func (l *spaceLoad) run() error {
 		g, missing := l.snapshot.Finish()
 		sp.idx, l.missing = g, missing
 		sp.snapChanges = g.Changes()
-		return g.Add(l.pendingKeys, l.pendingVecs)
+		if err := g.Add(l.pendingKeys, l.pendingVecs); err != nil {
+			return err
+		}
+	}
+	l.finishAudit()
+	return nil
+}
+
+// usableEmbedding refuses a stored embedding with a non-finite component. Its checksum
+// is fine — engram before 2025-12 normalized embeddings of tiny norm (below about 1e-38)
+// to all NaN — but it scores NaN against every cue, so it is kept out of the indexes like
+// a damaged record (counted in DamagedRecords, listed by Check; Get still returns it). One
+// SIMD pass over a vector the load has in hand anyway.
+func usableEmbedding(vec []float32) error {
+	if err := vector.Validate(vec); err != nil {
+		return fmt.Errorf("stored embedding is unusable: %w", err)
 	}
 	return nil
 }

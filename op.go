@@ -38,6 +38,7 @@ const (
 	OpCheckpoint                          // Space.Checkpoint, Space.SetCheckpoint
 	OpRestore                             // Space.Restore (measured as OpRemember)
 	OpBackup                              // Store.Backup
+	OpRepair                              // Store.Repair
 	numOps
 
 	// opNone marks an error raised where the operation is not known (inside a
@@ -50,7 +51,7 @@ var opNames = [numOps]string{
 	OpArchive: "archive", OpOpen: "open", OpClose: "close", OpSync: "sync", OpSpace: "space",
 	OpLookup: "lookup", OpDrop: "drop", OpSnapshot: "snapshot", OpScan: "scan", OpMigrate: "migrate",
 	OpCheck: "check", OpStream: "stream", OpFlush: "flush", OpFlushAccess: "flush-access",
-	OpCheckpoint: "checkpoint", OpRestore: "restore", OpBackup: "backup",
+	OpCheckpoint: "checkpoint", OpRestore: "restore", OpBackup: "backup", OpRepair: "repair",
 }
 
 // String returns the operation's lower-case name, e.g. "remember".

@@ -1,6 +1,7 @@
 package engram
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -50,11 +51,19 @@ func (sp *Space) Get(ctx context.Context, id string) (m Memory, err error) {
 	return m, nil
 }
 
-// buckets returns the space's buckets in tx, or SPACE_NOT_FOUND if it was dropped.
+// buckets returns the space's buckets in tx, or SPACE_NOT_FOUND if it was dropped. In a
+// space an audit found damaged (audit.go), lookups by ID go through the map rebuilt from
+// the records, and a write transaction is refused with CORRUPT until Store.Repair.
 func (sp *Space) buckets(tx *bolt.Tx) (spaceTx, error) {
 	b, ok := openSpaceTx(tx, &sp.names)
 	if !ok {
 		return b, newErr(CodeSpaceNotFound, opNone, sp.name, "space was dropped", nil)
+	}
+	if d := sp.damage.Load(); d != nil {
+		b.fix = d.ids
+		if tx.Writable() {
+			return b, d.err(sp.name)
+		}
 	}
 	return b, nil
 }
@@ -171,18 +180,23 @@ func (sp *Space) scanSeqs(ctx context.Context) iter.Seq2[seqMemory, error] {
 					k, v := c.First()
 					if after != nil {
 						k, v = c.Seek(after)
-						if k != nil && string(k) == string(after) {
+						// Keys only grow: past a damaged separator, Seek may land early;
+						// never list a record twice (or loop).
+						for k != nil && bytes.Compare(k, after) <= 0 {
 							k, v = c.Next()
 						}
 					}
 					for ; k != nil && len(page) < scanPage; k, v = c.Next() {
+						after = append(after[:0], k...)
+						seq, _ := codec.KeySeq(k)
+						if b.fix != nil && b.fix.dups[seq] {
+							continue // an older record of an ID stored twice (audit.go): not listed
+						}
 						view, err := codec.Parse(v)
 						if err != nil {
 							return newErr(CodeCorrupt, op, sp.name, fmt.Sprintf("record %x", k), err)
 						}
-						seq, _ := codec.KeySeq(k)
 						page = append(page, seqMemory{sp.toMemory(b, k, &view), seq})
-						after = append(after[:0], k...)
 					}
 					return nil
 				})

@@ -296,7 +296,7 @@ func (r *recaller) add(res []index.Result, t tier.Tier, exact bool) (missing int
 			view.Embedding(r.vec)
 			sim = vector.Dot(r.vec, r.cue)
 		}
-		if !(sim >= r.q.MinSimilarity) {
+		if !(sim >= r.q.MinSimilarity) { // NaN: a non-finite stored vector is never a hit
 			continue
 		}
 		r.cands = append(r.cands, candidate{seq: x.Key, sim: sim, tier: t, view: view})

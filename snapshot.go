@@ -29,6 +29,9 @@ const snapshotChunk = 4 << 20
 // rebuilding it. Close does this for every space whose graph changed; call it yourself
 // to bound the rebuild work after a crash. Spaces on the exact index need no snapshot
 // (it is rebuilt by copying vectors) and return nil.
+//
+// A ctx that ends before the snapshot is committed fails it with CANCELED or
+// DEADLINE_EXCEEDED and leaves the previous snapshot in place.
 func (sp *Space) Snapshot(ctx context.Context) error {
 	done, err := sp.enter(OpSnapshot)
 	if err != nil {
@@ -37,6 +40,9 @@ func (sp *Space) Snapshot(ctx context.Context) error {
 	defer done()
 	if sp.store.opts.readOnly {
 		return newErr(CodeReadOnly, OpSnapshot, sp.name, "", nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return ctxErr(OpSnapshot, sp.name, err)
 	}
 	return sp.snapshot(ctx)
 }
@@ -73,9 +79,11 @@ func (sp *Space) snapshot(ctx context.Context) error {
 		return newErr(CodeStorage, op, sp.name, "encode", err)
 	}
 	err = sp.store.update(ctx, func(tx *bolt.Tx) error {
-		b, err := sp.buckets(tx)
-		if err != nil {
-			return err
+		// Not sp.buckets: a snapshot writes only its own bucket, so it is not refused in a
+		// space an audit found damaged (audit.go).
+		b, ok := openSpaceTx(tx, &sp.names)
+		if !ok {
+			return newErr(CodeSpaceNotFound, opNone, sp.name, "space was dropped", nil)
 		}
 		name := sp.names.snapshot
 		if err := tx.DeleteBucket(name); err != nil && err != bolt.ErrBucketNotFound {
@@ -100,7 +108,7 @@ func (sp *Space) snapshot(ctx context.Context) error {
 		return sb.Put(keyMeta, meta)
 	})
 	if err != nil {
-		return storageErr(op, sp.name, err)
+		return writeErr(ctx, op, sp.name, err) // a ctx that ended inside is CANCELED, not STORAGE
 	}
 	sp.mu.Lock()
 	sp.snapChanges = changes

@@ -53,6 +53,8 @@ type Space struct {
 	snapChanges uint64 // the graph's change counter when it was last snapshotted (guarded by mu)
 	loadedFrom  string // how Open restored the index: "snapshot", "records" or "" (new)
 	damaged     int    // records that failed their checksum at Open
+
+	damage atomic.Pointer[spaceDamage] // set when an audit found the space damaged (audit.go)
 }
 
 func newSpace(s *Store, name string, cfg codec.Config) *Space {
@@ -271,7 +273,8 @@ func (sp *Space) unregister(c closer) {
 	sp.feedMu.Unlock()
 }
 
-// closeFeeds drains and closes every batcher and stream of the space.
+// closeFeeds drains and closes every batcher and stream of the space, all at once: each
+// stops accepting at the same moment, and the drain takes as long as the slowest one.
 func (sp *Space) closeFeeds() {
 	sp.feedMu.Lock()
 	feeds := make([]closer, 0, len(sp.feeds))
@@ -279,9 +282,11 @@ func (sp *Space) closeFeeds() {
 		feeds = append(feeds, c)
 	}
 	sp.feedMu.Unlock()
+	var wg sync.WaitGroup
 	for _, c := range feeds {
-		c.Close()
+		wg.Go(func() { c.Close() })
 	}
+	wg.Wait()
 }
 
 // measure records a call of op that handled items items and ended with *errp.

@@ -26,7 +26,9 @@ func (s *Store) Spaces() []string {
 // 1 to 64 characters of lower-case ASCII letters, digits, '_' and '-', starting with a letter
 // or digit. The options apply at creation; for an existing space they must agree with its
 // stored configuration (a different WithDimension fails with DIMENSION_MISMATCH). Calling
-// Space again returns the same *Space.
+// Space again returns the same *Space. While a DropSpace of the same name runs, Space
+// waits for it to end (or for ctx) and then creates the space anew: it never returns the
+// dying one.
 func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*Space, error) {
 	const op = OpSpace
 	if err := validSpaceName(name); err != nil {
@@ -48,7 +50,9 @@ func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*S
 	if err := ctx.Err(); err != nil {
 		return nil, ctxErr(op, name, err)
 	}
-	s.mu.Lock()
+	if err := s.lockNotDropping(ctx, name); err != nil {
+		return nil, ctxErr(op, name, err)
+	}
 	defer s.mu.Unlock()
 	if sp, ok := s.spaces[name]; ok {
 		if err := sp.checkOptions(so); err != nil {
@@ -108,7 +112,7 @@ func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*S
 	if err := s.update(ctx, func(tx *bolt.Tx) error {
 		return createSpace(tx, name, cfg)
 	}); err != nil {
-		return nil, storageErr(op, name, err)
+		return nil, writeErr(ctx, op, name, err)
 	}
 	sp := newSpace(s, name, cfg)
 	if so.embedder != nil {
@@ -134,7 +138,27 @@ func (s *Store) removeSpace(sp *Space) {
 	}
 }
 
-// LookupSpace returns an existing space, or SPACE_NOT_FOUND.
+// lockNotDropping takes s.mu at a moment when no drop of the space name is under way,
+// waiting for one that is (or for ctx to end: then it returns ctx's error, unlocked).
+func (s *Store) lockNotDropping(ctx context.Context, name string) error {
+	for {
+		s.mu.Lock()
+		ch, dropping := s.drops[name]
+		if !dropping {
+			return nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// LookupSpace returns an existing space, or SPACE_NOT_FOUND. While a DropSpace of the
+// space runs, it waits for the drop to end: SPACE_NOT_FOUND once it succeeded (never the
+// dying space), the space if the drop failed.
 func (s *Store) LookupSpace(name string) (*Space, error) {
 	if err := validSpaceName(name); err != nil {
 		return nil, newErr(CodeInvalidSpaceName, OpLookup, "", err.Error(), nil)
@@ -142,7 +166,7 @@ func (s *Store) LookupSpace(name string) (*Space, error) {
 	if s.gate.isClosed() {
 		return nil, newErr(CodeClosed, OpLookup, name, "", nil)
 	}
-	s.mu.Lock()
+	s.lockNotDropping(context.Background(), name) // a drop ends in bounded time
 	defer s.mu.Unlock()
 	if sp, ok := s.spaces[name]; ok {
 		return sp, nil
@@ -173,6 +197,8 @@ func (s *Store) DropSpace(ctx context.Context, name string) error {
 		s.mu.Unlock()
 		return newErr(CodeSpaceNotFound, op, name, "", nil)
 	}
+	dropped := make(chan struct{}) // Space and LookupSpace of the name wait for it
+	s.drops[name] = dropped
 	s.mu.Unlock()
 	// Drain without holding s.mu: calls running on the space may need the store (the
 	// migrator lists spaces under s.mu while a writer waits for it to make hot room).
@@ -181,13 +207,21 @@ func (s *Store) DropSpace(ctx context.Context, name string) error {
 	sp.gate.close()           // refuse new calls on the space and wait for running ones
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer func() { delete(s.drops, name); close(dropped) }() // under s.mu, succeeded or not
 	if err := s.update(ctx, func(tx *bolt.Tx) error {
+		if d := sp.damage.Load(); d != nil { // damaged structures are set aside, not freed (repair.go)
+			for _, name := range [][]byte{sp.names.ids, sp.names.recs, sp.names.tiers} {
+				if _, err := quarantine(tx, name, time.Now().UnixNano()); err != nil {
+					return err
+				}
+			}
+		}
 		return deleteSpace(tx, name)
 	}); err != nil {
 		sp.gate.reopen()
 		sp.closing.Store(new(make(chan struct{})))
 		sp.dropping.Store(false)
-		return storageErr(op, name, err)
+		return writeErr(ctx, op, name, err)
 	}
 	s.removeSpace(sp)
 	sp.release()

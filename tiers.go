@@ -254,6 +254,8 @@ func (sp *Space) hotRoom(ctx context.Context, op Op) *Error {
 		case <-time.After(100 * time.Millisecond): // re-check: migration may have run elsewhere
 		case <-ctx.Done():
 			return ctxErr(op, sp.name, ctx.Err())
+		case <-sp.store.draining: // Close is draining calls in flight, batchers and streams:
+			return nil // commit over capacity (the migrator demotes after the next Open)
 		case <-sp.store.closing: // Close stops the migrator: no room will come
 			return newErr(CodeClosed, op, sp.name, "the store closed while the write waited for hot-tier room", nil)
 		case <-*sp.closing.Load():

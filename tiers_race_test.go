@@ -64,8 +64,9 @@ func TestDropSpaceWithBlockedWritersAndMigrator(t *testing.T) {
 	}
 }
 
-// TestCloseWithABlockedWriter: a write waiting for hot room when Close begins fails with
-// CLOSED instead of holding Close forever (no migration would make room).
+// TestCloseWithABlockedWriter: a write waiting for hot room when Close begins does not
+// hold Close forever (no migration would make room): Close drains calls in flight, so the
+// write commits over capacity (the migrator demotes after the next Open) and Close returns.
 func TestCloseWithABlockedWriter(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(filepath.Join(t.TempDir(), "c.db"), WithMigrateInterval(0))
@@ -82,8 +83,8 @@ func TestCloseWithABlockedWriter(t *testing.T) {
 	}()
 	time.Sleep(50 * time.Millisecond) // let it reach the wait
 	within(t, 20*time.Second, "Close", func() { s.Close() })
-	if err := <-errc; CodeOf(err) != CodeClosed {
-		t.Fatalf("blocked writer after Close: %v, want CLOSED", err)
+	if err := <-errc; err != nil {
+		t.Fatalf("blocked writer after Close: %v, want it committed", err)
 	}
 }
 

@@ -328,7 +328,7 @@ func (s *SQ8) scan(sc scorer, keep int, filter func(uint64) bool, from, to int) 
 		b, i := s.at(r)
 		sv := b.scales[i]
 		sim := sc.qs * sv * float32(dot8(sc.qc, b.codes[i*s.dim:(i+1)*s.dim]))
-		if sim+sc.errBound(sv) < sc.minSim {
+		if !(sim+sc.errBound(sv) >= sc.minSim) { // NaN: a row coded from a non-finite vector
 			continue
 		}
 		if len(h) == keep && sim <= h[0].sim {

@@ -113,19 +113,32 @@ func normalizeValid(v []float32) float32 {
 		}
 		return n
 	}
-	// The squares overflowed (components near MaxFloat32) or underflowed (subnormals):
-	// divide by the largest magnitude first so the sum of squares is representable.
-	scale := float32(0)
+	return normalizeScaled(v)
+}
+
+// normalizeScaled normalizes a vector whose float32 sum of squares overflowed (components
+// near MaxFloat32) or underflowed (tiny or subnormal components), in float64: the
+// components are divided by the largest magnitude first, so the squares neither overflow
+// nor vanish. Rescaling in float32 instead cannot work at the bottom of the range: the
+// reciprocal of a subnormal (up to 2^149) overflows float32 to +Inf, and 0·Inf is NaN —
+// a vector of 1e-40s came out all NaN. Rare rows only (the batch path sends every
+// well-scaled row through the SIMD branch above), so the scalar loops cost nothing that
+// matters. Returns the original norm (+Inf when it exceeds float32's range).
+func normalizeScaled(v []float32) float32 {
+	var scale float64
 	for _, x := range v {
-		if a := float32(math.Abs(float64(x))); a > scale {
-			scale = a
-		}
+		scale = max(scale, math.Abs(float64(x)))
 	}
-	vek32.MulNumber_Inplace(v, 1/scale)
-	ss = vek32.Dot(v, v)
-	n := float32(math.Sqrt(float64(ss)))
-	vek32.MulNumber_Inplace(v, 1/n)
-	return n * scale
+	var ss float64
+	for _, x := range v {
+		y := float64(x) / scale
+		ss += y * y
+	}
+	n := math.Sqrt(ss) // in [1, sqrt(len(v))]: the largest component became ±1
+	for i, x := range v {
+		v[i] = float32(float64(x) / scale / n)
+	}
+	return float32(n * scale)
 }
 
 // NormalizeBatch normalizes every row of the row-major matrix m (rows of length dim) in

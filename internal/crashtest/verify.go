@@ -27,9 +27,13 @@ type Config struct {
 	Dim            int           // embedding dimension
 	MinRun, MaxRun time.Duration // the child is killed after a random time in [MinRun, MaxRun]
 	Seed           uint64
-	// Child returns the command that runs RunChild for one trial (the CLI re-executes
-	// itself; tests re-execute the test binary).
-	Child func(store, log string, dim, run int) *exec.Cmd
+	// CloseEvery, when > 0, makes every CloseEvery-th trial's child close its store
+	// (Store.Close: draining its stream, saving graph snapshots) at a random moment before
+	// the kill, which then lands during or after the Close.
+	CloseEvery int
+	// Child returns the command that runs RunChild with c for one trial (the CLI
+	// re-executes itself; tests re-execute the test binary).
+	Child func(c ChildConfig) *exec.Cmd
 	// Progress, when set, is called after each trial.
 	Progress func(trial int, s Summary)
 }
@@ -46,7 +50,9 @@ type Summary struct {
 	// not return at rank 1 for their own vector while the exact recall did: search
 	// quality, reported but not a violation (the graph's reachability is part of Check).
 	ApproxMisses int
-	Details      []string
+	// Closes counts the trials whose child closed its store before the kill.
+	Closes  int
+	Details []string
 }
 
 // Violations counts broken promises.
@@ -55,8 +61,8 @@ func (s Summary) Violations() int {
 }
 
 func (s Summary) String() string {
-	return fmt.Sprintf("crashtest: trials=%d acknowledged=%d lost=%d partial_batches=%d index_mismatches=%d recall_misses=%d approx_misses=%d",
-		s.Trials, s.Acknowledged, s.Lost, s.PartialBatches, s.IndexMismatches, s.RecallMisses, s.ApproxMisses)
+	return fmt.Sprintf("crashtest: trials=%d closes=%d acknowledged=%d lost=%d partial_batches=%d index_mismatches=%d recall_misses=%d approx_misses=%d",
+		s.Trials, s.Closes, s.Acknowledged, s.Lost, s.PartialBatches, s.IndexMismatches, s.RecallMisses, s.ApproxMisses)
 }
 
 func (s *Summary) detail(format string, args ...any) {
@@ -75,13 +81,18 @@ func Run(c Config) (Summary, error) {
 	r := rand.New(rand.NewPCG(c.Seed, 11))
 	var sum Summary
 	for t := 1; t <= c.Trials; t++ {
-		cmd := c.Child(store, log, c.Dim, t)
+		wait := c.MinRun + time.Duration(r.Int64N(int64(c.MaxRun-c.MinRun)+1))
+		cc := ChildConfig{Store: store, Log: log, Dim: c.Dim, Run: t}
+		if c.CloseEvery > 0 && t%c.CloseEvery == 0 {
+			cc.CloseAt = max(time.Millisecond, wait/2+time.Duration(r.Int64N(int64(wait/2)+1))-10*time.Millisecond)
+			sum.Closes++
+		}
+		cmd := c.Child(cc)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			return sum, err
 		}
-		wait := c.MinRun + time.Duration(r.Int64N(int64(c.MaxRun-c.MinRun)+1))
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		select {
@@ -95,7 +106,7 @@ func Run(c Config) (Summary, error) {
 		if err != nil {
 			return sum, fmt.Errorf("trial %d: %w", t, err)
 		}
-		s.Trials = t
+		s.Trials, s.Closes = t, sum.Closes
 		sum = s
 		if c.Progress != nil {
 			c.Progress(t, sum)
@@ -234,7 +245,9 @@ func (sum *Summary) checkAcknowledged(ctx context.Context, st *engram.Store, exp
 		}
 		sum.Acknowledged++
 		want := memoryFor(id, dim)
-		vector.Normalize(want.Embedding)
+		// What the store stores: its own normalization of what was written (which keeps a
+		// vector already of unit length bit for bit, as memoryFor's are).
+		vector.NormalizeBatch(want.Embedding, dim, nil, nil)
 		if m.Content != want.Content || !slices.Equal(m.Embedding, want.Embedding) || !exp.confAllowed(key, m.Conf()) {
 			sum.Lost++
 			sum.detail("acknowledged %s differs from what was written (confidence %v)", key, m.Conf())

@@ -117,6 +117,9 @@ type ChildConfig struct {
 	Log   string // side log
 	Dim   int
 	Run   int // run number: makes IDs of different runs distinct
+	// CloseAt, when > 0, makes the child close its store after that long, with its writers
+	// still writing, then wait to be killed: the kill lands during or after Close.
+	CloseAt time.Duration
 }
 
 // RunChild writes until killed (or until ctx ends). It never returns nil on its own.
@@ -143,11 +146,28 @@ func RunChild(ctx context.Context, c ChildConfig) error {
 	}
 	go w.run(func() error { return w.stream(ctx) })
 	go w.run(func() error { return w.batches(ctx) })
-	select {
-	case err := <-w.errc:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	var closeAt <-chan time.Time
+	if c.CloseAt > 0 {
+		closeAt = time.After(c.CloseAt)
+	}
+	closing := false
+	for {
+		select {
+		case err := <-w.errc:
+			if closing {
+				continue // a writer stopped because the store closed (CLOSED), as it should
+			}
+			return err
+		case <-closeAt:
+			// Close with the writers still writing; the parent's kill lands during or
+			// after it. Whatever was acknowledged must survive either way.
+			closing, closeAt = true, nil
+			if err := st.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "child: Close:", err)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
