@@ -43,6 +43,10 @@ func main() {
 		err = cmdTiers(args)
 	case "embed":
 		err = cmdEmbed(args)
+	case "warmindex":
+		err = cmdWarmIndex(args)
+	case "hotchurn":
+		err = cmdHotChurn(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -68,6 +72,8 @@ commands:
   batch     batch writes vs raw bbolt, the index alone and chromem-go; recall vs chromem-go
   tiers     1M memories over hot / warm / cold: resident memory, recall, migration rates
   embed     text in: hash and GloVe-SIF embedders alone, storing alone, and both pipelined
+  warmindex the warm tier's index candidates alone: maintenance cost, recall and QPS
+  hotchurn  the hot tier's graph under demotion, alone: repair cost and recall vs a fresh graph
 
 run "go run . <command> -h" for the flags of a command.
 `)
