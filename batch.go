@@ -579,7 +579,7 @@ func (sp *Space) setDim(dim int) {
 	sp.cfg.Dim = dim
 	sp.idx = emptyIndex(sp.cfg, 0)
 	if sp.tiering != nil {
-		sp.tiering.warm = index.NewSQ8(dim)
+		sp.tiering.warm = newWarmIndex(dim)
 	}
 }
 

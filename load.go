@@ -85,6 +85,11 @@ type spaceLoad struct {
 	pendingVecs []float32
 	missing     int // snapshot nodes whose records are gone
 
+	// The warm index's snapshot being filled (nil: rebuilt from the records), and the
+	// warm records it does not know, inserted after it.
+	warmSnap    *index.Graph8Loader
+	warmPending tierChange
+
 	change tierChange // the chunk being loaded
 }
 
@@ -98,6 +103,9 @@ func (l *spaceLoad) run() error {
 		sp.idx = index.NewHNSW(cfg.Dim, hnswConfig(cfg))
 	} else {
 		sp.idx = index.NewFlat(cfg.Dim)
+	}
+	if sp.tiering != nil {
+		l.warmSnap = sp.openWarmSnapshot(l.tx, cfg.Dim)
 	}
 	vec := make([]float32, cfg.Dim)
 	walk := l.b.tierWalk()
@@ -134,6 +142,9 @@ func (l *spaceLoad) run() error {
 		}
 	}
 	sp.applyChange(&l.change)
+	if err := l.finishWarm(); err != nil {
+		return err
+	}
 	if l.snapshot != nil {
 		g, missing := l.snapshot.Finish()
 		sp.idx, l.missing = g, missing
@@ -141,6 +152,27 @@ func (l *spaceLoad) run() error {
 		return g.Add(l.pendingKeys, l.pendingVecs)
 	}
 	return nil
+}
+
+// finishWarm installs the warm index loaded from its snapshot, with the warm records the
+// snapshot did not know inserted, and records how the index was restored.
+func (l *spaceLoad) finishWarm() error {
+	t := l.sp.tiering
+	if t == nil {
+		return nil
+	}
+	if l.warmSnap == nil {
+		if l.sp.counts.Get(tier.Warm) > 0 {
+			t.warmFrom = "records"
+		}
+		return nil
+	}
+	w, missing := l.warmSnap.Finish()
+	t.warm, t.warmFrom = w, "snapshot"
+	t.warmSaved = w.Changes()
+	p := &l.warmPending
+	l.sp.store.log.Info("warm index loaded", "space", l.sp.name, "memories", w.Len(), "replayed", len(p.warmKeys), "dropped", missing)
+	return w.AddStamped(p.warmKeys, p.warmVecs, p.warmStamps)
 }
 
 // countHot counts the hot records (a byte or two each), to pick the index before filling
@@ -177,7 +209,15 @@ func (l *spaceLoad) take(seq uint64, t tier.Tier, view *codec.View, vec []float3
 		}
 	case t == tier.Warm && l.sp.tiering != nil:
 		last, _ := l.lastUse(seq, view)
-		l.change.enterWarm(seq, vec, stampOf(last))
+		stamp := stampOf(last)
+		if l.warmSnap == nil {
+			l.change.enterWarm(seq, vec, stamp)
+			return
+		}
+		l.change.enterWarm(seq, nil, stamp) // the snapshot's index holds it, or it is replayed
+		if !l.warmSnap.Fill(seq, vec, stamp) {
+			l.warmPending.enterWarm(seq, vec, stamp)
+		}
 	case t == tier.Warm:
 		l.change.enterWarm(seq, nil, 0) // a space without tiering keeps warm records on disk only
 	default:

@@ -12,11 +12,11 @@ import (
 )
 
 // Tiers. A space with a hot capacity (WithTiering) keeps at most about that many memories
-// in its in-memory graph (hot); the rest are warm — 8-bit codes in memory (a quarter of the
-// float32 vectors), scanned with an int8 dot product and re-ranked at full precision from
-// the records — or cold: on disk only, searched only when a query names the cold tier,
-// always readable by Get. See tier.Policy for the placement rules and migrate.go for the
-// moves.
+// in its in-memory graph (hot); the rest are warm — 8-bit codes in a graph of their own
+// (a quarter of the float32 vectors: warm.go), searched with the hot graph by default and
+// re-ranked at full precision from the records — or cold: on disk only, searched only
+// when a query names the cold tier, always readable by Get. See tier.Policy for the
+// placement rules and migrate.go for the moves.
 
 // hotStat is what the demotion choice needs about a hot memory (24 bytes a memory).
 type hotStat struct {
@@ -33,7 +33,9 @@ type tierState struct {
 	hot     map[uint64]hotStat // hot memories by seq
 	promote map[uint64]int64   // warm / cold memories to bring back hot, with when they were asked for
 
-	warm *index.SQ8 // warm memories' codes (nil until the space has a dimension)
+	warm      *index.Graph8 // the warm tier's index (nil until the space has a dimension)
+	warmSaved uint64        // its change counter at its last snapshot (guarded by mu)
+	warmFrom  string        // how Open restored it: "snapshot", "records" or ""
 
 	// room is closed and replaced whenever migration frees hot capacity, waking writers
 	// that wait under Block backpressure.
@@ -195,8 +197,13 @@ type TieringStats struct {
 	// BlockedTime their total wait.
 	BlockedWrites uint64
 	BlockedTime   time.Duration
-	// WarmBytes estimates the memory of the warm tier's codes.
-	WarmBytes int64
+	// WarmBytes estimates the memory of the warm tier's index (codes and links), and
+	// WarmIndexLen counts the memories it holds.
+	WarmBytes    int64
+	WarmIndexLen int
+	// WarmLoadedFrom says how Open restored the warm index: "snapshot" (loaded, then
+	// reconciled with the records), "records" (rebuilt) or "" (built in this session).
+	WarmLoadedFrom string
 }
 
 func (t *tierState) stats(hot int) TieringStats {
@@ -204,11 +211,11 @@ func (t *tierState) stats(hot int) TieringStats {
 	defer t.mu.Unlock()
 	return TieringStats{HotCapacity: t.policy.HotCapacity, State: t.policy.State(hot),
 		Promoted: t.promoted, Demoted: t.demoted, Cooled: t.cooled, Archived: t.archived, LastCycle: t.lastCycle, MigrationTime: t.cycles,
-		BlockedWrites: t.waits, BlockedTime: t.waited}
+		BlockedWrites: t.waits, BlockedTime: t.waited, WarmLoadedFrom: t.warmFrom}
 }
 
 // warmIndex returns the warm tier's index (nil without tiering or dimension).
-func (sp *Space) warmIndex() *index.SQ8 {
+func (sp *Space) warmIndex() *index.Graph8 {
 	if sp.tiering == nil {
 		return nil
 	}
