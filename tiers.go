@@ -41,6 +41,13 @@ type tierState struct {
 	// that wait under Block backpressure.
 	room chan struct{}
 
+	// cut is the highest activation among the memories the last demotion cycle chose, as
+	// of cutAt (guarded by mu; cutAt zero: no demotion yet). Activations of memories not
+	// used meanwhile all fade at the same rate, so the cut, faded to now, still separates
+	// what a cycle would demote from what it would keep (see directToWarm).
+	cut   float64
+	cutAt time.Time
+
 	demoted, promoted, cooled, archived uint64 // moves since open (guarded by mu)
 	lastCycle, cycles                   time.Duration
 	waits                               uint64 // writes that waited for room (Block)
@@ -127,10 +134,40 @@ func (t *tierState) coldest(n int, now time.Time, keep map[uint64]int64) []uint6
 		nthSmallest(all, n, func(a, b scored) bool { return a.a < b.a || (a.a == b.a && a.seq < b.seq) })
 	}
 	out := make([]uint64, n)
+	cut := 0.0
 	for i := range out {
 		out[i] = all[i].seq
+		cut = max(cut, all[i].a)
+	}
+	if n > 0 {
+		t.mu.Lock()
+		t.cut, t.cutAt = cut, now
+		t.mu.Unlock()
 	}
 	return out
+}
+
+// directToWarm returns, for a write of n memories at now, a test of whether a memory
+// (its confidence, recall count and last use) would be demoted by the next migration
+// cycle as soon as it entered hot: the hot tier will pass its high watermark with the
+// write, and the memory's activation is below the last cycle's cut, faded to now. Such
+// memories are written to warm directly — a hot insert and a demotion saved. It returns
+// nil when no memory qualifies (no demotion yet, or room in hot).
+func (t *tierState) directToWarm(hot, n int, now time.Time) func(conf float32, count uint32, last int64) bool {
+	p := t.policy
+	if hot+n <= p.High() {
+		return nil
+	}
+	t.mu.Lock()
+	cut, at := t.cut, t.cutAt
+	t.mu.Unlock()
+	if at.IsZero() {
+		return nil
+	}
+	cut *= p.Activation(1, 0, now.Sub(at)) // faded as every untouched memory has faded since
+	return func(conf float32, count uint32, last int64) bool {
+		return p.Activation(conf, count, now.Sub(time.Unix(0, last))) < cut
+	}
 }
 
 // freed wakes writers waiting for hot capacity.

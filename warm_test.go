@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/engram-go/engram/tier"
 	bolt "go.etcd.io/bbolt"
@@ -237,4 +238,42 @@ func TestPromotionSwitchesToGraph(t *testing.T) {
 		}
 	}
 	mustCheck(t, s)
+}
+
+// TestDirectToWarm: once the hot tier is full, a memory that the next cycle would demote at
+// once (its activation below the last cycle's cut: an old memory nobody recalled) is
+// written to warm directly; fresh ones still enter hot.
+func TestDirectToWarm(t *testing.T) {
+	ctx := context.Background()
+	s, sp := tiered(t, tier.Policy{HotCapacity: 100})
+	r := rand.New(rand.NewPCG(8, 8))
+	fresh := synthetic(r, 105, 8, "f")
+	for i := range fresh {
+		fresh[i].CreatedAt = time.Now().Add(-time.Duration(105-i) * time.Hour)
+	}
+	mustStore(t, sp, fresh)
+	if st, err := sp.Migrate(ctx); err != nil || st.Demoted != 15 {
+		t.Fatalf("first demotion: %+v %v", st, err)
+	}
+	old := synthetic(r, 20, 8, "o")
+	for i := range old {
+		old[i].CreatedAt = time.Now().AddDate(-1, 0, 0) // a year idle: activation near 0
+	}
+	mustStore(t, sp, old)
+	now := synthetic(r, 20, 8, "n") // fresh and confident: hot
+	for i := range now {
+		now[i].CreatedAt, now[i].Confidence = time.Now(), Confidence(1)
+	}
+	mustStore(t, sp, now)
+	if st := sp.Stats(); st.Tiers != [3]int64{110, 35, 0} || st.Tiering.WarmIndexLen != 35 {
+		t.Fatalf("tiers %v, warm index %d", st.Tiers, st.Tiering.WarmIndexLen)
+	}
+	foundByDefault(t, sp, old, Warm)
+	mustCheck(t, s)
+	// Below the high watermark every write goes hot, however old.
+	_, sp2 := tiered(t, tier.Policy{HotCapacity: 100})
+	mustStore(t, sp2, old)
+	if st := sp2.Stats(); st.Tiers != [3]int64{20, 0, 0} {
+		t.Fatalf("with room in hot: tiers %v", st.Tiers)
+	}
 }
