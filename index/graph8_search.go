@@ -12,7 +12,9 @@ type g8scratch struct {
 	out   []cand // results, most similar first
 	sel   []cand // heuristic selection
 	tmp   []cand
+	fresh []cand // unvisited neighbours of the node being expanded
 	qc    []int8
+	touch int8 // sink of the code loads (touch)
 
 	// The node being inserted, not yet in the blocks: its code stands in for it.
 	newID    uint32
@@ -46,6 +48,24 @@ func (g *Graph8) codeOf(s *g8scratch, id uint32) ([]int8, float32) {
 func (g *Graph8) sim(s *g8scratch, qc []int8, qs float32, id uint32) float32 {
 	c, sc := g.codeOf(s, id)
 	return qs * sc * float32(dot8(qc, c))
+}
+
+// touch reads one byte per cache line of each candidate's code before any product is
+// computed: the loads miss in parallel (Go has no prefetch instruction), so the products
+// that follow find their data in cache. The sum is kept so the loads are not optimized
+// away.
+func (g *Graph8) touch(s *g8scratch, cs []cand) int8 {
+	var t int8
+	for i := range cs {
+		if s.hasNew && cs[i].id == s.newID {
+			continue
+		}
+		c := g.code(cs[i].id)
+		for j := 0; j < len(c); j += 64 {
+			t += c[j]
+		}
+	}
+	return t
 }
 
 // greedy walks layer l from cur towards the query while a neighbour is more similar.
@@ -100,21 +120,30 @@ func (g *Graph8) searchLayer(s *g8scratch, qc []int8, qs float32, ef, l int, adm
 		if lst == nil {
 			continue
 		}
+		// Gather the unvisited neighbours, touch their codes, then score them: the loads
+		// of the codes overlap instead of each waiting behind the previous product.
+		fresh := s.fresh[:0]
 		for _, nb := range lst[1 : 1+lst[0]] {
-			if !s.visit.visit(nb) {
+			if s.visit.visit(nb) {
+				fresh = append(fresh, cand{id: nb})
+			}
+		}
+		s.touch += g.touch(s, fresh)
+		for i := range fresh {
+			fresh[i].sim = g.sim(s, qc, qs, fresh[i].id)
+		}
+		s.fresh = fresh
+		evals += len(fresh)
+		for _, f := range fresh {
+			if len(res) >= ef && f.sim <= res[0].sim {
 				continue
 			}
-			evals++
-			sim := g.sim(s, qc, qs, nb)
-			if len(res) >= ef && sim <= res[0].sim {
-				continue
-			}
-			s.cands.push(cand{sim, nb})
-			if admit(nb) {
+			s.cands.push(f)
+			if admit(f.id) {
 				if len(res) < ef {
-					res.push(cand{sim, nb})
+					res.push(f)
 				} else {
-					res.replaceTop(cand{sim, nb})
+					res.replaceTop(f)
 				}
 			}
 		}

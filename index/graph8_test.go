@@ -367,3 +367,31 @@ func sealGraph8(b []byte) []byte {
 	binary.LittleEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], castagnoli))
 	return b
 }
+
+// BenchmarkGraph8Add: inserts of clustered 384-d vectors in batches of 1000, as
+// demotions feed the warm tier.
+func BenchmarkGraph8Add(b *testing.B) {
+	const dim = 384
+	r := rand.New(rand.NewPCG(5, 5))
+	centres := make([][]float32, 64)
+	for i := range centres {
+		centres[i] = randUnit(r, dim)
+	}
+	n := 20000
+	vecs := make([]float32, 0, n*dim)
+	for i := 0; i < n; i++ {
+		c := centres[r.IntN(len(centres))]
+		v := randUnit(r, dim)
+		for j := range v {
+			v[j] = c[j] + 0.7*v[j]
+		}
+		vecs = append(vecs, v...)
+	}
+	for b.Loop() {
+		g := NewGraph8(dim, Graph8Config{})
+		for off := 0; off < n; off += 1000 {
+			g.Add(keysUpTo(off + 1000)[off:], vecs[off*dim:(off+1000)*dim])
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "inserts/s")
+}
