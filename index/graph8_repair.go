@@ -380,9 +380,12 @@ func (g *Graph8) Verify() error {
 			if int(lst[0]) > g.maxDegree(l) {
 				return fmt.Errorf("node %d layer %d: %d neighbours", id, l, lst[0])
 			}
-			for _, x := range lst[1 : 1+lst[0]] {
+			for j, x := range lst[1 : 1+lst[0]] {
 				if x >= g.high || g.stateOf(x)&g8Allocated == 0 || g.levelOf(x) < l {
 					return fmt.Errorf("node %d layer %d: neighbour %d is free or lacks the layer", id, l, x)
+				}
+				if x == id || slices.Contains(lst[1:1+j], x) {
+					return fmt.Errorf("node %d layer %d: links to %d twice or to itself", id, l, x)
 				}
 				if l == 0 {
 					indeg[x]++

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 )
 
 // Graph8 snapshot v1 — the links without the codes (the store holds every vector in its
@@ -88,10 +89,14 @@ func DecodeGraph8(b []byte, dim int, cfg Graph8Config) (*Graph8Loader, error) {
 	u32 := func(off int) uint32 { return binary.LittleEndian.Uint32(body[off:]) }
 	sdim, m, efc, efs := int(u32(8)), int(u32(12)), int(u32(16)), int(u32(20))
 	high, entry, top := u32(24), u32(28), int(int32(u32(32)))
-	if sdim != dim || dim <= 0 || m < 2 || m > 1024 || efc <= 0 || efs <= 0 {
+	if sdim != dim || dim <= 0 || m < 2 || m > 128 || efc <= 0 || efc > 1<<16 || efs <= 0 || efs > 1<<16 {
 		return bad("parameters dim=%d (want %d) M=%d efc=%d ef=%d", sdim, dim, m, efc, efs)
 	}
-	if uint64(high) > uint64(len(body)-g8Header) { // each slot takes at least a byte
+	// Each slot takes at least a byte, and an allocated one holds its key and lists: a
+	// real snapshot's slots cost in memory a few dozen times their bytes at most. Bounding
+	// the ratio keeps a forged header (with a matching checksum) from allocating gigabytes.
+	slot := uint64(dim + 4 + 8 + 4 + 1 + 4 + 4*(1+2*m))
+	if uint64(high) > uint64(len(body)-g8Header) || uint64(high)*slot > max(256*uint64(len(body)), 1<<24) {
 		return bad("%d slots do not fit %d bytes", high, len(body))
 	}
 	cfg.M, cfg.EfConstruction, cfg.EfSearch = m, efc, efs
@@ -142,8 +147,8 @@ func DecodeGraph8(b []byte, dim int, cfg Graph8Config) (*Graph8Loader, error) {
 			lst := g.list(id, l)
 			lst[0] = uint32(n)
 			for j := 1; j <= n; j++ {
-				if lst[j] = u32(off); lst[j] >= high {
-					return bad("slot %d: neighbour %d out of range", id, lst[j])
+				if lst[j] = u32(off); lst[j] >= high || lst[j] == id || slices.Contains(lst[1:j], lst[j]) {
+					return bad("slot %d: neighbour %d out of range, itself or repeated", id, lst[j])
 				}
 				off += 4
 			}
