@@ -10,7 +10,7 @@ import (
 )
 
 // KindGraph8 is the warm tier's approximate index: a proximity graph over 8-bit codes.
-const KindGraph8 Kind = 5
+const KindGraph8 Kind = 3
 
 // Graph8 is an HNSW graph (Malkov & Yashunin: layers, greedy descent, neighbour-selection
 // heuristic) whose nodes hold 8-bit scalar-quantized vectors — one int8 per component and

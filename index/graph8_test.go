@@ -191,6 +191,24 @@ func TestGraph8FilterAndThreshold(t *testing.T) {
 	if len(res) != 1 || res[0].Key != 0 {
 		t.Fatalf("exact match dropped by the threshold: %v", res)
 	}
+	// A spiky unit vector: one large component, the rest just under half a quantization
+	// step, so they all round to zero; at 1536 dimensions they hold 2% of its square norm,
+	// and its code's similarity to itself is far from 1. The threshold must still keep it.
+	const wide = 1536
+	spiky := make([]float32, wide)
+	for i := range spiky {
+		spiky[i] = 0.0039
+	}
+	spiky[0] = 1
+	vector.Normalize(spiky)
+	w := NewGraph8(wide, Graph8Config{})
+	w.Add([]uint64{1 << 40}, spiky)
+	for _, exact := range []bool{false, true} {
+		res, _ = w.Search(spiky, 1, SearchOptions{MinSimilarity: 0.999, Exact: exact})
+		if len(res) == 0 || res[0].Key != 1<<40 {
+			t.Fatalf("exact match dropped by the threshold pre-filter (exact %v): %+v", exact, res)
+		}
+	}
 	if _, err := g.Search(q[:3], 5, SearchOptions{}); !errors.Is(err, ErrDimension) {
 		t.Fatalf("short query: %v", err)
 	}
