@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/engram-go/engram/index"
-	"github.com/engram-go/engram/tier"
 	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/tier"
 	bolt "go.etcd.io/bbolt"
 )
 
