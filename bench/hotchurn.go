@@ -13,6 +13,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/engram-go/engram/index"
@@ -54,22 +55,22 @@ func cmdHotChurn(args []string) error {
 	}
 	if *untiered {
 		a := index.NewHNSW(d, index.HNSWConfig{})
-		t := time.Now()
+		t, c := time.Now(), cpuTime()
 		for off := 0; off < *n; off += 1000 {
 			keys, vecs := batch(off)
 			a.Add(keys, vecs)
 		}
-		logf("untiered: %d inserts in %.1fs (%.0f/s)", *n, time.Since(t).Seconds(), float64(*n)/time.Since(t).Seconds())
+		logf("untiered: %d inserts in %.1fs, %.1f CPU-s (%.0f/s)", *n, time.Since(t).Seconds(), (cpuTime() - c).Seconds(), float64(*n)/time.Since(t).Seconds())
 	}
 	for _, r := range ratios {
 		b := index.NewHNSW(d, index.HNSWConfig{CompactRatio: 1}) // compaction is called here, timed apart
-		var insert, compact time.Duration
+		var insert, compact, insertCPU, compactCPU time.Duration
 		oldest, live, compactions := 0, 0, 0
 		for off := 0; off < *n; off += 1000 {
 			keys, vecs := batch(off)
-			t := time.Now()
+			t, c := time.Now(), cpuTime()
 			b.Add(keys, vecs)
-			insert += time.Since(t)
+			insert, insertCPU = insert+time.Since(t), insertCPU+cpuTime()-c
 			live += len(keys)
 			if live > *hot {
 				drop := live - *hot*9/10
@@ -82,15 +83,15 @@ func cmdHotChurn(args []string) error {
 				live -= drop
 			}
 			if st := b.Stats(); float64(st.Tombstones) >= r*float64(st.Nodes) && st.Tombstones > 0 {
-				t := time.Now()
+				t, c := time.Now(), cpuTime()
 				b.Compact()
-				compact += time.Since(t)
+				compact, compactCPU = compact+time.Since(t), compactCPU+cpuTime()-c
 				compactions++
 			}
 		}
 		st := b.Stats()
-		logf("tiered, compact at %.2f: inserts %.1fs, repairs %.1fs (%d compactions); total %.0f/s; %+v",
-			r, insert.Seconds(), compact.Seconds(), compactions, float64(*n)/(insert+compact).Seconds(), st)
+		logf("tiered, compact at %.2f: inserts %.1fs (%.1f CPU-s), repairs %.1fs (%.1f CPU-s, %d compactions); total %.0f/s; %+v",
+			r, insert.Seconds(), insertCPU.Seconds(), compact.Seconds(), compactCPU.Seconds(), compactions, float64(*n)/(insert+compact).Seconds(), st)
 		// Recall against a graph built fresh from the survivors, and brute force.
 		c := index.NewHNSW(d, index.HNSWConfig{})
 		surv := make([]float32, 0, live*d)
@@ -125,6 +126,14 @@ func cmdHotChurn(args []string) error {
 		logf("recall@10: churned %.4f, fresh %.4f (Δ %+.4f)", rb, rc, rb-rc)
 	}
 	return nil
+}
+
+// cpuTime is the process's user + system CPU time so far: on a shared machine, the work a
+// phase did, whatever else ran meanwhile.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func splitList(s string) []string {

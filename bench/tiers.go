@@ -59,6 +59,10 @@ type tiersResult struct {
 	ImportS    float64 `json:"import_s"`
 	// IngestUntieredPerS is the same import into a space without tiering (0: skipped).
 	IngestUntieredPerS float64 `json:"ingest_untiered_per_s"`
+	// The CPU time (user + system) of each import, migration included: on a shared machine,
+	// the work each did whatever else ran meanwhile.
+	ImportCPUS   float64 `json:"import_cpu_s"`
+	UntieredCPUS float64 `json:"ingest_untiered_cpu_s"`
 	BlockedWrites      uint64  `json:"import_blocked_writes"` // calls that waited for hot room
 	BlockedS           float64 `json:"import_blocked_s"`
 	ArchivePerS        float64 `json:"archive_where_per_s"`
@@ -165,7 +169,7 @@ func cmdTiers(args []string) error {
 	end := time.Now().Add(-time.Hour)
 	span := 365 * 24 * time.Hour
 	created := func(i int) time.Time { return end.Add(-span + time.Duration(float64(span)*float64(i)/float64(*n))) }
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	batch := make([]engram.Memory, 1000)
 	for off := 0; off < *n; off += len(batch) {
 		b := batch[:min(len(batch), *n-off)]
@@ -188,6 +192,7 @@ func cmdTiers(args []string) error {
 	if _, err := sp.Migrate(ctx); err != nil { // settle below the high watermark
 		return err
 	}
+	res.ImportCPUS = (cpuTime() - cpu).Seconds()
 	st := sp.Stats()
 	res.Demoted = st.Tiering.Demoted
 	if st.Tiering.MigrationTime > 0 {
@@ -340,10 +345,10 @@ func cmdTiers(args []string) error {
 	if !*skipUntiered {
 		s.Close()
 		s2.Close()
-		if res.IngestUntieredPerS, err = importUntiered(ctx, filepath.Join(work, "untiered.db"), *n, *dim, *data, *cache, *seed, *queries, *spread, created); err != nil {
+		if res.IngestUntieredPerS, res.UntieredCPUS, err = importUntiered(ctx, filepath.Join(work, "untiered.db"), *n, *dim, *data, *cache, *seed, *queries, *spread, created); err != nil {
 			return err
 		}
-		logf("untiered import: %.0f/s; tiered %.0f/s (%.2f×)", res.IngestUntieredPerS, res.ImportPerS, res.ImportPerS/res.IngestUntieredPerS)
+		logf("untiered import: %.0f/s (%.0f CPU-s); tiered %.0f/s (%.0f CPU-s): %.2f×", res.IngestUntieredPerS, res.UntieredCPUS, res.ImportPerS, res.ImportCPUS, res.ImportPerS/res.IngestUntieredPerS)
 	}
 
 	if *asJSON {
@@ -374,38 +379,38 @@ func printTiers(r tiersResult) {
 
 // importUntiered imports the run's memories into a fresh store's space without tiering,
 // the same way (durable BatchRemember of 1000, graph index), and returns the rate.
-func importUntiered(ctx context.Context, path string, n, dim int, data, cache string, seed uint64, queries int, spread float64, created func(int) time.Time) (float64, error) {
+func importUntiered(ctx context.Context, path string, n, dim int, data, cache string, seed uint64, queries int, spread float64, created func(int) time.Time) (perS, cpuS float64, err error) {
 	var src vectorSource = newLatentGen(seed, dim, spread)
 	if data == "glove" {
 		base, query, d, err := loadSplit(cache, n, queries, seed)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		src = rowsSource{rows: base, queries: query, dim: d}
 	}
 	s, err := engram.Open(path)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer os.Remove(path)
 	defer s.Close()
 	sp, err := s.Space(ctx, "mem", engram.WithDimension(dim), engram.WithIndex(engram.IndexHNSW))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	batch := make([]engram.Memory, 1000)
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	for off := 0; off < n; off += len(batch) {
 		b := batch[:min(len(batch), n-off)]
 		fill(src, b, off, created)
 		if r, err := sp.BatchRemember(ctx, b); err != nil || r.Failed > 0 {
-			return 0, fmt.Errorf("untiered import at %d: %v %v", off, err, r.Err())
+			return 0, 0, fmt.Errorf("untiered import at %d: %v %v", off, err, r.Err())
 		}
 		if every := max(n/20/1000, 1) * 1000; off%every == 0 {
 			logf("untiered: imported %d", off+len(b))
 		}
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(n) / time.Since(start).Seconds(), (cpuTime() - cpu).Seconds(), nil
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }
