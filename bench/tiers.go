@@ -61,11 +61,11 @@ type tiersResult struct {
 	IngestUntieredPerS float64 `json:"ingest_untiered_per_s"`
 	// The CPU time (user + system) of each import, migration included: on a shared machine,
 	// the work each did whatever else ran meanwhile.
-	ImportCPUS   float64 `json:"import_cpu_s"`
-	UntieredCPUS float64 `json:"ingest_untiered_cpu_s"`
-	BlockedWrites      uint64  `json:"import_blocked_writes"` // calls that waited for hot room
-	BlockedS           float64 `json:"import_blocked_s"`
-	ArchivePerS        float64 `json:"archive_where_per_s"`
+	ImportCPUS    float64 `json:"import_cpu_s"`
+	UntieredCPUS  float64 `json:"ingest_untiered_cpu_s"`
+	BlockedWrites uint64  `json:"import_blocked_writes"` // calls that waited for hot room
+	BlockedS      float64 `json:"import_blocked_s"`
+	ArchivePerS   float64 `json:"archive_where_per_s"`
 	// MigrationPerS is the demotions of the background migration during the import divided
 	// by the time its cycles took (moves per second of migration work, concurrent with the
 	// import); PromotionPerS is an explicit Migrate of queued promotions after the queries.
