@@ -232,25 +232,43 @@ func (g *Graph8) add(keys []uint64, vecs []float32, stamps []uint32, publish boo
 	if len(keys) == 0 {
 		return nil
 	}
+	// Within the batch the last row for a key wins.
+	last := make(map[uint64]int, len(keys))
+	for i, k := range keys {
+		last[k] = i
+	}
+	if len(last) < len(keys) {
+		var ks []uint64
+		var vs []float32
+		var ss []uint32
+		for i, k := range keys {
+			if last[k] == i {
+				ks, vs = append(ks, k), append(vs, vecs[i*dim:(i+1)*dim]...)
+				if stamps != nil {
+					ss = append(ss, stamps[i])
+				}
+			}
+		}
+		keys, vecs, stamps = ks, vs, ss
+	}
+	codes := make([]int8, len(keys)*dim)
+	scales := make([]float32, len(keys))
+	for i := range keys {
+		scales[i] = quantize(codes[i*dim:(i+1)*dim], vecs[i*dim:(i+1)*dim])
+	}
 	g.wmu.Lock()
 	defer g.wmu.Unlock()
 	s := g.getScratch()
 	defer g.putScratch(s)
-	code := make([]int8, dim)
-	for i, k := range keys {
+	g.mu.Lock()
+	for _, k := range keys { // a key present is replaced
 		if id, ok := g.byKey.get(k); ok {
-			g.mu.Lock()
 			g.tombstoneLocked(uint32(id))
 			g.byKey.del(k)
-			g.mu.Unlock()
 		}
-		var stamp uint32
-		if stamps != nil {
-			stamp = stamps[i]
-		}
-		sc := quantize(code, vecs[i*dim:(i+1)*dim])
-		g.insert(s, k, code, sc, stamp, publish)
 	}
+	g.mu.Unlock()
+	g.insertBatch(keys, codes, scales, stamps, publish)
 	g.changes.Add(1)
 	g.rescueOrphans(s)
 	g.sinceConnect += len(keys)

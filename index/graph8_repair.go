@@ -164,7 +164,7 @@ func (g *Graph8) planRepair(s *g8scratch, p uint32, l int) (g8plan, bool) {
 			if dl := g.list(d, l); dl != nil {
 				for _, x := range dl[1 : 1+dl[0]] {
 					if x != p && !dead(x) && !slices.Contains(keep, x) && !slices.ContainsFunc(c, func(y cand) bool { return y.id == x }) {
-						c = append(c, cand{g.sim(s, pc, ps, x), x})
+						c = append(c, cand{g.sim(pc, ps, x), x})
 					}
 				}
 			}
@@ -177,7 +177,7 @@ func (g *Graph8) planRepair(s *g8scratch, p uint32, l int) (g8plan, bool) {
 			}
 			keep = append(keep, x.id)
 		}
-		return g8plan{p, l, keep}, true
+		return g8plan{node: p, l: l, list: keep}, true
 	}
 	s.visit.reset(uint32(len(g.blocks)) << g8Shift)
 	s.visit.visit(p)
@@ -192,7 +192,7 @@ func (g *Graph8) planRepair(s *g8scratch, p uint32, l int) (g8plan, bool) {
 			frontier = append(frontier, x)
 			return
 		}
-		c = append(c, cand{g.sim(s, pc, ps, x), x})
+		c = append(c, cand{g.sim(pc, ps, x), x})
 	}
 	for _, x := range members {
 		add(x)
@@ -225,7 +225,7 @@ func (g *Graph8) planRepair(s *g8scratch, p uint32, l int) (g8plan, bool) {
 			out = append(out, x.id)
 		}
 	}
-	return g8plan{p, l, out}, true
+	return g8plan{node: p, l: l, list: out}, true
 }
 
 // rescueOrphans links back every node no layer-0 list points to any more (the pruning of

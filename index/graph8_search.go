@@ -15,12 +15,6 @@ type g8scratch struct {
 	fresh []cand // unvisited neighbours of the node being expanded
 	qc    []int8
 	touch int8 // sink of the code loads (touch)
-
-	// The node being inserted, not yet in the blocks: its code stands in for it.
-	newID    uint32
-	newCode  []int8
-	newScale float32
-	hasNew   bool
 }
 
 func (g *Graph8) getScratch() *g8scratch {
@@ -31,35 +25,20 @@ func (g *Graph8) getScratch() *g8scratch {
 	return s
 }
 
-func (g *Graph8) putScratch(s *g8scratch) {
-	s.hasNew, s.newCode = false, nil
-	g.scratch.Put(s)
-}
-
-// codeOf returns node id's code and scale (the inserted node's from the scratch).
-func (g *Graph8) codeOf(s *g8scratch, id uint32) ([]int8, float32) {
-	if s.hasNew && id == s.newID {
-		return s.newCode, s.newScale
-	}
-	return g.code(id), g.scale(id)
-}
+func (g *Graph8) putScratch(s *g8scratch) { g.scratch.Put(s) }
 
 // sim is the approximate similarity of the vector (qc, qs) to node id.
-func (g *Graph8) sim(s *g8scratch, qc []int8, qs float32, id uint32) float32 {
-	c, sc := g.codeOf(s, id)
-	return qs * sc * float32(dot8(qc, c))
+func (g *Graph8) sim(qc []int8, qs float32, id uint32) float32 {
+	return qs * g.scale(id) * float32(dot8(qc, g.code(id)))
 }
 
 // touch reads one byte per cache line of each candidate's code before any product is
 // computed: the loads miss in parallel (Go has no prefetch instruction), so the products
 // that follow find their data in cache. The sum is kept so the loads are not optimized
 // away.
-func (g *Graph8) touch(s *g8scratch, cs []cand) int8 {
+func (g *Graph8) touch(cs []cand) int8 {
 	var t int8
 	for i := range cs {
-		if s.hasNew && cs[i].id == s.newID {
-			continue
-		}
 		c := g.code(cs[i].id)
 		for j := 0; j < len(c); j += 64 {
 			t += c[j]
@@ -77,7 +56,7 @@ func (g *Graph8) greedy(s *g8scratch, qc []int8, qs float32, cur uint32, curSim 
 			break
 		}
 		for _, nb := range lst[1 : 1+lst[0]] {
-			if sim := g.sim(s, qc, qs, nb); sim > curSim {
+			if sim := g.sim(qc, qs, nb); sim > curSim {
 				cur, curSim, changed = nb, sim, true
 			}
 		}
@@ -89,7 +68,7 @@ func (g *Graph8) greedy(s *g8scratch, qc []int8, qs float32, cur uint32, curSim 
 // node reached with its similarity.
 func (g *Graph8) descend(s *g8scratch, qc []int8, qs float32, level int) (uint32, float32) {
 	cur := g.entry
-	curSim := g.sim(s, qc, qs, cur)
+	curSim := g.sim(qc, qs, cur)
 	for l := g.top; l > level; l-- {
 		cur, curSim = g.greedy(s, qc, qs, cur, curSim, l)
 	}
@@ -128,9 +107,9 @@ func (g *Graph8) searchLayer(s *g8scratch, qc []int8, qs float32, ef, l int, adm
 				fresh = append(fresh, cand{id: nb})
 			}
 		}
-		s.touch += g.touch(s, fresh)
+		s.touch += g.touch(fresh)
 		for i := range fresh {
-			fresh[i].sim = g.sim(s, qc, qs, fresh[i].id)
+			fresh[i].sim = g.sim(qc, qs, fresh[i].id)
 		}
 		s.fresh = fresh
 		evals += len(fresh)
@@ -173,7 +152,7 @@ func (g *Graph8) start(s *g8scratch, qc []int8, qs float32, cur uint32, curSim f
 	s.cands = append(s.cands[:0], cand{curSim, cur})
 	if cur != g.entry {
 		s.visit.visit(g.entry)
-		s.cands.push(cand{g.sim(s, qc, qs, g.entry), g.entry})
+		s.cands.push(cand{g.sim(qc, qs, g.entry), g.entry})
 	}
 }
 
@@ -185,10 +164,10 @@ func (g *Graph8) heuristic(s *g8scratch, cands []cand, m int) []cand {
 		if len(sel) >= m {
 			break
 		}
-		cc, cs := g.codeOf(s, c.id)
+		cc, cs := g.code(c.id), g.scale(c.id)
 		good := true
 		for _, r := range sel {
-			if g.sim(s, cc, cs, r.id) > c.sim {
+			if g.sim(cc, cs, r.id) > c.sim {
 				good = false
 				break
 			}

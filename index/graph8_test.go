@@ -278,6 +278,12 @@ func TestGraph8SnapshotRoundTrip(t *testing.T) {
 	if s, _ := h.Stamp(2500); s != 2500 {
 		t.Fatalf("stamp %d", s)
 	}
+	// Within one call the last row for a key wins.
+	v1, v2 := randUnit(r, dim), randUnit(r, dim)
+	h.AddStamped([]uint64{9000, 9000}, append(slices.Clone(v1), v2...), []uint32{1, 2})
+	if s, _ := h.Stamp(9000); s != 2 || !h.Matches(9000, v2) || h.Len() != len(ref)+1 {
+		t.Fatalf("duplicate key in one call: stamp %d, matches %v, Len %d", s, h.Matches(9000, v2), h.Len())
+	}
 	// Damage anywhere is rejected.
 	for _, cut := range []int{0, 10, len(data) / 2, len(data) - 1} {
 		if _, err := DecodeGraph8(data[:cut], dim, Graph8Config{}); !errors.Is(err, ErrSnapshot) {
