@@ -114,6 +114,9 @@ func (g *Graph8) compact(s *g8scratch) {
 	g.rescueOrphans(s)
 	g.sinceConnect = 0
 	g.connect(s)
+	g.mu.Lock()
+	g.shrinkLocked()
+	g.mu.Unlock()
 }
 
 // linkBack adds p to x's layer-l list if it has room and lacks it (mu held exclusively).

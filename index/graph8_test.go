@@ -124,6 +124,51 @@ func TestGraph8ChurnKeepsEveryMemoryFindable(t *testing.T) {
 	}
 }
 
+// TestGraph8ShrinksAfterDeletions: once many slots are recycled, the nodes move down and
+// the memory follows the node count; every node is still found by its own vector.
+func TestGraph8ShrinksAfterDeletions(t *testing.T) {
+	const dim = 16
+	r := rand.New(rand.NewPCG(11, 3))
+	g := NewGraph8(dim, Graph8Config{M: 6})
+	ref := reference{}
+	var vecs []float32
+	for k := range uint64(6000) {
+		v := randUnit(r, dim)
+		ref[k], vecs = v, append(vecs, v...)
+	}
+	g.AddStamped(keysUpTo(6000), vecs, nil)
+	g.AddHidden([]uint64{9999}, randUnit(r, dim), nil) // in flight across the shrink
+	peak := g.MemoryBytes()
+	var del []uint64
+	for k := range uint64(6000) {
+		if k%3 != 0 || k > 4000 { // keep a third of the first 4000: holes below the end
+			del = append(del, k)
+			delete(ref, k)
+		}
+	}
+	g.Delete(del...)
+	g.Compact()
+	if err := g.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	if g.Len() != len(ref) || g.Publish(9999) != 1 {
+		t.Fatalf("Len %d, want %d", g.Len(), len(ref))
+	}
+	if b := g.MemoryBytes(); b > peak/2 {
+		t.Fatalf("memory %d of the peak %d after deleting 3/4 of the nodes", b, peak)
+	}
+	for k, v := range ref {
+		res, _ := g.Search(v, 1, SearchOptions{MinSimilarity: -1})
+		if len(res) != 1 || res[0].Key != k || !g.Matches(k, v) {
+			t.Fatalf("key %d after the shrink: %v", k, res)
+		}
+	}
+	g.Add([]uint64{7000}, randUnit(r, dim)) // and it grows again
+	if err := g.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestGraph8HiddenUntilPublished(t *testing.T) {
 	const dim = 16
 	r := rand.New(rand.NewPCG(5, 1))
