@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/engram-go/engram/index"
@@ -247,6 +248,10 @@ func (sp *Space) validate(mems []Memory, res *BatchResult, place tier.Tier, op O
 	dim, _, _ := sp.state() // once fixed, a space's dimension never changes
 	b := &batch{op: op, place: place, dim: dim, known: dim != 0, restore: place == placeAsGiven, preps: make([]prepared, 0, len(mems))}
 	now := time.Now()
+	var toWarm func(conf float32, count uint32, last int64) bool // tiers.go
+	if t := sp.tiering; t != nil && place == tier.Hot {
+		toWarm = t.directToWarm(int(sp.counts.Get(tier.Hot)), len(mems), now)
+	}
 	seen := make(map[string]int, len(mems))
 	for i := range mems {
 		m := &mems[i]
@@ -277,6 +282,9 @@ func (sp *Space) validate(mems []Memory, res *BatchResult, place tier.Tier, op O
 			Tags:       m.Tags,
 			Meta:       m.Metadata,
 		}}
+		if toWarm != nil && toWarm(p.rec.Confidence, 0, created.UnixNano()) {
+			p.rec.Tier = uint8(tier.Warm) // it would be demoted at once
+		}
 		if b.restore {
 			t := m.Tier
 			if t == tier.Warm && sp.tiering == nil {
@@ -423,10 +431,13 @@ func (sp *Space) linkAhead(b *batch) {
 		return
 	}
 	b.linked = make(chan struct{})
-	keys := seqsOf(b.preps)
+	keys, vecs := seqsOf(b.preps), b.vecs
+	if slices.ContainsFunc(b.preps, func(p prepared) bool { return p.rec.Tier != uint8(tier.Hot) }) {
+		keys, vecs = hotRows(b) // some go to warm directly (directToWarm)
+	}
 	go func() {
 		defer close(b.linked)
-		if err := g.AddHidden(keys, b.vecs); err != nil {
+		if err := g.AddHidden(keys, vecs); err != nil {
 			sp.store.log.Error("graph insert failed", "space", sp.name, "err", err)
 		}
 	}()
@@ -439,8 +450,21 @@ func (b *batch) unlink(sp *Space) {
 	}
 	<-b.linked
 	if g, ok := sp.graph(); ok {
-		g.Delete(seqsOf(b.preps)...)
+		g.Delete(seqsOf(b.preps)...) // those not linked are not there
 	}
+}
+
+// hotRows returns the keys and vectors of the batch's memories written to hot.
+func hotRows(b *batch) ([]uint64, []float32) {
+	var keys []uint64
+	var vecs []float32
+	for r, p := range b.preps {
+		if p.rec.Tier == uint8(tier.Hot) {
+			keys = append(keys, p.seq)
+			vecs = append(vecs, b.vecs[r*b.dim:(r+1)*b.dim]...)
+		}
+	}
+	return keys, vecs
 }
 
 // 4. Commit.
@@ -579,7 +603,7 @@ func (sp *Space) setDim(dim int) {
 	sp.cfg.Dim = dim
 	sp.idx = emptyIndex(sp.cfg, 0)
 	if sp.tiering != nil {
-		sp.tiering.warm = index.NewSQ8(dim)
+		sp.tiering.warm = newWarmIndex(dim)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/engram-go/engram/index"
 	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/tier"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -147,5 +148,35 @@ func BenchmarkRecall(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkRecallTiers measures default recall (hot and warm together) against hot-only
+// recall on a tiered space holding the GloVe fixture with a hot tier of 10%, one goroutine:
+// `go test -run '^$' -bench RecallTiers .`.
+func BenchmarkRecallTiers(b *testing.B) {
+	ctx := context.Background()
+	dim, base, queries, _ := glove(b)
+	s := openTemp(b, WithNoSync(), WithMigrateInterval(0))
+	n := len(base) / dim
+	sp := mustSpace(b, s, "g", WithIndex(IndexHNSW), WithTiering(tier.Policy{HotCapacity: n / 10}))
+	for off := 0; off < n; off += 500 {
+		rememberRows(b, sp, dim, base, off, min(off+500, n))
+		for {
+			if st, err := sp.Migrate(ctx); err != nil || st.Demoted == 0 {
+				break
+			}
+		}
+	}
+	nq := len(queries) / dim
+	for _, tiers := range []tier.Set{tier.Default, tier.Of(tier.Hot), tier.Of(tier.Warm)} {
+		b.Run("tiers="+tiers.String(), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				q := queries[(i%nq)*dim : (i%nq+1)*dim]
+				if _, err := sp.Recall(ctx, Query{Embedding: q, K: 10, SimilarityOnly: true, MinSimilarity: -1, Tiers: tiers}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

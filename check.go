@@ -48,7 +48,9 @@ func (c *SpaceCheck) problem(format string, args ...any) {
 // for each space, that every record decodes (checksum, version, dimension, tier), that the
 // ID map and the records agree both ways, that the tier counters match the records, and
 // that the in-memory index holds exactly the hot records (and, for the graph, that its
-// links are sound: see index.HNSW.Verify). It reads a consistent snapshot of the file and
+// links are sound: see index.HNSW.Verify), and that the warm tier's index holds exactly
+// the warm records, with codes made from them, and sound links (index.Graph8.Verify), and
+// that its stored snapshot would load. It reads a consistent snapshot of the file and
 // holds each space's index still while comparing; a write that commits during the check
 // is re-checked before being reported. Problems are reported, not repaired: Open rebuilds
 // indexes from records, and records carry checksums. One consequence follows, though: a
@@ -139,6 +141,7 @@ func (sp *Space) check() (SpaceCheck, error) {
 				fix.problems, fix.example = found.ids, found.idEx
 				found.fix, found.drops = fix, drops
 			}
+			sp.checkWarmSnapshot(tx, &c)
 			return nil
 		})
 		counterSuspect = viewErr == nil && sp.counts.Snapshot() != c.Tiers
@@ -172,6 +175,7 @@ func (sp *Space) check() (SpaceCheck, error) {
 // indexMemo is what the in-memory indexes hold, taken between two writes' turns.
 type indexMemo struct {
 	hot, warm map[uint64]bool
+	warmIdx   *index.Graph8 // to compare its codes with the records
 }
 
 // suspects are records whose index membership disagrees with their tier on disk.
@@ -182,11 +186,12 @@ type suspects struct {
 // indexKeys lists the keys of the hot index and the warm codes, and checks the graph's
 // invariants. Called between two writes' turns.
 func (sp *Space) indexKeys(c *SpaceCheck) indexMemo {
-	m := indexMemo{hot: map[uint64]bool{}, warm: map[uint64]bool{}}
-	if w := sp.warmIndex(); w != nil {
+	m := indexMemo{hot: map[uint64]bool{}, warm: map[uint64]bool{}, warmIdx: sp.warmIndex()}
+	if w := m.warmIdx; w != nil {
 		for k := range w.Keys() {
 			m.warm[k] = true
 		}
+		checkWarm(w, c)
 	}
 	_, idx, _ := sp.state()
 	if idx != nil {
@@ -257,6 +262,13 @@ func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck, found *chec
 		if sp.tiering != nil {
 			if t == tier.Warm && !m.warm[seq] {
 				sus.warm = append(sus.warm, seq)
+			}
+			if t == tier.Warm && m.warm[seq] {
+				vec = slices.Grow(vec[:0], dim)[:dim]
+				view.Embedding(vec)
+				if !m.warmIdx.Matches(seq, vec) {
+					c.problem("warm record %d: its code in the warm index does not match the record", seq)
+				}
 			}
 			delete(m.warm, seq)
 		}

@@ -20,8 +20,9 @@
 // versioned, CRC-checked record: the memory with its unit-normalized embedding), ids
 // (memory ID → sequence number, only for IDs that do not carry their record's number),
 // access (recall statistics, flushed lazily), tiers (the tier of memories moved since they
-// were written), snapshot (the graph index's links) and checkpoints (an application's named
-// values). Flat buckets spare each commit a page per nesting level.
+// were written), snapshot (the graph index's links), warm (the warm index's links) and
+// checkpoints (an application's named values). Flat buckets spare each commit a page per
+// nesting level.
 //
 // # Write path
 //
@@ -53,17 +54,20 @@
 // # Tiers
 //
 // With [WithTiering] a space keeps at most about its hot capacity in the in-memory graph
-// (hot); the rest are warm (8-bit codes in memory, re-ranked at full precision from the
-// records) or cold (on disk only, searched when a query names the cold tier, always
-// readable by [Space.Get]). A background migrator (migrate.go) promotes recalled memories,
-// demotes the least active hot ones past the high watermark, and cools idle warm ones; a
-// move rewrites only the memory's nine-byte tier entry, and the in-memory side follows in
-// commit order. At Open the tier entries decide, so every memory is in exactly one tier.
+// (hot); the rest are warm (8-bit codes in a graph of their own, warm.go: a quarter of the
+// float32 vectors) or cold (on disk only, searched when a query names the cold tier,
+// always readable by [Space.Get]). Default recall searches hot and warm together and
+// re-ranks the warm candidates at full precision from the records. A background migrator
+// (migrate.go) promotes recalled memories, demotes the least active hot ones past the high
+// watermark, and cools idle warm ones; a move rewrites only the memory's nine-byte tier
+// entry, and the in-memory side follows in commit order (a demotion links the memory into
+// the warm index, hidden, while its commit runs). At Open the tier entries decide, so
+// every memory is in exactly one tier.
 //
 // # In memory
 //
-// Everything in memory is derived from the file and rebuilt at [Open]: the hot index (from
-// the graph's snapshot when there is a usable one, reconciled with the records), the warm
-// codes, the tier counts and the hot tier's activation statistics. [Store.Check] compares
-// each of them with the file.
+// Everything in memory is derived from the file and rebuilt at [Open]: the hot index and
+// the warm index (each from its snapshot when there is a usable one, reconciled with the
+// records), the tier counts and the hot tier's activation statistics. [Store.Check]
+// compares each of them with the file.
 package engram

@@ -19,6 +19,8 @@ import (
 //	                    (a generated ID carries its record's seq: see keyOf)
 //	<name>/access       memory ID → codec.Access (recall statistics, flushed lazily)
 //	<name>/snapshot     the graph index's snapshot, in chunks (see snapshot.go)
+//	<name>/warm         the warm tier's index's snapshot, in chunks (see warm.go); tiered
+//	                    spaces only
 //	<name>/tiers        seq → tier byte: the current tier of every memory not in the tier
 //	                    its record was written to (migration rewrites these nine bytes)
 //	<name>/checkpoints  name → an application's value (Space.SetCheckpoint); created on
@@ -50,16 +52,17 @@ const (
 	kindSnapshot = "snapshot"
 	kindTiers    = "tiers"
 	kindChecks   = "checkpoints"
+	kindWarm     = "warm"
 )
 
 // spaceKinds are every bucket a space may own.
-var spaceKinds = []string{kindRecords, kindIDs, kindAccess, kindSnapshot, kindTiers, kindChecks}
+var spaceKinds = []string{kindRecords, kindIDs, kindAccess, kindSnapshot, kindTiers, kindChecks, kindWarm}
 
 func spaceBucket(space, kind string) []byte { return []byte(space + "/" + kind) }
 
 // bucketNames are a space's bucket names, built once per space rather than per call.
 type bucketNames struct {
-	recs, ids, access, snapshot, tiers, checkpoints []byte
+	recs, ids, access, snapshot, tiers, checkpoints, warm []byte
 }
 
 func namesOf(space string) bucketNames {
@@ -70,6 +73,7 @@ func namesOf(space string) bucketNames {
 		snapshot:    spaceBucket(space, kindSnapshot),
 		tiers:       spaceBucket(space, kindTiers),
 		checkpoints: spaceBucket(space, kindChecks),
+		warm:        spaceBucket(space, kindWarm),
 	}
 }
 

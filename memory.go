@@ -94,11 +94,13 @@ type Query struct {
 	// Breadth is the candidate-list size of the approximate index (HNSW's ef): larger is
 	// more accurate and slower. 0 uses the index default; exact search ignores it.
 	Breadth int
-	// Tiers names the tiers to search. The zero value searches hot and continues into warm
-	// only when fewer than K hot memories pass the query's thresholds and filters (a closer
-	// warm memory is then not looked for); naming tiers (tier.Of(tier.Hot, tier.Warm),
-	// tier.All) searches each of them and keeps the K most similar overall. Cold is searched
-	// only when named.
+	// Tiers names the tiers to search. The zero value searches hot and warm together —
+	// the hot graph and the warm tier's index of 8-bit codes, whose candidates are re-ranked
+	// at full precision — and keeps the K most similar of both, so a memory is found
+	// whichever of the two it is in. tier.Of(tier.Hot) searches the hot memories alone (the
+	// fastest query); tier.All or tier.Of(tier.Cold) add the cold tier, which is searched
+	// only when named (a scan of its records). Exact makes every named tier's search
+	// exhaustive; Breadth widens the hot and warm searches alike.
 	Tiers tier.Set
 	// SimilarityOnly orders hits by similarity alone, ignoring the confidence weight.
 	SimilarityOnly bool

@@ -119,20 +119,34 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 // move commits one batch of memories (by seq) from the tiers in from into tier to, then
 // updates the indexes. It returns how many moved: a memory forgotten, replaced, or moved
 // out of from meanwhile (by another migration step or ArchiveWhere, since the batch was
-// chosen outside the transaction) is skipped. asked holds, for promotions, when each memory was recalled: the access record
-// of that recall may not be written yet, and a promoted memory must enter hot as just used.
+// chosen outside the transaction) is skipped. asked holds, for promotions, when each
+// memory was recalled: the access record of that recall may not be written yet, and a
+// promoted memory must enter hot as just used.
+//
+// A demotion reads its memories' vectors first and links them into the warm index,
+// hidden, while its commit runs (linkWarmAhead): the linking is the costly part of a
+// demotion, and it then overlaps the commit and the space's other writes instead of
+// holding up their turns. The turn publishes the nodes of the memories that moved and
+// drops the others.
 func (sp *Space) move(ctx context.Context, op Op, seqs []uint64, from tier.Set, to tier.Tier, asked map[uint64]int64) (int, error) {
-	dim, idx, _ := sp.state()
+	_, idx, _ := sp.state()
 	if idx == nil {
 		return 0, nil
 	}
-	type moved struct {
-		seq   uint64
-		from  tier.Tier
-		vec   []float32 // full precision, for promotions and demotions
-		last  int64     // for the warm stamp and hot statistics
-		count uint32
-		conf  float32
+	var pre map[uint64]moved // vectors read ahead, for a demotion
+	var linked []uint64      // of those, the ones linked into the warm index, hidden
+	if to == tier.Warm && sp.warmIndex() != nil {
+		var err error
+		if pre, err = sp.readMoves(seqs, nil); err != nil {
+			return 0, storageErr(op, sp.name, err)
+		}
+		vecs, stamps := make([][]float32, len(seqs)), make([]uint32, len(seqs))
+		for i, s := range seqs {
+			if m, ok := pre[s]; ok {
+				vecs[i], stamps[i] = m.vec, sp.warmStampOf(s, m.last)
+			}
+		}
+		linked = sp.linkWarmAhead(seqs, vecs, stamps)
 	}
 	var ms []moved
 	req := &writeReq{ctx: ctx}
@@ -152,20 +166,13 @@ func (sp *Space) move(ctx context.Context, op Op, seqs []uint64, from tier.Set, 
 			if cur == to || !from.Has(cur) {
 				continue
 			}
-			m := moved{seq: seq, from: cur}
-			if to == tier.Hot || to == tier.Warm {
-				view, err := codec.Parse(rec)
-				if err != nil {
+			m, ok := pre[seq]
+			if !ok && (to == tier.Hot || to == tier.Warm) {
+				if m, ok = sp.readMove(seq, rec, asked); !ok {
 					continue // a damaged record stays where it is; Check reports it
 				}
-				m.vec = make([]float32, dim)
-				view.Embedding(m.vec)
-				a := sp.access.get(seq) // recalls not flushed yet count too
-				m.conf, m.last, m.count = view.Confidence, max(view.Created, a.last), a.count
-				if at, ok := asked[seq]; ok && at > m.last {
-					m.last, m.count = at, m.count+1 // the recall that asked for it
-				}
 			}
+			m.seq, m.from = seq, cur
 			if err := b.setTier(key, rec, to); err != nil {
 				return err
 			}
@@ -175,20 +182,28 @@ func (sp *Space) move(ctx context.Context, op Op, seqs []uint64, from tier.Set, 
 	}
 	apply := func() {
 		var c tierChange
+		hidden := make(map[uint64]bool, len(linked))
+		for _, s := range linked {
+			hidden[s] = true
+		}
 		for _, m := range ms {
 			c.leave(m.seq, m.from)
 			switch to {
 			case tier.Hot:
 				c.enterHot(m.seq, m.vec, hotStat{last: m.last, count: m.count, conf: m.conf})
 			case tier.Warm:
-				last := m.last
-				if sp.tiering != nil { // recalls not yet flushed to the access records count too
-					last = max(last, sp.tiering.lastUse(m.seq))
+				if hidden[m.seq] {
+					c.publishWarm(m.seq)
+					delete(hidden, m.seq)
+				} else {
+					c.enterWarm(m.seq, m.vec, sp.warmStampOf(m.seq, m.last))
 				}
-				c.enterWarm(m.seq, m.vec, stampOf(last))
 			case tier.Cold:
 				c.enterCold(m.seq)
 			}
+		}
+		for s := range hidden { // linked ahead, but did not move
+			c.warmUnlink = append(c.warmUnlink, s)
 		}
 		if op == OpArchive {
 			c.archived = len(ms)
@@ -196,9 +211,62 @@ func (sp *Space) move(ctx context.Context, op Op, seqs []uint64, from tier.Set, 
 		sp.applyChange(&c)
 	}
 	if err := sp.commitAndApply(req, apply); err != nil {
+		if w := sp.warmIndex(); w != nil && len(linked) > 0 {
+			w.Delete(linked...) // nothing moved: take the hidden nodes out again
+		}
 		return 0, writeErr(ctx, op, sp.name, err)
 	}
 	return len(ms), nil
+}
+
+// moved is a memory a migration batch moves: where from, and what the index it enters
+// needs.
+type moved struct {
+	seq   uint64
+	from  tier.Tier
+	vec   []float32 // full precision, for promotions and demotions
+	last  int64     // for the warm stamp and hot statistics
+	count uint32
+	conf  float32
+}
+
+// readMove reads what a move of the memory at seq (record rec) into hot or warm needs,
+// reporting false when the record does not parse.
+func (sp *Space) readMove(seq uint64, rec []byte, asked map[uint64]int64) (moved, bool) {
+	view, err := codec.Parse(rec)
+	if err != nil {
+		return moved{}, false
+	}
+	m := moved{vec: make([]float32, view.Dim)}
+	view.Embedding(m.vec)
+	a := sp.access.get(seq) // recalls not flushed yet count too
+	m.conf, m.last, m.count = view.Confidence, max(view.Created, a.last), a.count
+	if at, ok := asked[seq]; ok && at > m.last {
+		m.last, m.count = at, m.count+1 // the recall that asked for it
+	}
+	return m, true
+}
+
+// readMoves reads, in a read transaction, what moves of seqs into hot or warm need; seqs
+// without a readable record of the space's dimension are left out.
+func (sp *Space) readMoves(seqs []uint64, asked map[uint64]int64) (map[uint64]moved, error) {
+	dim := sp.Dim()
+	out := make(map[uint64]moved, len(seqs))
+	err := sp.store.view(func(tx *bolt.Tx) error {
+		b, err := sp.buckets(tx)
+		if err != nil {
+			return err
+		}
+		for _, seq := range seqs {
+			if rec := b.recs.Get(codec.SeqKey(seq)); rec != nil {
+				if m, ok := sp.readMove(seq, rec, asked); ok && len(m.vec) == dim {
+					out[seq] = m
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // ArchiveWhere moves every existing memory for which match returns true into the cold tier,

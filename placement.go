@@ -1,6 +1,8 @@
 package engram
 
 import (
+	"slices"
+
 	"github.com/engram-go/engram/index"
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/tier"
@@ -21,9 +23,12 @@ type tierChange struct {
 	addVecs []float32
 	publish []uint64 // hidden graph nodes to make returnable (linked while their commit ran)
 
-	warm       []uint64 // seqs entering warm, with their vectors and last-use stamps
-	warmVecs   []float32
-	warmStamps []uint32
+	warm        []uint64 // seqs entering warm
+	warmKeys    []uint64 // of those, the ones to insert into the warm index, with their vectors
+	warmVecs    []float32
+	warmStamps  []uint32 // and last-use stamps
+	warmPublish []uint64 // hidden warm nodes to make returnable (linked while their commit ran)
+	warmUnlink  []uint64 // hidden warm nodes whose move did not happen, to take out again
 
 	cold     int // memories entering cold
 	archived int // memories archived by this write (TieringStats.Archived)
@@ -53,17 +58,28 @@ func (c *tierChange) enterHot(seq uint64, vec []float32, st hotStat) {
 	}
 }
 
-// enterWarm records seq entering warm with its full-precision vector and last use.
+// enterWarm records seq entering warm with its full-precision vector and last use; vec
+// is nil when the warm index already holds it (loaded from a snapshot, or linked hidden
+// while the commit ran: see publishWarm), or there is no warm index.
 func (c *tierChange) enterWarm(seq uint64, vec []float32, stamp uint32) {
 	c.warm = append(c.warm, seq)
-	c.warmVecs = append(c.warmVecs, vec...)
-	c.warmStamps = append(c.warmStamps, stamp)
+	if vec != nil {
+		c.warmKeys = append(c.warmKeys, seq)
+		c.warmVecs = append(c.warmVecs, vec...)
+		c.warmStamps = append(c.warmStamps, stamp)
+	}
+}
+
+// publishWarm records seq entering warm through a hidden node of the warm index.
+func (c *tierChange) publishWarm(seq uint64) {
+	c.warm = append(c.warm, seq)
+	c.warmPublish = append(c.warmPublish, seq)
 }
 
 func (c *tierChange) enterCold(uint64) { c.cold++ }
 
 func (c *tierChange) empty() bool {
-	return len(c.out[0])+len(c.out[1])+len(c.out[2])+len(c.hot)+len(c.warm)+c.cold == 0
+	return len(c.out[0])+len(c.out[1])+len(c.out[2])+len(c.hot)+len(c.warm)+c.cold+len(c.warmUnlink) == 0
 }
 
 // applyChange updates the space's in-memory state for a committed change. Writers call it
@@ -80,7 +96,11 @@ func (sp *Space) applyChange(c *tierChange) {
 	sp.counts.Add(tier.Warm, int64(len(c.warm)))
 	sp.counts.Add(tier.Cold, int64(c.cold))
 
+	// Arrivals before departures: a memory moving between hot and warm is in both indexes
+	// for a moment rather than in neither, so a recall running beside the move finds it
+	// (and keeps it once).
 	_, idx, _ := sp.state()
+	w := sp.warmIndex()
 	if idx != nil {
 		if g, ok := idx.(*index.HNSW); ok && len(c.publish) > 0 {
 			g.Publish(c.publish...)
@@ -92,18 +112,23 @@ func (sp *Space) applyChange(c *tierChange) {
 				sp.store.log.Error("index insert failed after commit", "space", sp.name, "err", err)
 			}
 		}
-		if len(c.out[tier.Hot]) > 0 {
-			idx.Delete(c.out[tier.Hot]...)
-		}
 	}
-	if w := sp.warmIndex(); w != nil {
-		if len(c.out[tier.Warm]) > 0 {
-			w.Delete(c.out[tier.Warm]...)
+	if w != nil {
+		if len(c.warmPublish) > 0 {
+			w.Publish(c.warmPublish...)
 		}
-		if len(c.warm) > 0 {
-			if err := w.AddStamped(c.warm, c.warmVecs, c.warmStamps); err != nil {
+		if len(c.warmKeys) > 0 {
+			if err := w.AddStamped(c.warmKeys, c.warmVecs, c.warmStamps); err != nil {
 				sp.store.log.Error("warm insert failed after commit", "space", sp.name, "err", err)
 			}
+		}
+	}
+	if idx != nil && len(c.out[tier.Hot]) > 0 {
+		idx.Delete(c.out[tier.Hot]...)
+	}
+	if w != nil {
+		if gone := slices.Concat(c.out[tier.Warm], c.warmUnlink); len(gone) > 0 {
+			w.Delete(gone...)
 		}
 	}
 	if t := sp.tiering; t != nil {

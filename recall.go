@@ -78,9 +78,8 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 		weight = 0
 	}
 	r.q, r.weight, r.dim = q, weight, dim
-	// Default recall searches hot and continues into warm only when hot has fewer than K
-	// passing hits; a query that names tiers searches each of them and merges.
-	cascade := q.Tiers == tier.Default
+	// Default recall (the zero Tiers) searches hot and warm together and keeps the K most
+	// similar of both; a query names tiers to narrow it (tier.Of(tier.Hot)) or to add cold.
 	tiers := q.Tiers.Resolve()
 
 	var hits []Hit
@@ -93,12 +92,12 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 				return err
 			}
 		}
-		if tiers.Has(tier.Warm) && (!cascade || len(r.cands) < q.K) {
+		if tiers.Has(tier.Warm) {
 			if err := r.warm(); err != nil {
 				return err
 			}
 		}
-		if tiers.Has(tier.Cold) && !cascade {
+		if tiers.Has(tier.Cold) {
 			if err := r.scan(tier.Cold); err != nil {
 				return err
 			}
@@ -274,9 +273,11 @@ func (r *recaller) has(seq uint64) bool {
 
 // add turns index results of tier t into candidates, reading each one's record: the one
 // lookup a hit costs. exact says the results' similarities are at full precision; those
-// of a compressed tier are recomputed from the record. It returns how many results have
-// no record in this transaction (a write raced the index).
-func (r *recaller) add(res []index.Result, t tier.Tier, exact bool) (missing int, err error) {
+// of a compressed tier are recomputed from the record. accept, unless tier.All, is the set
+// of tiers a result must be in within this transaction (the candidate then carries the
+// tier it is in). It returns how many results have no record in this transaction, or are
+// in a tier accept leaves out (a write raced the index).
+func (r *recaller) add(res []index.Result, t tier.Tier, exact bool, accept tier.Set) (missing int, err error) {
 	for _, x := range res {
 		if r.has(x.Key) {
 			continue
@@ -285,6 +286,14 @@ func (r *recaller) add(res []index.Result, t tier.Tier, exact bool) (missing int
 		if v == nil {
 			missing++
 			continue
+		}
+		ct := t
+		if accept != tier.All {
+			var kb [8]byte
+			if ct = r.buckets().tierOf(seqKey(&kb, x.Key), v); !accept.Has(ct) {
+				missing++
+				continue
+			}
 		}
 		view, err := codec.Parse(v)
 		if err != nil {
@@ -299,7 +308,7 @@ func (r *recaller) add(res []index.Result, t tier.Tier, exact bool) (missing int
 		if !(sim >= r.q.MinSimilarity) { // NaN: a non-finite stored vector is never a hit
 			continue
 		}
-		r.cands = append(r.cands, candidate{seq: x.Key, sim: sim, tier: t, view: view})
+		r.cands = append(r.cands, candidate{seq: x.Key, sim: sim, tier: ct, view: view})
 		if r.seen != nil && len(r.seen) > 0 {
 			r.seen[x.Key] = true
 		}
@@ -322,7 +331,7 @@ func (r *recaller) hot(idx index.Index) error {
 		return ferr
 	}
 	start := len(r.cands)
-	missing, err := r.add(res, tier.Hot, true)
+	missing, err := r.add(res, tier.Hot, true, tier.All)
 	if err != nil || missing == 0 || opt.Filter != nil {
 		return err
 	}
@@ -338,15 +347,13 @@ func (r *recaller) hot(idx index.Index) error {
 	if ferr != nil {
 		return ferr
 	}
-	_, err = r.add(res, tier.Hot, true)
+	_, err = r.add(res, tier.Hot, true, tier.All)
 	return err
 }
 
-// warmRerank is how many candidates per wanted hit the warm tier's compressed scan
-// hands to the full-precision re-rank.
-const warmRerank = 4
-
-// warm scans the warm tier's 8-bit codes for candidates and re-ranks them.
+// warm searches the warm tier's index (warm.go) and re-ranks its candidates at full
+// precision. Once hot has K candidates, a warm memory must beat the K-th of them to make
+// the result, so the search leaves out codes that cannot (within their error bound).
 func (r *recaller) warm() error {
 	w := r.sp.warmIndex()
 	if w == nil || w.Len() == 0 {
@@ -355,23 +362,43 @@ func (r *recaller) warm() error {
 	if r.q.Exact {
 		return r.scan(tier.Warm) // exhaustive: every warm record at full precision
 	}
+	floor := r.q.MinSimilarity
+	if kth, ok := r.kthSim(); ok {
+		floor = max(floor, kth)
+	}
 	var ferr error
-	res, err := w.Search(r.cue, r.q.K, index.SearchOptions{
-		Breadth:       max(warmRerank*r.q.K, 40, r.q.Breadth),
-		MinSimilarity: r.q.MinSimilarity,
-		// Hot too: a memory whose demotion committed after this transaction began is
-		// already out of the graph, in the warm codes, and still hot here. (One promoted
-		// the other way is still in the codes until the graph has it.) Cold is left out:
-		// an archived memory is not recalled by default.
-		Filter: r.filter(tier.Of(tier.Hot, tier.Warm), &ferr),
-	})
+	var filter func(uint64) bool
+	if r.needView() {
+		filter = r.filter(warmTiers, &ferr)
+	}
+	res, err := r.warmSearch(w, floor, filter)
+	if err == nil {
+		err = ferr
+	}
 	if err != nil {
-		return newErr(CodeDimensionMismatch, OpRecall, r.sp.name, "", err)
+		return err
 	}
-	if ferr != nil {
-		return ferr
+	start := len(r.cands)
+	accept := warmTiers
+	if filter != nil {
+		accept = tier.All // the filter checked the tiers
 	}
-	_, err = r.add(res, tier.Warm, false)
+	missing, err := r.add(res, tier.Warm, false, accept)
+	if err != nil || missing == 0 || filter != nil {
+		return err
+	}
+	// A write raced the index (a memory forgotten, or moved out of hot and warm, after
+	// this transaction began, still in the index). Rare: search again, admitting only
+	// what this transaction accepts, so the result is still complete.
+	r.cands = r.cands[:start]
+	clear(r.seen)
+	if res, err = r.warmSearch(w, floor, r.filter(warmTiers, &ferr)); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return err
+	}
+	_, err = r.add(res, tier.Warm, false, tier.All)
 	return err
 }
 
@@ -412,7 +439,7 @@ func (r *recaller) scan(t tier.Tier) error {
 	for i, s := range best {
 		res[i] = index.Result{Key: keys[s.Row], Similarity: s.Score}
 	}
-	_, err := r.add(res, t, true)
+	_, err := r.add(res, t, true, tier.All)
 	return err
 }
 

@@ -16,8 +16,9 @@ import (
 // vectors from the records, drops nodes whose records are gone and inserts records newer
 // than the snapshot; a damaged one (checksum, structure) is ignored and the graph rebuilt.
 //
-// Layout of <space>/snapshot: meta = u64 length, u32 chunks, u64 watermark (the records'
-// sequence at snapshot time); <u32 BE chunk number> = up to snapshotChunk bytes.
+// Layout of <space>/snapshot (and of <space>/warm, the warm tier's index: warm.go): meta =
+// u64 length, u32 chunks, u64 watermark (the records' sequence at snapshot time);
+// <u32 BE chunk number> = up to snapshotChunk bytes.
 
 var (
 	keyMeta = []byte("meta")
@@ -25,10 +26,10 @@ var (
 
 const snapshotChunk = 4 << 20
 
-// Snapshot saves the space's graph index so that the next Open loads it instead of
-// rebuilding it. Close does this for every space whose graph changed; call it yourself
-// to bound the rebuild work after a crash. Spaces on the exact index need no snapshot
-// (it is rebuilt by copying vectors) and return nil.
+// Snapshot saves the space's graph index — and, in a tiered space, the warm tier's index
+// — so that the next Open loads them instead of rebuilding them. Close does this for every
+// space whose indexes changed; call it yourself to bound the rebuild work after a crash.
+// The exact index needs no snapshot (it is rebuilt by copying vectors).
 //
 // A ctx that ends before the snapshot is committed fails it with CANCELED or
 // DEADLINE_EXCEEDED and leaves the previous snapshot in place.
@@ -47,8 +48,17 @@ func (sp *Space) Snapshot(ctx context.Context) error {
 	return sp.snapshot(ctx)
 }
 
-// snapshot writes the graph if it changed since the last snapshot.
+// snapshot writes the hot graph and the warm tier's index, each if it changed since its
+// last snapshot.
 func (sp *Space) snapshot(ctx context.Context) error {
+	if err := sp.snapshotGraph(ctx); err != nil {
+		return err
+	}
+	return sp.snapshotWarm(ctx)
+}
+
+// snapshotGraph writes the graph if it changed since the last snapshot.
+func (sp *Space) snapshotGraph(ctx context.Context) error {
 	const op = OpSnapshot
 	var (
 		g       *index.HNSW
@@ -85,27 +95,7 @@ func (sp *Space) snapshot(ctx context.Context) error {
 		if !ok {
 			return newErr(CodeSpaceNotFound, opNone, sp.name, "space was dropped", nil)
 		}
-		name := sp.names.snapshot
-		if err := tx.DeleteBucket(name); err != nil && err != bolt.ErrBucketNotFound {
-			return err
-		}
-		sb, err := tx.CreateBucket(name)
-		if err != nil {
-			return err
-		}
-		sb.FillPercent = 1
-		chunks := 0
-		for off := 0; off < len(data); off += snapshotChunk {
-			end := min(off+snapshotChunk, len(data))
-			if err := sb.Put(binary.BigEndian.AppendUint32(nil, uint32(chunks)), data[off:end]); err != nil {
-				return err
-			}
-			chunks++
-		}
-		meta := binary.LittleEndian.AppendUint64(nil, uint64(len(data)))
-		meta = binary.LittleEndian.AppendUint32(meta, uint32(chunks))
-		meta = binary.LittleEndian.AppendUint64(meta, b.recs.Sequence())
-		return sb.Put(keyMeta, meta)
+		return putChunks(tx, sp.names.snapshot, data, b.recs.Sequence())
 	})
 	if err != nil {
 		return writeErr(ctx, op, sp.name, err) // a ctx that ended inside is CANCELED, not STORAGE
@@ -117,10 +107,41 @@ func (sp *Space) snapshot(ctx context.Context) error {
 	return nil
 }
 
+// putChunks replaces the bucket name with data in chunks of snapshotChunk bytes and a
+// meta entry (length, chunks, and seq: the records' sequence at snapshot time).
+func putChunks(tx *bolt.Tx, name, data []byte, seq uint64) error {
+	if err := tx.DeleteBucket(name); err != nil && err != bolt.ErrBucketNotFound {
+		return err
+	}
+	sb, err := tx.CreateBucket(name)
+	if err != nil {
+		return err
+	}
+	sb.FillPercent = 1
+	chunks := 0
+	for off := 0; off < len(data); off += snapshotChunk {
+		end := min(off+snapshotChunk, len(data))
+		if err := sb.Put(binary.BigEndian.AppendUint32(nil, uint32(chunks)), data[off:end]); err != nil {
+			return err
+		}
+		chunks++
+	}
+	meta := binary.LittleEndian.AppendUint64(nil, uint64(len(data)))
+	meta = binary.LittleEndian.AppendUint32(meta, uint32(chunks))
+	meta = binary.LittleEndian.AppendUint64(meta, seq)
+	return sb.Put(keyMeta, meta)
+}
+
 // readSnapshot returns a copy of the space's snapshot bytes, or nil when there is none or
 // its framing is damaged (the snapshot's own checksum covers its content).
 func readSnapshot(tx *bolt.Tx, space string) ([]byte, error) {
-	sb := tx.Bucket(spaceBucket(space, kindSnapshot))
+	return readChunks(tx, spaceBucket(space, kindSnapshot))
+}
+
+// readChunks returns a copy of the bytes putChunks stored in bucket name, nil when there
+// is no such bucket, or an error when its framing is damaged.
+func readChunks(tx *bolt.Tx, name []byte) ([]byte, error) {
+	sb := tx.Bucket(name)
 	if sb == nil {
 		return nil, nil
 	}

@@ -63,7 +63,7 @@ func newSpace(s *Store, name string, cfg codec.Config) *Space {
 	if p := policyOf(cfg); p.HotCapacity > 0 {
 		sp.tiering = newTierState(p)
 		if cfg.Dim > 0 {
-			sp.tiering.warm = index.NewSQ8(cfg.Dim)
+			sp.tiering.warm = newWarmIndex(cfg.Dim)
 		}
 	}
 	sp.metrics.since = time.Now()
@@ -248,7 +248,7 @@ func (sp *Space) Stats() SpaceStats {
 	if t := sp.tiering; t != nil {
 		stats.Tiering = t.stats(int(stats.Tiers[tier.Hot]))
 		if w := sp.warmIndex(); w != nil {
-			stats.Tiering.WarmBytes = w.MemoryBytes()
+			stats.Tiering.WarmBytes, stats.Tiering.WarmIndexLen = w.MemoryBytes(), w.Len()
 		}
 		stats.Queue.State = max(stats.Queue.State, stats.Tiering.State)
 	}

@@ -12,11 +12,11 @@ import (
 )
 
 // Tiers. A space with a hot capacity (WithTiering) keeps at most about that many memories
-// in its in-memory graph (hot); the rest are warm — 8-bit codes in memory (a quarter of the
-// float32 vectors), scanned with an int8 dot product and re-ranked at full precision from
-// the records — or cold: on disk only, searched only when a query names the cold tier,
-// always readable by Get. See tier.Policy for the placement rules and migrate.go for the
-// moves.
+// in its in-memory graph (hot); the rest are warm — 8-bit codes in a graph of their own
+// (a quarter of the float32 vectors: warm.go), searched with the hot graph by default and
+// re-ranked at full precision from the records — or cold: on disk only, searched only
+// when a query names the cold tier, always readable by Get. See tier.Policy for the
+// placement rules and migrate.go for the moves.
 
 // hotStat is what the demotion choice needs about a hot memory (24 bytes a memory).
 type hotStat struct {
@@ -33,11 +33,20 @@ type tierState struct {
 	hot     map[uint64]hotStat // hot memories by seq
 	promote map[uint64]int64   // warm / cold memories to bring back hot, with when they were asked for
 
-	warm *index.SQ8 // warm memories' codes (nil until the space has a dimension)
+	warm      *index.Graph8 // the warm tier's index (nil until the space has a dimension)
+	warmSaved uint64        // its change counter at its last snapshot (guarded by mu)
+	warmFrom  string        // how Open restored it: "snapshot", "records" or ""
 
 	// room is closed and replaced whenever migration frees hot capacity, waking writers
 	// that wait under Block backpressure.
 	room chan struct{}
+
+	// cut is the highest activation among the memories the last demotion cycle chose, as
+	// of cutAt (guarded by mu; cutAt zero: no demotion yet). Activations of memories not
+	// used meanwhile all fade at the same rate, so the cut, faded to now, still separates
+	// what a cycle would demote from what it would keep (see directToWarm).
+	cut   float64
+	cutAt time.Time
 
 	demoted, promoted, cooled, archived uint64 // moves since open (guarded by mu)
 	lastCycle, cycles                   time.Duration
@@ -125,10 +134,40 @@ func (t *tierState) coldest(n int, now time.Time, keep map[uint64]int64) []uint6
 		nthSmallest(all, n, func(a, b scored) bool { return a.a < b.a || (a.a == b.a && a.seq < b.seq) })
 	}
 	out := make([]uint64, n)
+	cut := 0.0
 	for i := range out {
 		out[i] = all[i].seq
+		cut = max(cut, all[i].a)
+	}
+	if n > 0 {
+		t.mu.Lock()
+		t.cut, t.cutAt = cut, now
+		t.mu.Unlock()
 	}
 	return out
+}
+
+// directToWarm returns, for a write of n memories at now, a test of whether a memory
+// (its confidence, recall count and last use) would be demoted by the next migration
+// cycle as soon as it entered hot: the hot tier will pass its high watermark with the
+// write, and the memory's activation is below the last cycle's cut, faded to now. Such
+// memories are written to warm directly — a hot insert and a demotion saved. It returns
+// nil when no memory qualifies (no demotion yet, or room in hot).
+func (t *tierState) directToWarm(hot, n int, now time.Time) func(conf float32, count uint32, last int64) bool {
+	p := t.policy
+	if hot+n <= p.High() {
+		return nil
+	}
+	t.mu.Lock()
+	cut, at := t.cut, t.cutAt
+	t.mu.Unlock()
+	if at.IsZero() {
+		return nil
+	}
+	cut *= p.Activation(1, 0, now.Sub(at)) // faded as every untouched memory has faded since
+	return func(conf float32, count uint32, last int64) bool {
+		return p.Activation(conf, count, now.Sub(time.Unix(0, last))) < cut
+	}
 }
 
 // freed wakes writers waiting for hot capacity.
@@ -195,8 +234,13 @@ type TieringStats struct {
 	// BlockedTime their total wait.
 	BlockedWrites uint64
 	BlockedTime   time.Duration
-	// WarmBytes estimates the memory of the warm tier's codes.
-	WarmBytes int64
+	// WarmBytes estimates the memory of the warm tier's index (codes and links), and
+	// WarmIndexLen counts the memories it holds.
+	WarmBytes    int64
+	WarmIndexLen int
+	// WarmLoadedFrom says how Open restored the warm index: "snapshot" (loaded, then
+	// reconciled with the records), "records" (rebuilt) or "" (built in this session).
+	WarmLoadedFrom string
 }
 
 func (t *tierState) stats(hot int) TieringStats {
@@ -204,11 +248,11 @@ func (t *tierState) stats(hot int) TieringStats {
 	defer t.mu.Unlock()
 	return TieringStats{HotCapacity: t.policy.HotCapacity, State: t.policy.State(hot),
 		Promoted: t.promoted, Demoted: t.demoted, Cooled: t.cooled, Archived: t.archived, LastCycle: t.lastCycle, MigrationTime: t.cycles,
-		BlockedWrites: t.waits, BlockedTime: t.waited}
+		BlockedWrites: t.waits, BlockedTime: t.waited, WarmLoadedFrom: t.warmFrom}
 }
 
 // warmIndex returns the warm tier's index (nil without tiering or dimension).
-func (sp *Space) warmIndex() *index.SQ8 {
+func (sp *Space) warmIndex() *index.Graph8 {
 	if sp.tiering == nil {
 		return nil
 	}

@@ -90,9 +90,11 @@ func TestDemotionFollowsActivation(t *testing.T) {
 	}
 }
 
-// TestCascadeRecallAndPromotion: default recall continues into warm when hot has fewer than
-// K passing hits; a recalled warm memory is promoted at the next cycle.
-func TestCascadeRecallAndPromotion(t *testing.T) {
+// TestDefaultRecallMergesHotAndWarm: default recall searches hot and warm together — the
+// warm memory that matches best is found even when hot has plenty of hits, filters apply
+// to both — a hot-only query stays hot, and a recalled warm memory is promoted at the next
+// cycle.
+func TestDefaultRecallMergesHotAndWarm(t *testing.T) {
 	ctx := context.Background()
 	s, sp := tiered(t, tier.Policy{HotCapacity: 20})
 	r := rand.New(rand.NewPCG(2, 2))
@@ -120,21 +122,27 @@ func TestCascadeRecallAndPromotion(t *testing.T) {
 		t.Fatal("no doubtful memory was demoted")
 	}
 	w, _ := sp.Get(ctx, warmID)
-	hits, err := sp.Recall(ctx, Query{Embedding: w.Embedding, K: 1, Tags: []string{"archive-me"}})
-	if err != nil || len(hits) != 1 || hits[0].Memory.ID != warmID || hits[0].Memory.Tier != Warm || hits[0].Similarity < 0.9999 {
-		t.Fatalf("cascade into warm: %+v %v", hits, err)
+	// Default recall: the warm memory is the best match among plenty of hot hits.
+	hits, err := sp.Recall(ctx, Query{Embedding: w.Embedding, K: 3, MinSimilarity: -1, SimilarityOnly: true})
+	if err != nil || len(hits) != 3 || hits[0].Memory.ID != warmID || hits[0].Memory.Tier != Warm || hits[0].Similarity < 0.9999 {
+		t.Fatalf("default recall: %+v %v", hits, err)
 	}
-	// With enough hot hits, default recall does not look at warm.
-	hits, _ = sp.Recall(ctx, Query{Embedding: w.Embedding, K: 3, MinSimilarity: -1})
+	// Filters apply across both tiers.
+	hits, err = sp.Recall(ctx, Query{Embedding: w.Embedding, K: 2, Tags: []string{"archive-me"}, MinSimilarity: -1})
+	if err != nil || len(hits) != 2 || hits[0].Memory.ID != warmID {
+		t.Fatalf("filtered default recall: %+v %v", hits, err)
+	}
 	for _, h := range hits {
-		if h.Memory.Tier != Hot {
-			t.Fatalf("default recall went into warm with %d hot hits: %+v", len(hits), h.Memory.ID)
+		if !slices.Contains(h.Memory.Tags, "archive-me") {
+			t.Fatalf("filter not applied: %+v", h.Memory)
 		}
 	}
-	// Naming the tiers merges them: the warm memory is the best match.
-	hits, _ = sp.Recall(ctx, Query{Embedding: w.Embedding, K: 3, Tiers: tier.Of(tier.Hot, tier.Warm), MinSimilarity: -1, SimilarityOnly: true})
-	if hits[0].Memory.ID != warmID {
-		t.Fatalf("hot+warm recall: %s first, want %s", hits[0].Memory.ID, warmID)
+	// A hot-only query does not look at warm.
+	hits, _ = sp.Recall(ctx, Query{Embedding: w.Embedding, K: 3, MinSimilarity: -1, Tiers: tier.Of(tier.Hot)})
+	for _, h := range hits {
+		if h.Memory.Tier != Hot {
+			t.Fatalf("hot-only recall returned %s from %v", h.Memory.ID, h.Memory.Tier)
+		}
 	}
 	if st, _ := sp.Migrate(ctx); st.Promoted < 1 || tierOfID(t, sp, warmID) != Hot {
 		t.Fatalf("recalled warm memory not promoted: %+v, tier %v", st, tierOfID(t, sp, warmID))

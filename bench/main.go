@@ -46,6 +46,10 @@ func main() {
 		err = cmdEmbed(args)
 	case "pg":
 		err = cmdPG(args)
+	case "warmindex":
+		err = cmdWarmIndex(args)
+	case "hotchurn":
+		err = cmdHotChurn(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -72,6 +76,8 @@ commands:
   tiers     1M memories over hot / warm / cold: resident memory, recall, migration rates
   embed     text in: hash and GloVe-SIF embedders alone, storing alone, and both pipelined
   pg        import from PostgreSQL and export back vs RememberAll from RAM (starts its own cluster)
+  warmindex the warm tier's index candidates alone: maintenance cost, recall and QPS
+  hotchurn  the hot tier's graph under demotion, alone: repair cost and recall vs a fresh graph
 
 run "go run . <command> -h" for the flags of a command.
 `)

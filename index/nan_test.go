@@ -28,7 +28,7 @@ func TestNaNVectorNeverDisplacesAHit(t *testing.T) {
 		vecs = append(vecs, v...)
 	}
 	nan := func(key uint64) bool { _, ok := ref[key]; return !ok }
-	for _, idx := range []Index{NewFlat(dim), NewHNSW(dim, HNSWConfig{M: 8, EfConstruction: 64, EfSearch: 32}), NewSQ8(dim)} {
+	for _, idx := range []Index{NewFlat(dim), NewHNSW(dim, HNSWConfig{M: 8, EfConstruction: 64, EfSearch: 32})} {
 		if err := idx.Add(keys, vecs); err != nil {
 			t.Fatal(err)
 		}

@@ -1,8 +1,8 @@
 package index
 
-// rowIndex maps keys to row numbers for the SQ8 index, which may hold millions of rows:
-// a Go map costs about 20–40 bytes an entry there, more than the 8-bit codes' own share of
-// a small vector. The warm tier's keys are record sequence numbers — dense, increasing
+// rowIndex maps keys to node numbers for the warm tier's index (Graph8), which may hold
+// millions of nodes: a Go map costs about 20–40 bytes an entry there, a sizeable share of
+// a node of 8-bit codes. The warm tier's keys are record sequence numbers — dense, increasing
 // integers — so the index is a set of pages of 4096 slots (16 KiB each, allocated when a
 // key in their range arrives, freed when their last key leaves), 4 bytes a key. When the
 // keys are sparse, so that the pages would cost more than twice what a map costs, it

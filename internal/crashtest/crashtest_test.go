@@ -70,6 +70,15 @@ func TestCrashHarness(t *testing.T) {
 	} else {
 		t.Logf("tiered space: hot/warm/cold %v", tiers)
 	}
+	// And the warm space's warm index: demoted into, snapshotted.
+	if sp, err = st.LookupSpace("warm"); err != nil {
+		t.Fatal(err)
+	}
+	if st := sp.Stats(); st.Tiers[1] == 0 || st.Tiering.WarmLoadedFrom != "snapshot" {
+		t.Fatalf("warm space: tiers %v, warm index from %q", st.Tiers, st.Tiering.WarmLoadedFrom)
+	} else {
+		t.Logf("warm space: hot/warm/cold %v, warm index from %s", st.Tiers, st.Tiering.WarmLoadedFrom)
+	}
 }
 
 func TestLogParsing(t *testing.T) {

@@ -46,9 +46,10 @@ type Summary struct {
 	PartialBatches  int // batches present in part
 	IndexMismatches int // problems Store.Check found (records vs index vs tiers)
 	RecallMisses    int // acknowledged memories an exact recall by their own vector misses
-	// ApproxMisses counts acknowledged memories the default (approximate, graph) recall did
-	// not return at rank 1 for their own vector while the exact recall did: search
-	// quality, reported but not a violation (the graph's reachability is part of Check).
+	// ApproxMisses counts acknowledged hot or warm memories the default recall (hot and
+	// warm together, approximate) did not return at rank 1 for their own vector while the
+	// exact recall did: search quality, reported but not a violation (the graphs'
+	// reachability is part of Check).
 	ApproxMisses int
 	// Closes counts the trials whose child closed its store before the kill.
 	Closes  int
@@ -253,16 +254,19 @@ func (sum *Summary) checkAcknowledged(ctx context.Context, st *engram.Store, exp
 			sum.detail("acknowledged %s differs from what was written (confidence %v)", key, m.Conf())
 			continue
 		}
-		// Recalled from its own tier. A cold recall scans every cold record, so cold
+		// Hot and warm memories are recalled by the default query (both tiers together),
+		// cold ones from the cold tier. A cold recall scans every cold record, so cold
 		// memories are sampled (1 in coldSample, by sequence of appearance): checking each
 		// would make a trial's cost grow with the square of the store.
+		tiers := tier.Default
 		if m.Tier == tier.Cold {
 			if coldSeen++; coldSeen%coldSample != 0 {
 				continue
 			}
+			tiers = tier.Of(tier.Cold)
 		}
 		atRank1 := func(exact bool) (bool, error) {
-			tiers := tier.Of(m.Tier) // the exact fallback, rarely needed, searches every tier
+			tiers := tiers // the exact fallback, rarely needed, searches every tier
 			if exact {
 				tiers = tier.All
 			}

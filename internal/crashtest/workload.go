@@ -25,10 +25,12 @@ import (
 	"github.com/engram-go/engram/vector"
 )
 
-// Spaces written by the child: exact index, graph index, unary writes, stream, and a
-// tiered space whose small hot tier keeps migration busy (demotions, warm memories going
-// cold at once — their stamps are years old — and promotions of recalled ones), so kills
-// land in the middle of migration batches too.
+// Spaces written by the child: exact index, graph index, unary writes, stream, a tiered
+// space whose small hot tier keeps migration busy (demotions, warm memories going cold at
+// once — their stamps are years old — and promotions of recalled ones), and a tiered
+// space whose warm tier only grows (demotions into its warm index, promotions out of it),
+// so kills land in the middle of migration batches too. A goroutine snapshots the indexes
+// all the while, so kills land in snapshots as well.
 var spaces = []struct {
 	name string
 	kind engram.IndexKind
@@ -40,10 +42,17 @@ var spaces = []struct {
 	{"stream", engram.IndexFlat, nil},
 	{"tiered", engram.IndexAuto, []engram.SpaceOption{engram.WithTiering(tier.Policy{
 		HotCapacity: 200, WarmIdle: time.Second, MaxPerCycle: 300, BatchSize: 60})}},
+	{"warm", engram.IndexAuto, []engram.SpaceOption{engram.WithTiering(tier.Policy{
+		HotCapacity: 100, MaxPerCycle: 300, BatchSize: 60})}},
 }
 
-// batchSpaces take the batches, in turn.
-var batchSpaces = []string{"batch", "graph", "tiered"}
+// batchSpaces take the batches, in turn; recallSpaces also get recalls of earlier
+// memories after each of their batches (promotions for the migrator).
+var (
+	batchSpaces  = []string{"batch", "graph", "tiered", "warm"}
+	recallSpaces = map[string]tier.Set{"tiered": tier.All, "warm": tier.Default}
+	snapSpaces   = []string{"graph", "tiered", "warm"}
+)
 
 const batchSize = 50
 
@@ -146,6 +155,7 @@ func RunChild(ctx context.Context, c ChildConfig) error {
 	}
 	go w.run(func() error { return w.stream(ctx) })
 	go w.run(func() error { return w.batches(ctx) })
+	go w.run(func() error { return w.snapshots(ctx) })
 	var closeAt <-chan time.Time
 	if c.CloseAt > 0 {
 		closeAt = time.After(c.CloseAt)
@@ -248,11 +258,13 @@ func (w *child) batches(ctx context.Context) error {
 		for _, m := range mems {
 			w.acknowledge(space, m.ID)
 		}
-		if space == "tiered" { // recall across tiers: promotions for the migrator
+		if tiers, ok := recallSpaces[space]; ok { // promotions for the migrator
+			n := len(batchSpaces)
 			for i := 0; i < 5; i++ {
-				m := memoryFor(fmt.Sprintf("t%d-b%d-%d", w.cfg.Run, w.r.IntN(b+1)/3*3+2, w.r.IntN(batchSize)), w.cfg.Dim)
-				if _, err := w.sp[space].Recall(ctx, engram.Query{Embedding: m.Embedding, K: 3, Tiers: tier.All}); err != nil {
-					return fmt.Errorf("tiered recall: %w", err)
+				earlier := w.r.IntN(b/n+1)*n + b%n // a batch of this space, of this run
+				m := memoryFor(fmt.Sprintf("%s%d-b%d-%d", space[:1], w.cfg.Run, earlier, w.r.IntN(batchSize)), w.cfg.Dim)
+				if _, err := w.sp[space].Recall(ctx, engram.Query{Embedding: m.Embedding, K: 3, Tiers: tiers}); err != nil {
+					return fmt.Errorf("%s recall: %w", space, err)
 				}
 			}
 		}
@@ -265,6 +277,22 @@ func (w *child) batches(ctx context.Context) error {
 			if err := w.forget(ctx); err != nil {
 				return err
 			}
+		}
+	}
+}
+
+// snapshots saves the graph and warm indexes of the spaces that have them, over and over.
+func (w *child) snapshots(ctx context.Context) error {
+	for {
+		for _, space := range snapSpaces {
+			if err := w.sp[space].Snapshot(ctx); err != nil {
+				return fmt.Errorf("snapshot %s: %w", space, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
