@@ -51,7 +51,11 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (n int, err error) {
 			if err != nil {
 				return newErr(CodeCorrupt, op, sp.name, "id map of "+id, err)
 			}
-			t := b.tierOf(key, b.recs.Get(key))
+			rec := b.recs.Get(key)
+			t := b.tierOf(key, rec)
+			if v, err := codec.Parse(rec); err == nil { // a damaged record has no postings
+				c.postDel = append(c.postDel, docOf(seq, &v))
+			}
 			if err := b.remove(key, id); err != nil {
 				return err
 			}

@@ -198,6 +198,11 @@ type spaceOptions struct {
 	tiering      *tier.Policy
 	decay        *tier.Decay
 
+	ttl           time.Duration // expiry.go
+	ttlSet        bool
+	ttlRefresh    bool
+	ttlRefreshSet bool
+
 	embedder      Embedder // attached in this process (embedder.go)
 	embedChunk    int
 	embedParallel int

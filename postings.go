@@ -1,0 +1,196 @@
+package engram
+
+import (
+	"sync"
+
+	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/internal/postings"
+)
+
+// postingIndex is a space's filter postings: for every metadata key=value pair and every
+// tag, the set of memories (record sequence numbers, all tiers) that carry it. Filters
+// answer their Eq, In and HasTag tests from it without reading records, and the recall
+// planner (plan.go) sizes a filter's matches from it.
+//
+// Like the rest of a space's in-memory state it is derived from the records: Open builds
+// it while loading them (load.go), and every committed write changes it in its apply step,
+// in commit order (placement.go's applyChange, and BatchUpdate's apply for patched
+// metadata). Persisting it would add a write per posting to every commit for what a load
+// rebuilds in passing; see the README's filter section for the measured Open cost.
+//
+// Readers (recalls) hold mu shared while they use the sets; apply steps hold it
+// exclusively for the few microseconds a batch's changes take.
+type postingIndex struct {
+	mu      sync.RWMutex
+	meta    map[string]map[string]*postings.Set // key → value → memories
+	tags    map[string]*postings.Set
+	entries int64 // memberships, over all sets
+}
+
+func (p *postingIndex) init() {
+	p.meta = make(map[string]map[string]*postings.Set)
+	p.tags = make(map[string]*postings.Set)
+	p.entries = 0
+}
+
+// postingDoc is the metadata and tags of one memory entering or leaving the postings:
+// strings from a batch or copied out of a record, or a view of a record read in the
+// transaction that applies it (Open's load applies inside its read transaction).
+type postingDoc struct {
+	seq  uint64
+	tags []string
+	meta map[string]string
+	view codec.View
+	// useView says the terms are in view rather than in tags and meta.
+	useView bool
+}
+
+// docOf copies a record's terms, for a removal applied after its transaction ended.
+func docOf(seq uint64, v *codec.View) postingDoc {
+	return postingDoc{seq: seq, tags: v.Tags(), meta: v.Meta()}
+}
+
+// apply removes the memories of del and adds those of add.
+func (p *postingIndex) apply(del, add []postingDoc) {
+	if len(del)+len(add) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range del {
+		p.doc(&del[i], false)
+	}
+	for i := range add {
+		p.doc(&add[i], true)
+	}
+}
+
+func (p *postingIndex) doc(d *postingDoc, add bool) {
+	if d.useView {
+		for t := range d.view.TagBytes() {
+			postTag(p, t, d.seq, add)
+		}
+		for k, v := range d.view.MetaBytes() {
+			postPair(p, k, v, d.seq, add)
+		}
+		return
+	}
+	for _, t := range d.tags {
+		postTag(p, t, d.seq, add)
+	}
+	for k, v := range d.meta {
+		postPair(p, k, v, d.seq, add)
+	}
+}
+
+// term is a tag, key or value: a string from a batch, or bytes of a record being loaded.
+// The map lookups of string(b) do not copy; only a term stored for the first time is.
+type term interface{ ~string | ~[]byte }
+
+// postTag and postPair change one membership.
+func postTag[T term](p *postingIndex, t T, seq uint64, add bool) {
+	s := p.tags[string(t)]
+	if add {
+		if s == nil {
+			s = new(postings.Set)
+			p.tags[string(t)] = s
+		}
+		if s.Add(seq) {
+			p.entries++
+		}
+		return
+	}
+	if s != nil && s.Remove(seq) {
+		p.entries--
+		if s.Len() == 0 {
+			delete(p.tags, string(t))
+		}
+	}
+}
+
+func postPair[T term](p *postingIndex, k, v T, seq uint64, add bool) {
+	vals := p.meta[string(k)]
+	if add {
+		if vals == nil {
+			vals = make(map[string]*postings.Set)
+			p.meta[string(k)] = vals
+		}
+		s := vals[string(v)]
+		if s == nil {
+			s = new(postings.Set)
+			vals[string(v)] = s
+		}
+		if s.Add(seq) {
+			p.entries++
+		}
+		return
+	}
+	s := vals[string(v)]
+	if s != nil && s.Remove(seq) {
+		p.entries--
+		if s.Len() == 0 {
+			delete(vals, string(v))
+			if len(vals) == 0 {
+				delete(p.meta, string(k))
+			}
+		}
+	}
+}
+
+// bind resolves the posting sets of n's metadata and tag tests. The caller holds p.mu
+// (shared) for as long as it uses them.
+func (p *postingIndex) bind(n *fnode) {
+	switch n.op {
+	case opEq, opIn:
+		vals := p.meta[n.key]
+		n.sets = n.sets[:0]
+		for _, v := range n.vals {
+			n.sets = append(n.sets, vals[v])
+		}
+		n.bound = true
+	case opTag:
+		n.sets = append(n.sets[:0], p.tags[n.key])
+		n.bound = true
+	}
+	for _, k := range n.kids {
+		p.bind(k)
+	}
+}
+
+// PostingStats describes a space's filter postings.
+type PostingStats struct {
+	// Keys counts the metadata keys, Pairs the key=value pairs and Tags the tags that
+	// have postings; Entries counts the memberships (one per metadata entry and tag of
+	// every memory).
+	Keys, Pairs, Tags int
+	Entries           int64
+	// Bytes estimates the heap the postings hold (sets, maps and their strings).
+	Bytes int64
+}
+
+// stats walks the postings; O(terms), for Stats.
+func (p *postingIndex) stats() PostingStats {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	// Map entries cost about 48 bytes in Go's swiss tables, a Set's struct 80.
+	const mapEntry, setStruct = 48, 80
+	st := PostingStats{Keys: len(p.meta), Tags: len(p.tags), Entries: p.entries}
+	for k, vals := range p.meta {
+		st.Pairs += len(vals)
+		st.Bytes += mapEntry + int64(len(k))
+		for v, s := range vals {
+			st.Bytes += mapEntry + int64(len(v)) + setStruct + s.Bytes()
+		}
+	}
+	for t, s := range p.tags {
+		st.Bytes += mapEntry + int64(len(t)) + setStruct + s.Bytes()
+	}
+	return st
+}
+
+// reset discards everything (a dropped space).
+func (p *postingIndex) reset() {
+	p.mu.Lock()
+	p.init()
+	p.mu.Unlock()
+}
