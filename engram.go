@@ -57,6 +57,8 @@ type Store struct {
 	flushMu   sync.Mutex
 	flushStop chan struct{}
 	flushDone chan struct{}
+
+	tempDir string // OpenTemp's directory, removed by Close (opentemp.go)
 }
 
 // Open opens the store file at path, creating it if needed (unless read-only), and loads
@@ -264,6 +266,9 @@ func (s *Store) close() error {
 	}
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, newErr(CodeStorage, OpClose, "", "", err))
+	}
+	if err := s.removeTemp(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

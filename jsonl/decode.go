@@ -233,6 +233,8 @@ func field(m *engram.Memory, key string) (uint16, any) {
 		return 1 << 7, &m.Metadata
 	case "tags":
 		return 1 << 8, &m.Tags
+	case "expires_at":
+		return 1 << 9, &m.ExpiresAt
 	}
 	return 0, nil
 }

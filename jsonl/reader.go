@@ -5,9 +5,10 @@
 //	{"id":"mem-000000","content":"...","embedding":[0.1,-0.2],"confidence":0.9,"created_at":"2025-03-01T10:00:00Z","metadata":{"topic":"music"},"tags":["music"]}
 //
 // The fields are those of engram.Memory's JSON form: id, content, embedding, confidence,
-// created_at, last_access, access_count, metadata and tags. last_access and access_count
-// are accepted because exports carry them, but the store maintains them itself and ignores
-// them on write.
+// created_at, expires_at, last_access, access_count, metadata and tags. last_access and
+// access_count are accepted because exports carry them, but the store maintains them itself
+// and ignores them on write; expires_at is kept (an imported memory expires when the
+// exported one would have).
 //
 // The Reader is meant for files from anywhere, so it is strict where encoding/json is
 // lenient, and bounded: see Reader for the rules. It checks the format only; whether a

@@ -1,6 +1,6 @@
 // Command engram is the command-line companion of the engram library: a demo of the main
-// job on an embedded store, synthetic dataset generation, and import and export of a
-// space as JSON Lines.
+// job on an embedded store, synthetic dataset generation, import and export of a space as
+// JSON Lines, and forgetting by filter.
 //
 // It is its own module so that the library's users never download the CLI's dependencies
 // (kong for flags, progressbar, gonum/plot for the demo's chart). The repository's go.work
@@ -19,6 +19,7 @@ type cli struct {
 	Synth  synthCmd  `cmd:"" help:"Write deterministic synthetic memories as JSON Lines to stdout."`
 	Import importCmd `cmd:"" help:"Import memories from JSON Lines into a space, in batches; bad lines and rejected memories are reported and skipped."`
 	Export exportCmd `cmd:"" help:"Write every memory of a space as JSON Lines (store opened read-only)."`
+	Forget forgetCmd `cmd:"" help:"Forget every memory of a space a filter (--where) matches, in batches."`
 
 	Crashtest      crashtestCmd      `cmd:"" help:"Kill a writing child with SIGKILL at random moments and check that nothing acknowledged was lost."`
 	CrashtestChild crashtestChildCmd `cmd:"" hidden:"" name:"crashtest-child" help:"The crash test's writing child."`
