@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/engram-go/engram/internal/codec"
@@ -307,21 +308,65 @@ func (n *fnode) match(v *codec.View, mem memorySource) bool {
 	return false
 }
 
-// parseNumber parses a metadata value as a float64; NaN and values that overflow do not
-// count as numbers. It allocates nothing for numbers (the conversion to string stays on
-// the stack) nor for values that cannot start one, which it turns away before ParseFloat
-// would allocate its error.
+// parseNumber parses a metadata value as strconv.ParseFloat does (64 bits); NaN and
+// values that overflow do not count as numbers. It allocates nothing: values that are not
+// numbers are turned away by a syntax check before ParseFloat could allocate its error,
+// and the conversion to string stays on the stack.
 func parseNumber(b []byte) (float64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	switch c := b[0]; {
-	case c >= '0' && c <= '9', c == '+', c == '-', c == '.', c == 'i', c == 'I':
-	default:
+	if !decimal(b) && !hexFloat(b) {
 		return 0, false
 	}
 	x, err := strconv.ParseFloat(string(b), 64)
 	return x, err == nil && !math.IsNaN(x)
+}
+
+// decimal reports whether b is a decimal float or an infinity in ParseFloat's syntax.
+func decimal(b []byte) bool {
+	i := 0
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		i++
+	}
+	if r := b[i:]; len(r) == 3 || len(r) == 8 {
+		if strings.EqualFold(string(r), "inf") || strings.EqualFold(string(r), "infinity") {
+			return true
+		}
+	}
+	// Underscores may separate digits (Go's literal syntax); ParseFloat checks where.
+	digits := 0
+	for ; i < len(b) && (b[i] >= '0' && b[i] <= '9' || b[i] == '_'); i++ {
+		digits++
+	}
+	if i < len(b) && b[i] == '.' {
+		for i++; i < len(b) && (b[i] >= '0' && b[i] <= '9' || b[i] == '_'); i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		exp := 0
+		for ; i < len(b) && (b[i] >= '0' && b[i] <= '9' || b[i] == '_'); i++ {
+			exp++
+		}
+		if exp == 0 {
+			return false
+		}
+	}
+	return i == len(b)
+}
+
+// hexFloat reports whether b may be a hexadecimal float ("0x1p-2"), which ParseFloat also
+// reads; rare enough to leave to it.
+func hexFloat(b []byte) bool {
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		b = b[1:]
+	}
+	return len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X')
 }
 
 // tri is a three-valued answer of the postings about one memory: the Kleene logic of a

@@ -86,7 +86,7 @@ func (e *expr) write(b *strings.Builder) {
 	case opCreated:
 		writeRange(b, "created", formatTime(e.from), formatTime(e.to), e.from.IsZero(), e.to.IsZero())
 	case opNot:
-		k, ok := e.kids[0].(*expr)
+		k, ok := unwrap(e.kids[0]).(*expr)
 		switch {
 		case ok && k.op == opEq:
 			b.WriteString(quoteKey(k.key))
@@ -105,7 +105,7 @@ func (e *expr) write(b *strings.Builder) {
 			b.WriteString("true")
 			return
 		case len(e.kids) == 0:
-			b.WriteString("false")
+			b.WriteString("or()") // invalid, as the filter is (ParseFilter's false is not(true))
 			return
 		case len(e.kids) == 1:
 			writeFilter(b, e.kids[0])
@@ -156,6 +156,7 @@ func writeFilter(b *strings.Builder, f Filter) {
 // writeOperand writes f as an operand of and, or or not: in parentheses when it is itself
 // an and or an or of several filters.
 func writeOperand(b *strings.Builder, f Filter) {
+	f = unwrap(f)
 	if e, ok := f.(*expr); ok && (e.op == opAnd || e.op == opOr) && len(e.kids) > 1 {
 		b.WriteString("(")
 		e.write(b)
@@ -163,6 +164,18 @@ func writeOperand(b *strings.Builder, f Filter) {
 		return
 	}
 	writeFilter(b, f)
+}
+
+// unwrap returns f without enclosing ands and ors of one filter, which are written as
+// that filter.
+func unwrap(f Filter) Filter {
+	for {
+		e, ok := f.(*expr)
+		if !ok || (e.op != opAnd && e.op != opOr) || len(e.kids) != 1 {
+			return f
+		}
+		f = e.kids[0]
+	}
 }
 
 func formatNumber(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }

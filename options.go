@@ -78,6 +78,9 @@ type options struct {
 	// wrapCommit, when set, wraps the store's commit environment (commit.go). No option
 	// sets it: the package's tests do, to inject commit failures.
 	wrapCommit func(commitEnv) commitEnv
+	// postingsPay, when set, replaces the recall planner's choice (plan.go). No option sets
+	// it: the package's tests and benchmarks do, to run each plan.
+	postingsPay func(est, n, ef int) bool
 }
 
 func defaultOptions() options {

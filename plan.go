@@ -102,7 +102,11 @@ func (r *recaller) hotFiltered(idx index.Index, opt index.SearchOptions, errp *e
 		if ef <= 0 {
 			ef = r.sp.config().EfSearch
 		}
-		if est, gen := r.where.estimate(idx.Len()); gen && postingsPay(est, idx.Len(), max(ef, r.q.K)) {
+		pays := postingsPay
+		if f := r.sp.store.opts.postingsPay; f != nil {
+			pays = f
+		}
+		if est, gen := r.where.estimate(idx.Len()); gen && pays(est, idx.Len(), max(ef, r.q.K)) {
 			r.keys = r.where.candidates(r.keys[:0])
 			r.plan = planPostings
 			return ks.SearchKeys(r.cue, r.q.K, r.keys, opt)

@@ -1,6 +1,8 @@
 package engram
 
 import (
+	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/engram-go/engram/internal/codec"
@@ -193,4 +195,67 @@ func (p *postingIndex) reset() {
 	p.mu.Lock()
 	p.init()
 	p.mu.Unlock()
+}
+
+// verifyPostings compares the postings with the records of b: every term of every
+// readable record is posted for it, and nothing else is. It returns the differences (at
+// most limit). The caller keeps writes from applying meanwhile (Space.turn), and a write
+// committed but not yet applied shows as a difference, as it does for the indexes.
+func (sp *Space) verifyPostings(b spaceTx, limit int) []string {
+	var problems []string
+	report := func(format string, args ...any) {
+		if len(problems) < limit {
+			problems = append(problems, fmt.Sprintf(format, args...))
+		}
+	}
+	var want postingIndex
+	want.init()
+	c := b.recs.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		seq, err := codec.KeySeq(k)
+		view, perr := codec.Parse(v)
+		if err != nil || perr != nil {
+			continue // damaged: left out at Open too
+		}
+		want.doc(&postingDoc{seq: seq, view: view, useView: true}, true)
+	}
+	p := &sp.postings
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	diff := func(what string, got, exp *postings.Set) {
+		var g, e []uint64
+		if got != nil {
+			g = got.AppendTo(nil)
+		}
+		if exp != nil {
+			e = exp.AppendTo(nil)
+		}
+		if !slices.Equal(g, e) {
+			report("postings of %s: %d memories, the records say %d", what, len(g), len(e))
+		}
+	}
+	for k, vals := range want.meta {
+		for v, s := range vals {
+			diff(fmt.Sprintf("%q=%q", k, v), p.meta[k][v], s)
+		}
+	}
+	for k, vals := range p.meta {
+		for v, s := range vals {
+			if want.meta[k][v] == nil {
+				diff(fmt.Sprintf("%q=%q", k, v), s, nil)
+			}
+		}
+	}
+	for t, s := range want.tags {
+		diff(fmt.Sprintf("tag %q", t), p.tags[t], s)
+	}
+	for t, s := range p.tags {
+		if want.tags[t] == nil {
+			diff(fmt.Sprintf("tag %q", t), s, nil)
+		}
+	}
+	if p.entries != want.entries {
+		report("postings count %d entries, the records %d", p.entries, want.entries)
+	}
+	return problems
 }
