@@ -256,4 +256,3 @@ func (fw *forgetWhere) forget(seqs []uint64) error {
 	fw.forgotten += n
 	return nil
 }
-
