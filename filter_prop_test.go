@@ -188,9 +188,13 @@ func TestFilterProperty(t *testing.T) {
 			"graph-search":   {Where: f, Exact: true},
 		} {
 			q.Embedding, q.K, q.MinSimilarity, q.SimilarityOnly = cue, 5, -1, true
+			before := spaces[name].plans.n[planPostings].Load()
 			hits, err := spaces[name].Recall(ctx, q)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if name == "graph-postings" && spaces[name].plans.n[planPostings].Load() == before {
+				continue // a filter the postings cannot list went to the graph: approximate
 			}
 			if len(hits) != len(wantTop) {
 				t.Fatalf("iteration %d, %s: %d hits, want %d", it, name, len(hits), len(wantTop))

@@ -1,0 +1,180 @@
+package engram
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/engram-go/engram/tier"
+)
+
+// TestPostingsFollowEveryWrite: the postings equal what the records say after each kind of
+// write — remember, upsert with other metadata, patch of metadata and tags, forget,
+// ForgetWhere, archive and migration (no change), restore — and after a reopen rebuilds
+// them; a dropped space's postings are gone.
+func TestPostingsFollowEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "p.db")
+	// Migration runs in the background (the hot tier is tiny): moves change no postings.
+	s, err := Open(path, WithMigrateInterval(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := s.Space(ctx, "p", WithTiering(tier.Policy{HotCapacity: 4, BatchSize: 3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mems []Memory
+	for i := range 20 {
+		mems = append(mems, Memory{ID: "m" + itoa(i), Embedding: []float32{1, float32(i), 2},
+			Metadata: map[string]string{"cat": "c" + itoa(i%3), "n": itoa(i)}, Tags: []string{"t" + itoa(i%4)}})
+	}
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"remember", func() error { _, err := sp.BatchRemember(ctx, mems); return err }},
+		{"upsert", func() error {
+			_, err := sp.BatchRemember(ctx, []Memory{{ID: "m1", Embedding: []float32{1, 1, 1}, Metadata: map[string]string{"cat": "other"}, Tags: []string{"new"}}})
+			return err
+		}},
+		{"patch", func() error {
+			_, err := sp.BatchUpdate(ctx, []Update{
+				{ID: "m2", Patch: Patch{SetMetadata: map[string]string{"cat": "patched", "extra": "x"}, DeleteMetadata: []string{"n"}}},
+				{ID: "m3", Patch: Patch{Tags: []string{}}},
+				{ID: "m4", Patch: Patch{Tags: []string{"t9", "t0"}}},
+				{ID: "m5", Patch: Patch{Confidence: Confidence(0.2)}},
+			})
+			return err
+		}},
+		{"forget", func() error { _, err := sp.Forget(ctx, "m6", "m7", "nope"); return err }},
+		{"forget where", func() error { _, err := sp.ForgetWhere(ctx, 2, Eq("cat", "c0")); return err }},
+		{"migrate", func() error { _, err := sp.Migrate(ctx); return err }},
+		{"archive", func() error {
+			_, err := sp.ArchiveWhere(ctx, 3, func(m Memory) bool { return m.Metadata["cat"] == "c1" })
+			return err
+		}},
+		{"restore", func() error {
+			_, err := sp.Restore(ctx, []Memory{{ID: "r", Embedding: []float32{2, 1, 1}, Metadata: map[string]string{"cat": "c2"}, Tier: Cold}})
+			return err
+		}},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		t.Run(st.name, func(t *testing.T) { checkPostingsMatch(t, sp) })
+	}
+	want := sp.postings.stats()
+	if want.Entries == 0 {
+		t.Fatal("no postings")
+	}
+	s.Close()
+	s, err = Open(path, WithMigrateInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sp, _ = s.LookupSpace("p")
+	checkPostingsMatch(t, sp)
+	if got := sp.postings.stats(); got.Entries != want.Entries || got.Pairs != want.Pairs || got.Tags != want.Tags {
+		t.Fatalf("after reopen %+v, before %+v", got, want)
+	}
+	if got := matchIDs(t, sp, Query{Where: Eq("cat", "patched"), Tiers: 7}); got != "m2" {
+		t.Fatalf("patched metadata after reopen: %q", got)
+	}
+	if err := s.DropSpace(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if st := sp.postings.stats(); st.Entries != 0 || st.Pairs != 0 || st.Tags != 0 {
+		t.Fatalf("dropped space keeps postings %+v", st)
+	}
+}
+
+// TestFilterPlansAreCounted: a selective filter is answered from its postings, a broad one
+// by the graph, one the postings cannot list by the graph, and an exact query by the
+// scan; SpaceStats counts each.
+func TestFilterPlansAreCounted(t *testing.T) {
+	s := openTemp(t)
+	sp := mustSpace(t, s, "p", WithIndex(IndexHNSW))
+	rng := rand.New(rand.NewPCG(3, 4))
+	var mems []Memory
+	for i := range 3000 {
+		cat := "common"
+		if i%1000 == 0 {
+			cat = "rare"
+		}
+		mems = append(mems, Memory{Embedding: randUnit(rng, 8), Metadata: map[string]string{"cat": cat}})
+	}
+	for off := 0; off < len(mems); off += 1000 {
+		mustStore(t, sp, mems[off:off+1000])
+	}
+	plans := func() map[string]uint64 { return sp.Stats().Filters.Plans }
+	q := func(w Filter, exact bool) {
+		t.Helper()
+		cue := make([]float32, 8)
+		cue[0] = 1
+		hits, err := sp.Recall(context.Background(), Query{Embedding: cue, K: 5, MinSimilarity: -1, Where: w, Exact: exact})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) == 0 {
+			t.Fatal("no hits")
+		}
+	}
+	before := plans()
+	q(Eq("cat", "rare"), false)
+	q(Eq("cat", "common"), false)
+	q(Not(Eq("cat", "rare")), false)
+	q(Eq("cat", "rare"), true)
+	after := plans()
+	for name, want := range map[string]uint64{"postings": 1, "graph": 2, "exact": 1} {
+		if after[name]-before[name] != want {
+			t.Errorf("plan %s counted %d, want %d (%v → %v)", name, after[name]-before[name], want, before, after)
+		}
+	}
+	st := sp.Stats().Filters.Postings
+	if st.Keys != 1 || st.Pairs != 2 || st.Entries != 3000 || st.Bytes <= 0 {
+		t.Errorf("posting stats %+v", st)
+	}
+}
+
+// TestOpenTemp: a store in a fresh temporary file, removed on Close, usable as any other.
+func TestOpenTemp(t *testing.T) {
+	s, err := OpenTemp(WithMigrateInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("store file: %v", err)
+	}
+	if !s.Stats().NoSync {
+		t.Fatal("OpenTemp store syncs")
+	}
+	sp := mustSpace(t, s, "x")
+	mustStore(t, sp, []Memory{{Embedding: []float32{1, 2}}})
+	other, err := OpenTemp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Path() == path {
+		t.Fatal("two OpenTemp stores share a file")
+	}
+	other.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
+		t.Fatalf("temporary directory left behind: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := OpenTemp(WithLockTimeout(-time.Second)); CodeOf(err) != CodeInvalidOption {
+		t.Fatalf("bad option: %v", err)
+	}
+}
