@@ -8,6 +8,7 @@
 //	go run . ann [flags]                # recall / QPS / build / memory table
 //	go run . fixture --out FILE         # small real-data fixture for CI
 //	go run . tiers [--n 1000000]        # tiered store: memory, recall, migration
+//	go run . filter [--json]            # filtered recall at 50/10/1/0.1% selectivity
 package main
 
 import (
@@ -43,6 +44,8 @@ func main() {
 		err = cmdTiers(args)
 	case "embed":
 		err = cmdEmbed(args)
+	case "filter":
+		err = cmdFilter(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -68,6 +71,7 @@ commands:
   batch     batch writes vs raw bbolt, the index alone and chromem-go; recall vs chromem-go
   tiers     1M memories over hot / warm / cold: resident memory, recall, migration rates
   embed     text in: hash and GloVe-SIF embedders alone, storing alone, and both pipelined
+  filter    filtered recall at 50/10/1/0.1% selectivity vs unfiltered: recall@10, QPS, plan
 
 run "go run . <command> -h" for the flags of a command.
 `)
