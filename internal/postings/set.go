@@ -32,6 +32,7 @@ const (
 // concurrent use; the store guards its postings with a lock.
 type Set struct {
 	n     int
+	size  int64       // Bytes, kept up to date by every change
 	small []uint64    // sorted; used while the set has no containers
 	hi    []uint64    // container keys (x >> 16), ascending
 	cs    []container // cs[i] holds the numbers whose high part is hi[i]
@@ -82,6 +83,7 @@ func (s *Set) Add(x uint64) bool {
 		if len(s.small) < smallMax {
 			s.small = slices.Insert(s.small, i, x)
 			s.n++
+			s.size += 8
 			return true
 		}
 		s.spill()
@@ -91,10 +93,13 @@ func (s *Set) Add(x uint64) bool {
 	if !ok {
 		s.hi = slices.Insert(s.hi, i, h)
 		s.cs = slices.Insert(s.cs, i, container{})
+		s.size += containerBytes
 	}
+	before := s.cs[i].bytes()
 	if !s.cs[i].add(uint16(x)) {
 		return false
 	}
+	s.size += s.cs[i].bytes() - before
 	s.n++
 	return true
 }
@@ -102,7 +107,7 @@ func (s *Set) Add(x uint64) bool {
 // spill moves the small slice into containers.
 func (s *Set) spill() {
 	small := s.small
-	s.small, s.n = nil, 0
+	s.small, s.n, s.size = nil, 0, 0
 	s.hi, s.cs = []uint64{}, []container{}
 	for _, v := range small {
 		s.Add(v)
@@ -118,16 +123,23 @@ func (s *Set) Remove(x uint64) bool {
 		}
 		s.small = slices.Delete(s.small, i, i+1)
 		s.n--
+		s.size -= 8
 		return true
 	}
 	i, ok := s.find(x >> 16)
-	if !ok || !s.cs[i].remove(uint16(x)) {
+	if !ok {
 		return false
 	}
+	before := s.cs[i].bytes()
+	if !s.cs[i].remove(uint16(x)) {
+		return false
+	}
+	s.size += s.cs[i].bytes() - before
 	s.n--
 	if s.cs[i].n == 0 {
 		s.hi = slices.Delete(s.hi, i, i+1)
 		s.cs = slices.Delete(s.cs, i, i+1)
+		s.size -= containerBytes
 	}
 	if s.n <= smallMax/2 { // shrink back, with hysteresis against add/remove flapping
 		var small []uint64
@@ -135,6 +147,7 @@ func (s *Set) Remove(x uint64) bool {
 			small = append(small, v)
 		}
 		s.small, s.hi, s.cs = small, nil, nil
+		s.size = 8 * int64(len(small))
 	}
 	return true
 }
@@ -183,13 +196,20 @@ func (s *Set) AppendTo(dst []uint64) []uint64 {
 	return dst
 }
 
-// Bytes estimates the heap bytes the set holds beyond its own struct.
-func (s *Set) Bytes() int64 {
-	n := int64(cap(s.small))*8 + int64(cap(s.hi))*8 + int64(cap(s.cs))*56
-	for i := range s.cs {
-		n += int64(cap(s.cs[i].arr))*2 + int64(cap(s.cs[i].bits))*8
+// Bytes estimates the heap bytes the set holds beyond its own struct: 8 per number while
+// small, then per container its key and header plus 2 bytes a number, or 8 KiB once a
+// bitmap. Kept up to date as the set changes, so it costs nothing to read. (Slice capacity
+// beyond length is not counted.)
+func (s *Set) Bytes() int64 { return s.size }
+
+// containerBytes is a container's fixed cost: its key and its header.
+const containerBytes = 8 + 56
+
+func (c *container) bytes() int64 {
+	if c.bits != nil {
+		return bitmapLen * 8
 	}
-	return n
+	return 2 * int64(len(c.arr))
 }
 
 func (c *container) contains(lo uint16) bool {

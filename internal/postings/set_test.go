@@ -142,3 +142,40 @@ func BenchmarkContains(b *testing.B) {
 		})
 	}
 }
+
+// TestSetBytesIsKeptUpToDate: the incremental size estimate equals one computed from
+// scratch after every kind of change.
+func TestSetBytesIsKeptUpToDate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	var s Set
+	fresh := func() int64 {
+		if s.cs == nil {
+			return 8 * int64(len(s.small))
+		}
+		n := int64(0)
+		for i := range s.cs {
+			n += containerBytes + s.cs[i].bytes()
+		}
+		return n
+	}
+	for step := range 40000 {
+		x := rng.Uint64N(3 << 16)
+		if step < 20000 || rng.IntN(3) == 0 {
+			s.Add(x)
+		} else {
+			s.Remove(x)
+		}
+		if step%97 == 0 && s.Bytes() != fresh() {
+			t.Fatalf("step %d: Bytes %d, recomputed %d", step, s.Bytes(), fresh())
+		}
+	}
+	for _, x := range s.AppendTo(nil) {
+		s.Remove(x)
+		if s.Bytes() != fresh() {
+			t.Fatalf("emptying: Bytes %d, recomputed %d", s.Bytes(), fresh())
+		}
+	}
+	if s.Bytes() != 0 {
+		t.Fatalf("empty set: %d bytes", s.Bytes())
+	}
+}
