@@ -196,3 +196,55 @@ func buildPlanFixture() (*planFixture, error) {
 	}
 	return fx, nil
 }
+
+// BenchmarkOpenPostings measures Open of a 100,000-memory space (exact index, 100-d)
+// whose memories carry no metadata, or three metadata entries and two tags each, so the
+// postings' share of the load is the difference:
+//
+//	flock /work/wt/bench.lock go test -run '^$' -bench OpenPostings -benchtime 5x .
+func BenchmarkOpenPostings(b *testing.B) {
+	const n, dim = 100_000, 100
+	for _, terms := range []int{0, 5} {
+		b.Run(fmt.Sprintf("terms=%d", terms), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "open.db")
+			s, err := Open(path, WithNoSync())
+			if err != nil {
+				b.Fatal(err)
+			}
+			sp, err := s.Space(context.Background(), "s", WithIndex(IndexFlat))
+			if err != nil {
+				b.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, 1))
+			for off := 0; off < n; off += 10_000 {
+				mems := make([]Memory, 10_000)
+				for i := range mems {
+					mems[i].Embedding = randUnit(rng, dim)
+					if terms > 0 {
+						id := off + i
+						mems[i].Metadata = map[string]string{"user": fmt.Sprintf("u%d", id%1000), "kind": fmt.Sprintf("k%d", id%7), "doc": fmt.Sprintf("d%d", id)}
+						mems[i].Tags = []string{fmt.Sprintf("t%d", id%13), "all"}
+					}
+				}
+				if _, err := sp.BatchRemember(context.Background(), mems); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			var st PostingStats
+			for range b.N {
+				s, err := Open(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sp, _ := s.LookupSpace("s")
+				st = sp.postings.stats()
+				s.Close()
+			}
+			b.ReportMetric(float64(st.Bytes)/n, "postingB/mem")
+		})
+	}
+}
