@@ -187,7 +187,8 @@ func (sp *Space) Dim() int {
 	return d
 }
 
-// Len returns the number of memories in the space, across all tiers.
+// Len returns the number of memories in the space, across all tiers. Expired memories
+// count until the migrator removes them.
 func (sp *Space) Len() int {
 	c := sp.counts.Snapshot()
 	return int(c[0] + c[1] + c[2])
