@@ -29,13 +29,18 @@ import (
 // cross.
 func BenchmarkFilterPlans(b *testing.B) {
 	fx := loadPlanFixture(b)
+	never := func(int, int, int) bool { return false }
 	plans := []struct {
-		name string
-		pay  func(est, n, ef int) bool
+		name    string
+		pay     func(est, n, ef int) bool
+		breadth int
 	}{
-		{"postings", func(int, int, int) bool { return true }},
-		{"graph", func(int, int, int) bool { return false }},
-		{"planner", nil},
+		{"postings", func(int, int, int) bool { return true }, 0},
+		{"graph", never, 0},
+		{"graph-ef64", never, 64},
+		{"graph-ef32", never, 32},
+		{"graph-ef16", never, 16},
+		{"planner", nil, 0},
 	}
 	for _, sel := range planSelectivities {
 		cat := catName(sel)
@@ -44,8 +49,9 @@ func BenchmarkFilterPlans(b *testing.B) {
 				fx.store.opts.postingsPay = p.pay
 				defer func() { fx.store.opts.postingsPay = nil }()
 				ctx := context.Background()
-				q := Query{K: 10, Where: Eq("cat", cat), SkipEmbedding: true, SimilarityOnly: true}
+				q := Query{K: 10, Where: Eq("cat", cat), SkipEmbedding: true, SimilarityOnly: true, Breadth: p.breadth}
 				var hit, total int
+				scans := fx.sp.Stats().Filters.Plans["scan"]
 				for i := range fx.nq {
 					q.Embedding = fx.queries[i*fx.dim : (i+1)*fx.dim]
 					hits, err := fx.sp.Recall(ctx, q)
@@ -63,12 +69,26 @@ func BenchmarkFilterPlans(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(hit)/float64(total), "recall@10")
+				st := fx.sp.Stats().Filters.Plans
+				b.ReportMetric(float64(st["scan"]-scans), "fallbacks")
 			})
 		}
 	}
-	b.Run("unfiltered", func(b *testing.B) {
+	for _, breadth := range []int{0, 64, 32} {
+		b.Run(fmt.Sprintf("unfiltered/ef=%d", breadth), func(b *testing.B) {
+			ctx := context.Background()
+			q := Query{K: 10, SkipEmbedding: true, SimilarityOnly: true, Breadth: breadth}
+			for i := range b.N {
+				q.Embedding = fx.queries[(i%fx.nq)*fx.dim : (i%fx.nq+1)*fx.dim]
+				if _, err := fx.sp.Recall(ctx, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("unfiltered-user", func(b *testing.B) { // as a user writes it: embeddings copied out
 		ctx := context.Background()
-		q := Query{K: 10, SkipEmbedding: true, SimilarityOnly: true}
+		q := Query{K: 10}
 		for i := range b.N {
 			q.Embedding = fx.queries[(i%fx.nq)*fx.dim : (i%fx.nq+1)*fx.dim]
 			if _, err := fx.sp.Recall(ctx, q); err != nil {
