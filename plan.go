@@ -19,13 +19,16 @@ import (
 //   - postings: when the filter can name its candidates (an Eq, In or HasTag test, or an
 //     And holding one, or an Or of such) and they are few, only those memories' vectors
 //     are scored, exactly (index SearchKeys). Its cost grows with the matches.
-//   - graph: otherwise the graph search runs with the filter applied to the nodes it
-//     reaches. Its cost grows as the filter gets selective, since the search must pass
-//     over the memories the filter rejects; past a budget it gives up and scans every
-//     vector (plan "scan"). On the exact index (small spaces, Query.Exact) this is the
-//     full scan with the filter applied (plan "exact").
+//   - graph: otherwise the graph is searched for more results than K — K / selectivity,
+//     times a margin — and the K nearest that pass are kept: the cost of an unfiltered
+//     search of that breadth. Should fewer than K pass (the filter was more selective than
+//     its estimate, which is only an upper bound when the filter has record tests), the
+//     postings plan runs after all, or, for a filter the postings cannot list, a search
+//     with the filter applied to the nodes the graph reaches, which scans every vector
+//     when it does not settle (plan "scan"). On the exact index (small spaces,
+//     Query.Exact) the graph plan is the full scan with the filter applied ("exact").
 //
-// postingsPay draws the line between the two, from a measurement (see its comment).
+// postingsPay draws the line between the two from a cost model measured on GloVe 100k.
 // Either way the filter is checked per candidate from the postings alone when they decide
 // it (a few nanoseconds, no record read), else against the record; each result is then
 // checked against its record once more, and should a concurrent write make the two
@@ -36,14 +39,15 @@ import (
 type planKind uint8
 
 const (
-	planGraph    planKind = iota // the graph, filter on candidates
-	planPostings                 // exact scan of the filter's postings
-	planExact                    // the exact index's full scan (filter on candidates)
-	planScan                     // the graph gave up (filter too selective for it) and scanned
+	planGraph       planKind = iota // the graph, more results than K, filtered after
+	planPostings                    // exact scan of the filter's postings
+	planExact                       // the exact index's full scan (filter on candidates)
+	planGraphFilter                 // the graph with the filter inside the search
+	planScan                        // that search gave up (filter too selective for it) and scanned
 	numPlans
 )
 
-var planNames = [numPlans]string{"graph", "postings", "exact", "scan"}
+var planNames = [numPlans]string{"graph", "postings", "exact", "graph-filter", "scan"}
 
 func (p planKind) String() string { return planNames[p] }
 
@@ -58,9 +62,11 @@ type planCounters struct {
 type FilterStats struct {
 	Postings PostingStats
 	// Plans counts filtered recalls by how their hot tier was searched: "postings" (only
-	// the filter's matches scored), "graph" (graph search, filter on candidates), "exact"
-	// (the exact index, filter on candidates) and "scan" (a graph search that gave up on a
-	// filter too selective for it and scanned every vector).
+	// the filter's matches scored), "graph" (a graph search for more than K results, the
+	// filter applied to them), "graph-filter" (a graph search admitting only matches, when
+	// the first found too few), "scan" (such a search that gave up on a filter too
+	// selective for it and scanned every vector) and "exact" (the exact index's scan with
+	// the filter applied).
 	Plans map[string]uint64
 	// Rechecks counts recalls searched a second time with every candidate checked against
 	// its record, because a concurrent write (or an expiry) made a result fail its check.
@@ -80,48 +86,117 @@ type keySearcher interface {
 	SearchKeys(q []float32, k int, keys []uint64, opt index.SearchOptions) ([]index.Result, error)
 }
 
-// postingsPay reports whether scoring est candidates beats the graph search, in a hot
-// index of n vectors searched with breadth ef.
+// The planner's cost model, in nanoseconds on the 2-core machine of the README's
+// measurements (BenchmarkFilterPlans, GloVe 100k, 100-d; see docs/README-filters.md):
+// scoring one listed candidate — its id looked up in the index, its vector read, one dot
+// product — costs keyCost; a graph search costs efCost per unit of breadth; a full scan of
+// the exact index flatCost per vector.
 //
-// TODO(measure): calibrated by BenchmarkFilterPlans.
-func postingsPay(est, n, ef int) bool {
-	return est <= max(postingsFloor, n/postingsFraction)
+// TODO(measure): calibrate from BenchmarkFilterPlans.
+const (
+	keyCost  = 45
+	efCost   = 800
+	flatCost = 8
+	// overfetch: the graph plan asks the graph for overfetch × K / selectivity results
+	// (at least its usual breadth), so that the K nearest matches are among them about as
+	// surely as the K nearest are among an unfiltered search's.
+	overfetch = 1.5
+)
+
+// fetchSize is how many results the graph plan asks for: enough that about overfetch × K
+// of them match a filter matching est of n memories, at least the breadth ef.
+func fetchSize(est, n, ef, k int, margin float64) int {
+	if est <= 0 {
+		return ef
+	}
+	want := int(margin*float64(k)*float64(n)/float64(est)) + 1
+	return min(max(ef, want), maxBreadth, max(n, ef))
 }
 
-const (
-	postingsFloor    = 2048
-	postingsFraction = 50
-)
+// postingsPay reports whether scoring est listed candidates beats searching the index
+// (the graph with fetchSize results, or the exact index's full scan) for a query of k
+// hits with breadth ef over n vectors.
+func postingsPay(est, n, ef, k int, scan bool) bool {
+	if scan {
+		return est*keyCost <= n*flatCost
+	}
+	return est*keyCost <= fetchSize(est, n, ef, k, overfetch)*efCost
+}
 
 // hotFiltered searches the hot index for a filtered query, choosing the plan. The caller
 // holds the postings' read lock, with the filter bound.
 func (r *recaller) hotFiltered(idx index.Index, opt index.SearchOptions, errp *error) ([]index.Result, error) {
-	opt.Filter = r.admit(errp)
-	if ks, ok := idx.(keySearcher); ok && !r.q.Exact {
-		ef := opt.Breadth
-		if ef <= 0 {
-			ef = r.sp.config().EfSearch
+	admit := r.admit(errp)
+	n, k := idx.Len(), r.q.K
+	ef := opt.Breadth
+	if ef <= 0 {
+		ef = r.sp.config().EfSearch
+	}
+	ef = max(ef, k)
+	scan := idx.Kind() == index.KindFlat || r.q.Exact
+	est, gen := r.where.estimate(n)
+	ks, canList := idx.(keySearcher)
+	postings := func() ([]index.Result, error) {
+		r.keys = r.where.candidates(r.keys[:0])
+		r.plan = planPostings
+		opt.Filter = admit
+		return ks.SearchKeys(r.cue, k, r.keys, opt)
+	}
+	if canList && gen {
+		pays := r.sp.store.opts.postingsPay
+		if pays == nil {
+			pays = func(est, n, ef int) bool { return postingsPay(est, n, ef, k, scan) }
 		}
-		pays := postingsPay
-		if f := r.sp.store.opts.postingsPay; f != nil {
-			pays = f
-		}
-		if est, gen := r.where.estimate(idx.Len()); gen && pays(est, idx.Len(), max(ef, r.q.K)) {
-			r.keys = r.where.candidates(r.keys[:0])
-			r.plan = planPostings
-			return ks.SearchKeys(r.cue, r.q.K, r.keys, opt)
+		if pays(est, n, ef) {
+			return postings()
 		}
 	}
-	fell := false
-	opt.FellBack = &fell
-	res, err := idx.Search(r.cue, r.q.K, opt)
-	switch {
-	case idx.Kind() == index.KindFlat || r.q.Exact:
+	if scan {
 		r.plan = planExact
-	case fell:
+		opt.Filter = admit
+		return idx.Search(r.cue, k, opt)
+	}
+	// The graph: ask for more results than K, as many more as the filter is selective, and
+	// keep the K nearest that pass — a search as cheap as an unfiltered one of that breadth.
+	// Applying the filter inside the search instead (admitting only matching nodes to its
+	// result list) was measured slower at every selectivity: the search must then travel
+	// until it has collected its breadth of matches.
+	o := &r.sp.store.opts
+	if !o.filterInSearch {
+		margin := overfetch
+		if o.overfetch > 0 {
+			margin = o.overfetch
+		}
+		fetch := fetchSize(est, n, ef, k, margin)
+		res, err := idx.Search(r.cue, fetch, index.SearchOptions{Breadth: fetch, MinSimilarity: opt.MinSimilarity})
+		if err != nil {
+			return nil, err
+		}
+		out := res[:0]
+		for _, x := range res {
+			if admit(x.Key) {
+				if out = append(out, x); len(out) == k {
+					break
+				}
+			}
+		}
+		if *errp != nil || len(out) == k || len(res) < fetch {
+			r.plan = planGraph
+			return out, nil // (fewer than fetch results: the graph had no more above MinSimilarity)
+		}
+	}
+	// Fewer than K of the results matched: the filter is more selective than estimated.
+	// Score its candidates if it can list them, else search with the filter applied to the
+	// nodes the graph reaches (which scans every vector when it does not settle).
+	if canList && gen && o.postingsPay == nil { // (tests force the search below)
+		return postings()
+	}
+	fell := false
+	opt.Filter, opt.FellBack = admit, &fell
+	res, err := idx.Search(r.cue, k, opt)
+	r.plan = planGraphFilter
+	if fell {
 		r.plan = planScan
-	default:
-		r.plan = planGraph
 	}
 	return res, err
 }

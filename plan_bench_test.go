@@ -31,27 +31,32 @@ func BenchmarkFilterPlans(b *testing.B) {
 	fx := loadPlanFixture(b)
 	never := func(int, int, int) bool { return false }
 	plans := []struct {
-		name    string
-		pay     func(est, n, ef int) bool
-		breadth int
+		name      string
+		pay       func(est, n, ef int) bool
+		breadth   int
+		overfetch float64
+		inSearch  bool
 	}{
-		{"postings", func(int, int, int) bool { return true }, 0},
-		{"graph", never, 0},
-		{"graph-ef64", never, 64},
-		{"graph-ef32", never, 32},
-		{"graph-ef16", never, 16},
-		{"planner", nil, 0},
+		{"postings", func(int, int, int) bool { return true }, 0, 0, false},
+		{"graph", never, 0, 0, false},
+		{"graph-margin1", never, 0, 1, false},
+		{"graph-margin3", never, 0, 3, false},
+		{"graph-ef64", never, 64, 0, false},
+		{"graph-filter", never, 0, 0, true},
+		{"planner", nil, 0, 0, false},
 	}
 	for _, sel := range planSelectivities {
 		cat := catName(sel)
 		for _, p := range plans {
 			b.Run(fmt.Sprintf("sel=%g%%/plan=%s", sel*100, p.name), func(b *testing.B) {
-				fx.store.opts.postingsPay = p.pay
-				defer func() { fx.store.opts.postingsPay = nil }()
+				o := &fx.store.opts
+				o.postingsPay, o.overfetch, o.filterInSearch = p.pay, p.overfetch, p.inSearch
+				defer func() { o.postingsPay, o.overfetch, o.filterInSearch = nil, 0, false }()
 				ctx := context.Background()
 				q := Query{K: 10, Where: Eq("cat", cat), SkipEmbedding: true, SimilarityOnly: true, Breadth: p.breadth}
 				var hit, total int
-				scans := fx.sp.Stats().Filters.Plans["scan"]
+				st0 := fx.sp.Stats().Filters.Plans
+				scans, retries := st0["scan"], st0["graph-filter"]+st0["postings"]
 				for i := range fx.nq {
 					q.Embedding = fx.queries[i*fx.dim : (i+1)*fx.dim]
 					hits, err := fx.sp.Recall(ctx, q)
@@ -70,7 +75,8 @@ func BenchmarkFilterPlans(b *testing.B) {
 				}
 				b.ReportMetric(float64(hit)/float64(total), "recall@10")
 				st := fx.sp.Stats().Filters.Plans
-				b.ReportMetric(float64(st["scan"]-scans), "fallbacks")
+				b.ReportMetric(float64(st["scan"]-scans), "scans")
+				b.ReportMetric(float64(st["graph-filter"]+st["postings"]-retries), "retries")
 			})
 		}
 	}

@@ -95,8 +95,8 @@ func TestPostingsFollowEveryWrite(t *testing.T) {
 }
 
 // TestFilterPlansAreCounted: a selective filter is answered from its postings, a broad one
-// by the graph, one the postings cannot list by the graph, and an exact query by the
-// scan; SpaceStats counts each.
+// by the graph, one the postings cannot list by the graph, and an exact query from the
+// postings when selective, else by the scan; SpaceStats counts each.
 func TestFilterPlansAreCounted(t *testing.T) {
 	s := openTemp(t)
 	sp := mustSpace(t, s, "p", WithIndex(IndexHNSW))
@@ -107,13 +107,17 @@ func TestFilterPlansAreCounted(t *testing.T) {
 		if i%1000 == 0 {
 			cat = "rare"
 		}
-		mems = append(mems, Memory{Embedding: randUnit(rng, 8), Metadata: map[string]string{"cat": cat}})
+		content := "hay"
+		if i%1000 == 1 {
+			content = "needle"
+		}
+		mems = append(mems, Memory{Embedding: randUnit(rng, 8), Content: content, Metadata: map[string]string{"cat": cat}})
 	}
 	for off := 0; off < len(mems); off += 1000 {
 		mustStore(t, sp, mems[off:off+1000])
 	}
 	plans := func() map[string]uint64 { return sp.Stats().Filters.Plans }
-	q := func(w Filter, exact bool) {
+	q := func(w Filter, exact bool) []Hit {
 		t.Helper()
 		cue := make([]float32, 8)
 		cue[0] = 1
@@ -124,14 +128,24 @@ func TestFilterPlansAreCounted(t *testing.T) {
 		if len(hits) == 0 {
 			t.Fatal("no hits")
 		}
+		return hits
 	}
 	before := plans()
 	q(Eq("cat", "rare"), false)
 	q(Eq("cat", "common"), false)
 	q(Not(Eq("cat", "rare")), false)
-	q(Eq("cat", "rare"), true)
+	q(Eq("cat", "rare"), true)   // exact either way: the postings plan is exact
+	q(Eq("cat", "common"), true) // too many to list: the exact scan
+	// Estimated broad, found selective: the graph's results hold too few matches, so the
+	// postings plan runs after all — or, for a filter they cannot list, the filtered
+	// graph search (which, on a graph this small, settles without scanning).
+	for _, f := range []Filter{And(Eq("cat", "common"), ContentContains("needle")), ContentContains("needle")} {
+		if hits := q(f, false); len(hits) != 3 {
+			t.Fatalf("%s: %d hits, want the 3 needles", f, len(hits))
+		}
+	}
 	after := plans()
-	for name, want := range map[string]uint64{"postings": 1, "graph": 2, "exact": 1} {
+	for name, want := range map[string]uint64{"postings": 3, "graph": 2, "graph-filter": 1, "exact": 1, "scan": 0} {
 		if after[name]-before[name] != want {
 			t.Errorf("plan %s counted %d, want %d (%v → %v)", name, after[name]-before[name], want, before, after)
 		}
