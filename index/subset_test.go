@@ -11,18 +11,29 @@ import (
 // reference top k of the given keys, skipping absent and deleted keys, honouring the
 // filter and MinSimilarity, with the filter consulted only for would-be results.
 func TestSearchKeysIsExactOverTheSubset(t *testing.T) {
+	// Consecutive keys (what a store's bulk load gives: every id guess right), spaced
+	// keys (every guess wrong), and consecutive keys after churn that recycled slots.
+	for _, layout := range []string{"consecutive", "spaced", "churned"} {
+		t.Run(layout, func(t *testing.T) { testSearchKeys(t, layout) })
+	}
+}
+
+func testSearchKeys(t *testing.T, layout string) {
 	const dim, n = 16, 3000
 	rng := rand.New(rand.NewPCG(9, 9))
 	keys := make([]uint64, n)
 	vecs := make([]float32, 0, n*dim)
 	ref := reference{}
 	for i := range keys {
-		keys[i] = uint64(i*3 + 1)
+		keys[i] = uint64(i + 1)
+		if layout == "spaced" {
+			keys[i] = uint64(i*3 + 1)
+		}
 		v := randUnit(rng, dim)
 		vecs = append(vecs, v...)
 		ref[keys[i]] = v
 	}
-	g := NewHNSW(dim, HNSWConfig{M: 8, EfConstruction: 64})
+	g := NewHNSW(dim, HNSWConfig{M: 8, EfConstruction: 64, CompactRatio: 0.01})
 	f := NewFlat(dim)
 	for _, idx := range []Index{g, f} {
 		if err := idx.Add(keys, vecs); err != nil {
@@ -32,6 +43,32 @@ func TestSearchKeysIsExactOverTheSubset(t *testing.T) {
 	}
 	delete(ref, keys[10])
 	delete(ref, keys[20])
+	if layout == "churned" {
+		// Delete a tenth, compact (recycling their slots), and add them back under new
+		// keys: ids and keys no longer move together.
+		var gone []uint64
+		for i := 30; i < n; i += 10 {
+			gone = append(gone, keys[i])
+			delete(ref, keys[i])
+		}
+		g.Delete(gone...)
+		f.Delete(gone...)
+		g.Compact()
+		var back []uint64
+		var backVecs []float32
+		for j := range gone {
+			nk := uint64(n + 100 + j)
+			v := randUnit(rng, dim)
+			back, backVecs = append(back, nk), append(backVecs, v...)
+			ref[nk] = v
+		}
+		for _, idx := range []Index{g, f} {
+			if err := idx.Add(back, backVecs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keys = append(keys, back...)
+	}
 	for trial := range 50 {
 		// A subset: some present keys (the deleted ones among them) and some absent.
 		var subset []uint64
@@ -40,7 +77,7 @@ func TestSearchKeysIsExactOverTheSubset(t *testing.T) {
 				subset = append(subset, k)
 			}
 		}
-		subset = append(subset, 2, 5, uint64(n*3+7)) // absent
+		subset = append(subset, uint64(n*5+7), uint64(n*5+8), uint64(n*5+9)) // absent
 		slices.Sort(subset)
 		in := map[uint64]bool{}
 		for _, k := range subset {
