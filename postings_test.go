@@ -5,10 +5,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/engram-go/engram/tier"
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestPostingsFollowEveryWrite: the postings equal what the records say after each kind of
@@ -190,5 +192,39 @@ func TestOpenTemp(t *testing.T) {
 	}
 	if _, err := OpenTemp(WithLockTimeout(-time.Second)); CodeOf(err) != CodeInvalidOption {
 		t.Fatalf("bad option: %v", err)
+	}
+}
+
+// TestCheckPostingsReportsDamage: a posting missing or extra is reported.
+func TestCheckPostingsReportsDamage(t *testing.T) {
+	s := openTemp(t)
+	sp := mustSpace(t, s, "c")
+	mustStore(t, sp, filterFixture())
+	check := func() SpaceCheck {
+		var c SpaceCheck
+		if err := s.view(func(tx *bolt.Tx) error {
+			b, err := sp.buckets(tx)
+			if err != nil {
+				return err
+			}
+			sp.checkPostings(b, &c)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := check(); c.ProblemCount != 0 {
+		t.Fatalf("clean space: %v", c.Problems)
+	}
+	sp.postings.apply(nil, []postingDoc{{seq: 999, tags: []string{"a"}, meta: map[string]string{"cat": "news"}}}) // extra
+	sp.postings.apply([]postingDoc{{seq: 1, tags: []string{"a"}}}, nil)                                           // missing
+	c := check()
+	if c.ProblemCount < 3 {
+		t.Fatalf("damage not reported: %v", c.Problems)
+	}
+	joined := strings.Join(c.Problems, "\n")
+	if !strings.Contains(joined, `"cat"="news"`) || !strings.Contains(joined, `tag "a"`) {
+		t.Fatalf("problems: %v", c.Problems)
 	}
 }
