@@ -38,10 +38,9 @@ func BenchmarkFilterPlans(b *testing.B) {
 		inSearch  bool
 	}{
 		{"postings", func(int, int, int) bool { return true }, 0, 0, false},
-		{"graph", never, 0, 0, false},
+		{"graph", never, 0, 0, false}, // breadth + overfetch (3) × K / selectivity
 		{"graph-margin1", never, 0, 1, false},
-		{"graph-margin3", never, 0, 3, false},
-		{"graph-ef64", never, 64, 0, false},
+		{"graph-margin6", never, 0, 6, false},
 		{"graph-filter", never, 0, 0, true},
 		{"planner", nil, 0, 0, false},
 	}
