@@ -258,6 +258,10 @@ func rebuildIDs(b spaceTx, dim int) (*idRepair, tierChange) {
 			if prev.loaded {
 				out.drop(prev.seq, prev.t)
 			}
+			// Its terms leave the filter postings too (every parsed record has some).
+			if pv, err := codec.Parse(b.recs.Get(codec.SeqKey(prev.seq))); err == nil {
+				out.postDel = append(out.postDel, docOf(prev.seq, &pv))
+			}
 		}
 		seen[id] = entry{seq, t, loaded}
 		fix.byID[id] = seq

@@ -175,6 +175,7 @@ type prepared struct {
 	fresh    bool         // the ID was generated for this batch, so no stored memory can have it
 	implicit bool         // the generated ID carries seq: keyOf finds it without an ids entry
 	acc      codec.Access // restored access statistics (Space.Restore); zero otherwise
+	oldDoc   postingDoc   // the replaced memory's metadata and tags, for the postings
 }
 
 // remember is BatchRemember and Archive: place is the tier the memories are written to.
@@ -281,6 +282,7 @@ func (sp *Space) validate(mems []Memory, res *BatchResult, place tier.Tier, op O
 			Content:    m.Content,
 			Tags:       m.Tags,
 			Meta:       m.Metadata,
+			Expires:    sp.expiryOnWrite(m.ExpiresAt, now),
 		}}
 		if toWarm != nil && toWarm(p.rec.Confidence, 0, created.UnixNano()) {
 			p.rec.Tier = uint8(tier.Warm) // it would be demoted at once
@@ -343,6 +345,11 @@ func (sp *Space) checkMemory(m *Memory, dim int, seen map[string]int, restore bo
 	if !m.CreatedAt.IsZero() {
 		if y := m.CreatedAt.Year(); y < 1678 || y > 2261 {
 			return CodeInvalidTimestamp, fmt.Sprintf("CreatedAt %v is outside the years 1678-2261", m.CreatedAt), nil
+		}
+	}
+	if !m.ExpiresAt.IsZero() {
+		if y := m.ExpiresAt.Year(); y < 1678 || y > 2261 {
+			return CodeInvalidTimestamp, fmt.Sprintf("ExpiresAt %v is outside the years 1678-2261", m.ExpiresAt), nil
 		}
 	}
 	switch n := len(m.Embedding); {
@@ -508,8 +515,13 @@ func (sp *Space) writeBatch(tx *bolt.Tx, b *batch) error {
 			if err != nil {
 				return newErr(CodeCorrupt, b.op, sp.name, "id map of "+p.rec.ID, err)
 			}
-			p.oldT = bk.tierOf(old, bk.recs.Get(old))
+			oldRec := bk.recs.Get(old)
+			p.oldT = bk.tierOf(old, oldRec)
 			p.oldSeq, p.replaced = oldSeq, true
+			p.oldDoc = postingDoc{seq: oldSeq}
+			if v, err := codec.Parse(oldRec); err == nil { // a damaged record has no postings
+				p.oldDoc = docOf(oldSeq, &v)
+			}
 			if err := bk.recs.Delete(old); err != nil {
 				return err
 			}
@@ -569,7 +581,12 @@ func (sp *Space) applyBatch(b *batch) {
 	for r, p := range b.preps {
 		if p.replaced {
 			c.drop(p.oldSeq, p.oldT)
+			c.postDel = append(c.postDel, p.oldDoc)
 			sp.access.move(p.oldSeq, p.seq) // an upsert keeps the recall statistics
+		}
+		c.postAdd = append(c.postAdd, postingDoc{seq: p.seq, tags: p.rec.Tags, meta: p.rec.Meta})
+		if p.rec.Expires != 0 {
+			c.expiring = append(c.expiring, expiryEntry{p.rec.Expires, p.seq})
 		}
 		if p.acc != (codec.Access{}) {
 			sp.access.set(p.seq, accessStat{last: p.acc.Last, count: p.acc.Count}) // restored

@@ -126,6 +126,7 @@ func (sp *Space) check() (SpaceCheck, error) {
 	var viewErr error
 	var counterSuspect bool
 	var found checkDamage
+	var postingsSuspect bool
 	sp.turn.exclusive(func() { // the indexes hold still while they are compared
 		memo := sp.indexKeys(&c)
 		viewErr = sp.store.view(func(tx *bolt.Tx) error {
@@ -142,6 +143,7 @@ func (sp *Space) check() (SpaceCheck, error) {
 				found.fix, found.drops = fix, drops
 			}
 			sp.checkWarmSnapshot(tx, &c)
+			postingsSuspect = len(sp.verifyPostings(b, 1)) > 0
 			return nil
 		})
 		counterSuspect = viewErr == nil && sp.counts.Snapshot() != c.Tiers
@@ -169,7 +171,41 @@ func (sp *Space) check() (SpaceCheck, error) {
 			sus.warm = sp.recheckWarm(&c, sus.warm, last)
 		})
 	}
+	if postingsSuspect {
+		if err := sp.recheckPostings(&c); err != nil {
+			return c, storageErr(op, sp.name, err)
+		}
+	}
 	return c, nil
+}
+
+// recheckPostings compares the filter postings with the records again, for a space whose
+// first comparison found a difference: like the index suspects, a write that committed
+// while the snapshot was read may show on one side only, so a difference is reported
+// only if it persists between two writes' turns a few times over.
+func (sp *Space) recheckPostings(c *SpaceCheck) error {
+	var problems []string
+	for try := range 5 {
+		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
+		var err error
+		sp.turn.exclusive(func() {
+			err = sp.store.view(func(tx *bolt.Tx) error {
+				b, err := sp.buckets(tx)
+				if err != nil {
+					return err
+				}
+				problems = sp.verifyPostings(b, maxProblems)
+				return nil
+			})
+		})
+		if err != nil || len(problems) == 0 {
+			return err
+		}
+	}
+	for _, p := range problems {
+		c.problem("%s", p)
+	}
+	return nil
 }
 
 // indexMemo is what the in-memory indexes hold, taken between two writes' turns.

@@ -17,7 +17,8 @@
 // One bbolt file. Bucket "spaces" maps each space name to its config (dimension, index
 // choice, HNSW parameters, confidence weight, tiering and decay). Each space owns flat
 // top-level buckets named <space>/<kind> (layout.go): records (sequence number → a
-// versioned, CRC-checked record: the memory with its unit-normalized embedding), ids
+// versioned, CRC-checked record: the memory with its unit-normalized embedding and, in
+// record v2, its expiry), ids
 // (memory ID → sequence number, only for IDs that do not carry their record's number),
 // access (recall statistics, flushed lazily), tiers (the tier of memories moved since they
 // were written), snapshot (the graph index's links), warm (the warm index's links) and
@@ -37,8 +38,9 @@
 //     commit runs;
 //  4. commit the records in one transaction through group commit;
 //  5. apply, in the space's commit order: publish (or insert) the vectors in the hot index
-//     and update the tier bookkeeping and metrics (placement.go). A memory is never
-//     searchable before it is durable; a failed commit leaves no trace.
+//     and update the tier bookkeeping, the filter postings, the expiry schedule and the
+//     metrics (placement.go). A memory is never searchable before it is durable; a failed
+//     commit leaves no trace.
 //
 // # Group commit
 //
@@ -68,6 +70,14 @@
 //
 // Everything in memory is derived from the file and rebuilt at [Open]: the hot index and
 // the warm index (each from its snapshot when there is a usable one, reconciled with the
-// records), the tier counts and the hot tier's activation statistics. [Store.Check]
-// compares each of them with the file.
+// records), the tier counts, the hot tier's activation statistics, the filter postings
+// (the memories of every metadata key=value pair and tag, postings.go) and the expiry
+// schedule (expiry.go). [Store.Check] compares each of them with the file.
+//
+// # Filters and expiry
+//
+// [Query.Where] takes a [Filter]; its metadata and tag tests are answered from the
+// postings, and a filter selective enough is answered by scoring only its matches (the
+// postings plan) instead of searching the graph (plan.go). Expired memories ([WithTTL],
+// Memory.ExpiresAt) are invisible to every read at once and removed by the migrator.
 package engram

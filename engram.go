@@ -59,6 +59,8 @@ type Store struct {
 	flushMu   sync.Mutex
 	flushStop chan struct{}
 	flushDone chan struct{}
+
+	tempDir string // OpenTemp's directory, removed by Close (opentemp.go)
 }
 
 // Open opens the store file at path, creating it if needed (unless read-only), and loads
@@ -300,6 +302,9 @@ func (s *Store) close() error {
 	}
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, storageErr(OpClose, "", err))
+	}
+	if err := s.removeTemp(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		return nil

@@ -64,6 +64,9 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (n int, err error) {
 				return newErr(CodeCorrupt, op, sp.name, fmt.Sprintf("the ID map leads %q to the record of %q", id, got), nil)
 			}
 			t := b.tierOf(key, rec)
+			if v, err := codec.Parse(rec); err == nil { // a damaged record has no postings
+				c.postDel = append(c.postDel, docOf(seq, &v))
+			}
 			if err := b.remove(key, id); err != nil {
 				return err
 			}

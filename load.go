@@ -148,7 +148,8 @@ func (l *spaceLoad) run() error {
 		l.take(seq, t, &view, vec)
 		if len(l.change.hot)+len(l.change.warm)+l.change.cold >= loadChunk {
 			sp.applyChange(&l.change)
-			l.change = tierChange{addVecs: l.change.addVecs[:0], warmVecs: l.change.warmVecs[:0]}
+			l.change = tierChange{addVecs: l.change.addVecs[:0], warmVecs: l.change.warmVecs[:0],
+				postAdd: l.change.postAdd[:0], expiring: l.change.expiring[:0]}
 		}
 	}
 	sp.applyChange(&l.change)
@@ -216,6 +217,12 @@ func (l *spaceLoad) countHot() int {
 
 // take adds one valid record in tier t, with its embedding vec, to the chunk.
 func (l *spaceLoad) take(seq uint64, t tier.Tier, view *codec.View, vec []float32) {
+	// The chunk is applied inside this read transaction, so the postings read the terms
+	// straight from the record.
+	l.change.postAdd = append(l.change.postAdd, postingDoc{seq: seq, view: *view, useView: true})
+	if view.Expires != 0 {
+		l.change.expiring = append(l.change.expiring, expiryEntry{view.Expires, seq})
+	}
 	switch {
 	case t == tier.Hot:
 		var st hotStat

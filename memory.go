@@ -46,12 +46,17 @@ type Memory struct {
 	Confidence *float32 `json:"confidence,omitempty"`
 	// CreatedAt defaults to the time of the write when zero.
 	CreatedAt time.Time `json:"created_at,omitzero"`
+	// ExpiresAt is when the memory expires; zero means never, or the space's default
+	// (WithTTL) when written. From that instant the memory is invisible to every read and
+	// the migrator removes it. Read back, it is the effective expiry, extended by recalls
+	// under WithTTLRefresh.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// LastAccess and AccessCount are maintained by the store: each recall that returns the
 	// memory sets LastAccess to now and adds one to AccessCount. Values given on write are
 	// ignored; replacing a memory keeps them.
 	LastAccess  time.Time `json:"last_access,omitzero"`
 	AccessCount uint32    `json:"access_count,omitempty"`
-	// Metadata and Tags are matched exactly by Query filters. Together they are bounded by
+	// Metadata and Tags are what filters test (Query.Where). Together they are bounded by
 	// Limits.MaxMetadataBytes and Limits.MaxMetadataItems.
 	Metadata map[string]string `json:"metadata,omitempty"`
 	Tags     []string          `json:"tags,omitempty"`
@@ -85,10 +90,13 @@ type Query struct {
 	MinSimilarity float32
 	// MinConfidence drops memories whose confidence is below it, in [0,1].
 	MinConfidence float32
-	// Metadata keeps only memories holding every key with exactly the given value.
+	// Where keeps only the memories the filter matches (see Filter); nil keeps all.
+	Where Filter
+	// Metadata keeps only memories holding every key with exactly the given value, and
+	// Tags only those carrying every listed tag: together with Where, an And of Eq and
+	// HasTag tests.
 	Metadata map[string]string
-	// Tags keeps only memories carrying every listed tag.
-	Tags []string
+	Tags     []string
 	// Exact forces an exhaustive scan instead of the approximate index.
 	Exact bool
 	// Breadth is the candidate-list size of the approximate index (HNSW's ef): larger is

@@ -22,11 +22,14 @@ import (
 // MigrationStats reports one migration cycle.
 type MigrationStats struct {
 	Promoted, Demoted, Cooled int
-	Elapsed                   time.Duration
+	// Expired counts the expired memories the cycle removed (expiry.go).
+	Expired int
+	Elapsed time.Duration
 }
 
 // Migrate runs one migration cycle on the space now (the store also runs them in the
-// background: WithMigrateInterval). It does nothing on a space without tiering.
+// background: WithMigrateInterval): it removes expired memories, then, on a space with
+// tiering, moves memories between the tiers.
 func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 	const op = OpMigrate
 	done, err := sp.enter(op)
@@ -34,15 +37,23 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 		return MigrationStats{}, err
 	}
 	defer done()
-	if sp.tiering == nil || sp.store.opts.readOnly {
+	if sp.store.opts.readOnly {
 		return MigrationStats{}, nil
 	}
 	sp.migrateMu.Lock() // one cycle at a time per space
 	defer sp.migrateMu.Unlock()
 	start := time.Now()
+	var st MigrationStats
+	st.Expired, err = sp.expire(ctx)
+	if err != nil {
+		return st, err
+	}
+	if sp.tiering == nil {
+		st.Elapsed = time.Since(start)
+		return st, nil
+	}
 	t := sp.tiering
 	p := t.policy
-	var st MigrationStats
 	budget := p.MaxPerCycle
 
 	// 1. Promotions.
@@ -328,7 +339,7 @@ func (s *Store) migrateLoop(every time.Duration) {
 		case <-t.C:
 		case <-s.migrateWake:
 		}
-		spaces := slices.DeleteFunc(s.spaceList(), func(sp *Space) bool { return sp.tiering == nil })
+		spaces := slices.DeleteFunc(s.spaceList(), func(sp *Space) bool { return sp.tiering == nil && !sp.expiry.any() })
 		// Warm recalls re-rank from records, so pages accumulate between cycles too.
 		s.releaseFilePages(false)
 		for _, sp := range spaces {
@@ -340,8 +351,9 @@ func (s *Store) migrateLoop(every time.Duration) {
 					}
 					break
 				}
-				// A full cycle means more is waiting: go again at once.
-				if st.Promoted+st.Demoted+st.Cooled < sp.tiering.policy.MaxPerCycle {
+				// A full cycle means more is waiting: go again at once. (Expiry takes every
+				// expired memory in one cycle.)
+				if sp.tiering == nil || st.Promoted+st.Demoted+st.Cooled < sp.tiering.policy.MaxPerCycle {
 					break
 				}
 			}

@@ -78,6 +78,13 @@ type options struct {
 	// wrapCommit, when set, wraps the store's commit environment (commit.go). No option
 	// sets it: the package's tests do, to inject commit failures.
 	wrapCommit func(commitEnv) commitEnv
+	// postingsPay, when set, replaces the recall planner's choice (plan.go); overfetch,
+	// when positive, the graph plan's margin; filterInSearch makes the graph plan apply the
+	// filter inside the search. No option sets them: the package's tests and benchmarks do,
+	// to run and measure each plan.
+	postingsPay    func(est, n, ef int) bool
+	overfetch      float64
+	filterInSearch bool
 }
 
 func defaultOptions() options {
@@ -197,6 +204,11 @@ type spaceOptions struct {
 	thresholdSet bool
 	tiering      *tier.Policy
 	decay        *tier.Decay
+
+	ttl           time.Duration // expiry.go
+	ttlSet        bool
+	ttlRefresh    bool
+	ttlRefreshSet bool
 
 	embedder      Embedder // attached in this process (embedder.go)
 	embedChunk    int

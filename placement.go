@@ -32,6 +32,12 @@ type tierChange struct {
 
 	cold     int // memories entering cold
 	archived int // memories archived by this write (TieringStats.Archived)
+
+	// The filter postings and the expiry schedule follow the memories that enter and
+	// leave the space (a move between tiers changes neither).
+	postAdd  []postingDoc
+	postDel  []postingDoc
+	expiring []expiryEntry
 }
 
 // leave records that seq moved out of t (it still exists, in another tier).
@@ -79,7 +85,7 @@ func (c *tierChange) publishWarm(seq uint64) {
 func (c *tierChange) enterCold(uint64) { c.cold++ }
 
 func (c *tierChange) empty() bool {
-	return len(c.out[0])+len(c.out[1])+len(c.out[2])+len(c.hot)+len(c.warm)+c.cold+len(c.warmUnlink) == 0
+	return len(c.out[0])+len(c.out[1])+len(c.out[2])+len(c.hot)+len(c.warm)+c.cold+len(c.warmUnlink)+len(c.postAdd)+len(c.postDel) == 0
 }
 
 // applyChange updates the space's in-memory state for a committed change. Writers call it
@@ -89,6 +95,11 @@ func (sp *Space) applyChange(c *tierChange) {
 	if c.empty() {
 		return
 	}
+	// Postings first on the way in and on the way out: a recall that finds a memory's
+	// vector but not yet (or no longer) its postings merely misses it, as it would a
+	// memory its transaction cannot see.
+	sp.postings.apply(c.postDel, c.postAdd)
+	sp.expiry.add(c.expiring)
 	for t := range c.out {
 		sp.counts.Add(tier.Tier(t), -int64(len(c.out[t])))
 	}

@@ -13,7 +13,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Get returns the memory with the given ID, or NOT_FOUND. Get does not count as an access.
+// Get returns the memory with the given ID, or NOT_FOUND (also for an expired memory). Get
+// does not count as an access.
 func (sp *Space) Get(ctx context.Context, id string) (m Memory, err error) {
 	const op = OpGet
 	done, err := sp.enter(op)
@@ -38,6 +39,9 @@ func (sp *Space) Get(ctx context.Context, id string) (m Memory, err error) {
 			return &Error{Code: CodeNotFound, Op: op, Space: sp.name, ID: id, Item: -1}
 		}
 		m, err = sp.readMemory(b, seq, id)
+		if err == nil && !m.ExpiresAt.IsZero() && !m.ExpiresAt.After(time.Now()) {
+			return &Error{Code: CodeNotFound, Op: op, Space: sp.name, ID: id, Item: -1, Msg: "the memory has expired"}
+		}
 		if err == nil && m.Tier != tier.Hot && sp.tiering != nil && sp.tiering.policy.Promote.OnGet() {
 			s, _ := codec.KeySeq(seq)
 			sp.tiering.touch(nil, []uint64{s}, time.Now().UnixNano())
@@ -95,7 +99,10 @@ func (sp *Space) toMemory(b spaceTx, key []byte, view *codec.View) Memory {
 	if v := b.tiers.Get(key); len(v) == 1 {
 		t = tier.Tier(v[0]) // moved since it was written
 	}
-	return memoryOf(view, t, sp.access.get(seq), nil, nil)
+	acc := sp.access.get(seq)
+	m := memoryOf(view, t, acc, nil, nil)
+	m.ExpiresAt = expiryTime(sp.expiresAt(view.Expires, acc.last))
+	return m
 }
 
 // noEmbedding, passed to memoryOf, leaves the memory's Embedding nil.
@@ -133,7 +140,8 @@ func memoryOf(view *codec.View, t tier.Tier, acc accessStat, vec []float32, conf
 	return m
 }
 
-// All iterates over the space's memories in the order they were last written. It reads
+// All iterates over the space's memories in the order they were last written, leaving out
+// expired ones. It reads
 // in pages, each in its own short read transaction, so the loop body may call any store
 // method (including writes); memories written or forgotten during the iteration may or may
 // not be seen. An error (closed store, dropped space, canceled ctx, corrupt record) is
@@ -160,7 +168,7 @@ func (sp *Space) scanSeqs(ctx context.Context) iter.Seq2[seqMemory, error] {
 		const op = OpScan
 		var after []byte // last seq key seen
 		page := make([]seqMemory, 0, scanPage)
-		for {
+		for more := true; more; {
 			page = page[:0]
 			err := func() error {
 				done, err := sp.enter(op)
@@ -186,6 +194,7 @@ func (sp *Space) scanSeqs(ctx context.Context) iter.Seq2[seqMemory, error] {
 							k, v = c.Next()
 						}
 					}
+					now := time.Now().UnixNano()
 					for ; k != nil && len(page) < scanPage; k, v = c.Next() {
 						after = append(after[:0], k...)
 						seq, _ := codec.KeySeq(k)
@@ -196,8 +205,12 @@ func (sp *Space) scanSeqs(ctx context.Context) iter.Seq2[seqMemory, error] {
 						if err != nil {
 							return newErr(CodeCorrupt, op, sp.name, fmt.Sprintf("record %x", k), err)
 						}
+						if sp.expired(&view, seq, now) {
+							continue
+						}
 						page = append(page, seqMemory{sp.toMemory(b, k, &view), seq})
 					}
+					more = k != nil
 					return nil
 				})
 			}()
@@ -210,9 +223,6 @@ func (sp *Space) scanSeqs(ctx context.Context) iter.Seq2[seqMemory, error] {
 				if !yield(m, nil) {
 					return
 				}
-			}
-			if len(page) < scanPage {
-				return
 			}
 		}
 	}

@@ -27,8 +27,9 @@ const maxBreadth = 1 << 16
 // Each returned memory counts as accessed: its LastAccess and AccessCount are updated in
 // memory at once and written to disk by the next access flush, never by the recall itself.
 //
-// Invalid queries fail with INVALID_QUERY (K, thresholds, breadth), DIMENSION_MISMATCH or
-// INVALID_EMBEDDING (the cue); a space without memories returns no hits.
+// Invalid queries fail with INVALID_QUERY (K, thresholds, breadth, a filter that cannot be
+// evaluated), DIMENSION_MISMATCH or INVALID_EMBEDDING (the cue); a space without memories
+// returns no hits. Expired memories are never returned.
 func (sp *Space) Recall(ctx context.Context, q Query) (hits []Hit, err error) {
 	done, err := sp.enter(OpRecall)
 	if err != nil {
@@ -44,6 +45,10 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 	const op = OpRecall
 	if err := sp.checkQuery(q); err != nil {
 		return nil, err
+	}
+	where, err := compileFilter(q.Where, q.Metadata, q.Tags)
+	if err != nil {
+		return nil, newErr(CodeInvalidQuery, op, sp.name, "Where: "+err.Error(), nil)
 	}
 	if q.Text != "" {
 		em := sp.embedder.Load() // checkQuery saw one
@@ -78,12 +83,14 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 		weight = 0
 	}
 	r.q, r.weight, r.dim = q, weight, dim
+	r.where, r.now, r.expiring = where, time.Now().UnixNano(), sp.expiry.any()
+	r.hasFunc = where != nil && where.hasFunc()
 	// Default recall (the zero Tiers) searches hot and warm together and keeps the K most
 	// similar of both; a query names tiers to narrow it (tier.Of(tier.Hot)) or to add cold.
 	tiers := q.Tiers.Resolve()
 
 	var hits []Hit
-	err := sp.store.view(func(tx *bolt.Tx) error {
+	err = sp.store.view(func(tx *bolt.Tx) error {
 		if err := r.open(tx); err != nil {
 			return err
 		}
@@ -157,6 +164,14 @@ type recaller struct {
 	stats     []accessStat
 	hotHits   []uint64 // touch's scratch: hits by tier
 	otherHits []uint64
+
+	// The query's filter (plan.go), compiled; nil when it has none.
+	where    *fnode
+	hasFunc  bool     // where holds a FilterFunc
+	now      int64    // the recall's time, for expiry
+	expiring bool     // the space holds memories with an expiry
+	plan     planKind // how the hot tier was searched, for a filtered query
+	keys     []uint64 // the postings plan's candidates
 }
 
 // candidate is an index result whose record was read: everything the ranking needs, and
@@ -182,6 +197,7 @@ func (sp *Space) putRecaller(r *recaller) {
 	clear(r.ids)
 	r.cands, r.seqs, r.stats, r.ids = r.cands[:0], r.seqs[:0], r.stats[:0], r.ids[:0]
 	r.q, r.tx, r.recs, r.cur, r.tiers = nil, nil, nil, nil, nil
+	r.where = nil
 	clear(r.seen)
 	sp.recallers.Put(r)
 }
@@ -217,36 +233,38 @@ func (r *recaller) buckets() spaceTx {
 	return spaceTx{recs: r.recs, tiers: r.tiers}
 }
 
-// needView reports whether the query filters on record fields.
+// needView reports whether the query filters on record fields (or the space has memories
+// that may have expired).
 func (r *recaller) needView() bool {
-	return r.q.MinConfidence > 0 || len(r.q.Metadata) > 0 || len(r.q.Tags) > 0
+	return r.q.MinConfidence > 0 || r.where != nil || r.expiring
 }
 
 // filter returns the record filter for index candidates: visible in this transaction,
-// in one of the tiers in accept (tier.All: no check), and passing the query's field
-// filters. err receives a decoding failure.
+// in one of the tiers in accept (tier.All: no check), and passing the query's record
+// tests (confidence, filter, expiry). err receives a decoding failure.
 func (r *recaller) filter(accept tier.Set, errp *error) func(uint64) bool {
-	checkTier := accept != tier.All
-	need := r.needView()
-	return func(key uint64) bool {
-		v := r.record(key)
-		if v == nil {
-			return false // not (or no longer) visible in this transaction
-		}
-		var kb [8]byte
-		if checkTier && !accept.Has(r.buckets().tierOf(seqKey(&kb, key), v)) {
-			return false // moved by a migration that committed after the index was read
-		}
-		if !need {
-			return true
-		}
-		view, err := codec.Parse(v)
-		if err != nil {
-			*errp = newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %d", key), err)
-			return false
-		}
-		return view.Confidence >= r.q.MinConfidence && view.HasTags(r.q.Tags) && view.HasMeta(r.q.Metadata)
+	return func(key uint64) bool { return r.check(key, accept, errp) }
+}
+
+// check is the test of filter for one candidate.
+func (r *recaller) check(key uint64, accept tier.Set, errp *error) bool {
+	v := r.record(key)
+	if v == nil {
+		return false // not (or no longer) visible in this transaction
 	}
+	var kb [8]byte
+	if accept != tier.All && !accept.Has(r.buckets().tierOf(seqKey(&kb, key), v)) {
+		return false // moved by a migration that committed after the index was read
+	}
+	if !r.needView() {
+		return true
+	}
+	view, err := codec.Parse(v)
+	if err != nil {
+		*errp = newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %d", key), err)
+		return false
+	}
+	return r.passes(&view, key, func() tier.Tier { return r.buckets().tierOf(seqKey(&kb, key), v) })
 }
 
 // has reports whether seq is a candidate already (a memory is in one tier, but a move
@@ -275,8 +293,9 @@ func (r *recaller) has(seq uint64) bool {
 // lookup a hit costs. exact says the results' similarities are at full precision; those
 // of a compressed tier are recomputed from the record. accept, unless tier.All, is the set
 // of tiers a result must be in within this transaction (the candidate then carries the
-// tier it is in). It returns how many results have no record in this transaction, or are
-// in a tier accept leaves out (a write raced the index).
+// tier it is in). It returns how many results have no record in this transaction, are in
+// a tier accept leaves out, or fail the query's record tests (a write raced the index or
+// the postings, or a memory expired).
 func (r *recaller) add(res []index.Result, t tier.Tier, exact bool, accept tier.Set) (missing int, err error) {
 	for _, x := range res {
 		if r.has(x.Key) {
@@ -308,6 +327,10 @@ func (r *recaller) add(res []index.Result, t tier.Tier, exact bool, accept tier.
 		if !(sim >= r.q.MinSimilarity) { // NaN: a non-finite stored vector is never a hit
 			continue
 		}
+		if !r.passes(&view, x.Key, func() tier.Tier { return ct }) {
+			missing++
+			continue
+		}
 		r.cands = append(r.cands, candidate{seq: x.Key, sim: sim, tier: ct, view: view})
 		if r.seen != nil && len(r.seen) > 0 {
 			r.seen[x.Key] = true
@@ -316,14 +339,27 @@ func (r *recaller) add(res []index.Result, t tier.Tier, exact bool, accept tier.
 	return missing, nil
 }
 
-// hot searches the in-memory index.
+// hot searches the in-memory index: with a filter, by the plan hotFiltered picks.
 func (r *recaller) hot(idx index.Index) error {
 	var ferr error
 	opt := index.SearchOptions{Breadth: r.q.Breadth, MinSimilarity: r.q.MinSimilarity, Exact: r.q.Exact}
-	if r.needView() {
-		opt.Filter = r.filter(tier.All, &ferr)
+	strict := false // every candidate checked against its record
+	var res []index.Result
+	var err error
+	if r.where != nil {
+		p := &r.sp.postings
+		p.mu.RLock()
+		p.bind(r.where)
+		res, err = r.hotFiltered(idx, opt, &ferr)
+		r.where.unbind() // the sets may change once the lock is released
+		p.mu.RUnlock()
+		r.sp.plans.n[r.plan].Add(1)
+	} else {
+		if r.q.MinConfidence > 0 {
+			opt.Filter, strict = r.filter(tier.All, &ferr), true
+		}
+		res, err = idx.Search(r.cue, r.q.K, opt)
 	}
-	res, err := idx.Search(r.cue, r.q.K, opt)
 	if err != nil {
 		return newErr(CodeDimensionMismatch, OpRecall, r.sp.name, "", err)
 	}
@@ -332,12 +368,16 @@ func (r *recaller) hot(idx index.Index) error {
 	}
 	start := len(r.cands)
 	missing, err := r.add(res, tier.Hot, true, tier.All)
-	if err != nil || missing == 0 || opt.Filter != nil {
+	if err != nil || missing == 0 || strict {
 		return err
 	}
 	// A write raced the index (a record committed after this transaction began, or
-	// forgotten while the index still held it). Rare: search again, admitting only keys
-	// visible here, so the result is still K long and consistent.
+	// forgotten while the index still held it), a patch raced the postings, or a result
+	// expired. Rare: search again, admitting only keys visible here that pass every test
+	// against their records, so the result is still K long and consistent.
+	if r.where != nil {
+		r.sp.plans.rechecks.Add(1)
+	}
 	r.cands = r.cands[:start]
 	clear(r.seen)
 	opt.Filter = r.filter(tier.All, &ferr)
@@ -507,6 +547,9 @@ func (r *recaller) hits(now time.Time) []Hit {
 			Score:      c.score,
 			seq:        c.seq,
 		}
+		if c.view.Expires != 0 {
+			hits[j].Memory.ExpiresAt = expiryTime(r.sp.expiresAt(c.view.Expires, r.stats[i].last))
+		}
 	}
 	return hits
 }
@@ -533,8 +576,12 @@ func (r *recaller) touch(hits []Hit) {
 	}
 	sp.access.touch(r.seqs, r.ids, now, r.stats)
 	for i := range hits {
-		hits[i].Memory.LastAccess = time.Unix(0, r.stats[i].last).UTC()
-		hits[i].Memory.AccessCount = r.stats[i].count
+		m := &hits[i].Memory
+		m.LastAccess = time.Unix(0, r.stats[i].last).UTC()
+		m.AccessCount = r.stats[i].count
+		if sp.ttlRefresh && !m.ExpiresAt.IsZero() { // refreshed by this recall (expiry.go)
+			m.ExpiresAt = expiryTime(max(m.ExpiresAt.UnixNano(), addNanos(r.stats[i].last, sp.ttl)))
+		}
 	}
 	if t := sp.tiering; t != nil {
 		other := r.otherHits

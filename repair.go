@@ -220,6 +220,11 @@ func (sp *Space) repair(ctx context.Context) (SpaceRepair, error) {
 				}
 			}
 		}
+		for _, d := range drops.postDel {
+			if !prev[d.seq] {
+				c.postDel = append(c.postDel, d)
+			}
+		}
 		sp.applyChange(&c)
 		sp.damage.Store(nil)
 	})

@@ -37,6 +37,12 @@ type Space struct {
 	decay   tier.Decay
 	access  accessTracker
 
+	postings   postingIndex // filter postings (postings.go)
+	expiry     expiryIndex  // expiring memories, for their removal (expiry.go)
+	ttl        int64        // default time-to-live in nanoseconds (0: none), from the config
+	ttlRefresh bool         // recalls extend expiries (WithTTLRefresh)
+	plans      planCounters // recalls by plan (plan.go)
+
 	metrics spaceMetrics
 
 	recallers sync.Pool // *recaller: per-recall scratch (recall.go)
@@ -68,6 +74,8 @@ func newSpace(s *Store, name string, cfg codec.Config) *Space {
 	}
 	sp.metrics.since = time.Now()
 	sp.access.init(s.opts.readOnly)
+	sp.postings.init()
+	sp.ttl, sp.ttlRefresh = cfg.Ext.TTL, cfg.Ext.TTLRefresh
 	if cfg.Dim > 0 {
 		sp.idx = emptyIndex(cfg, 0)
 	}
@@ -98,6 +106,10 @@ func (sp *Space) checkOptions(so spaceOptions) error {
 		return mismatch("tier policy", policyOf(c), *so.tiering)
 	case so.decay != nil && decayToConfig(*so.decay) != c.Decay:
 		return mismatch("decay", decayOf(c), *so.decay)
+	case so.ttlSet && int64(so.ttl) != c.Ext.TTL:
+		return mismatch("TTL", time.Duration(c.Ext.TTL), so.ttl)
+	case so.ttlRefreshSet && !c.Ext.TTLRefresh:
+		return mismatch("TTL refresh", c.Ext.TTLRefresh, so.ttlRefresh)
 	}
 	return checkEmbedder(sp.name, c, so)
 }
@@ -137,6 +149,8 @@ func (sp *Space) release() {
 	}
 	sp.mu.Unlock()
 	sp.access.reset()
+	sp.postings.reset()
+	sp.expiry.reset()
 }
 
 // enter admits a call on the space: the store must be open and the space not dropped. The
@@ -175,7 +189,8 @@ func (sp *Space) Dim() int {
 	return d
 }
 
-// Len returns the number of memories in the space, across all tiers.
+// Len returns the number of memories in the space, across all tiers. Expired memories
+// count until the migrator removes them.
 func (sp *Space) Len() int {
 	c := sp.counts.Snapshot()
 	return int(c[0] + c[1] + c[2])
@@ -206,6 +221,14 @@ type SpaceStats struct {
 	DamagedRecords int
 	// Tiering describes the hot / warm / cold placement (zero without WithTiering).
 	Tiering TieringStats
+	// TTL is the space's default time-to-live (WithTTL; 0: none) and TTLRefresh whether
+	// recalls extend expiries (WithTTLRefresh). Expired counts the memories the migrator
+	// removed on expiry since the space was opened.
+	TTL        time.Duration
+	TTLRefresh bool
+	Expired    uint64
+	// Filters describes the filter postings and how filtered recalls were answered.
+	Filters FilterStats
 	// Embedder is the name of the embedder that made the space's vectors, as recorded
 	// (EmbedderInfo); EmbedderAttached says whether one is attached in this process.
 	Embedder         string
@@ -231,6 +254,8 @@ func (sp *Space) Stats() SpaceStats {
 		DamagedRecords:   sp.damaged,
 		Embedder:         sp.cfg.Ext.EmbedderName,
 		EmbedderAttached: sp.embedder.Load() != nil,
+		TTL:              time.Duration(sp.cfg.Ext.TTL),
+		TTLRefresh:       sp.cfg.Ext.TTLRefresh,
 	}
 	idx := sp.idx
 	sp.mu.RUnlock()
@@ -244,6 +269,8 @@ func (sp *Space) Stats() SpaceStats {
 		stats.IndexBytes = idx.MemoryBytes()
 	}
 	stats.PendingAccess = sp.access.pendingLen()
+	stats.Expired = sp.expiry.removedCount()
+	stats.Filters = sp.filterStats()
 	stats.Ops, stats.Queue = sp.metrics.snapshot()
 	if t := sp.tiering; t != nil {
 		stats.Tiering = t.stats(int(stats.Tiers[tier.Hot]))

@@ -97,6 +97,10 @@ func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*S
 	if so.decay != nil {
 		cfg.Decay = decayToConfig(*so.decay)
 	}
+	if so.ttlRefresh && !so.ttlSet {
+		return nil, newErr(CodeInvalidOption, op, name, "WithTTLRefresh needs WithTTL", nil)
+	}
+	cfg.Ext.TTL, cfg.Ext.TTLRefresh = int64(so.ttl), so.ttlRefresh
 	if so.embedder != nil {
 		if err := checkEmbedder(name, cfg, so); err != nil {
 			return nil, err

@@ -20,6 +20,9 @@ type Patch struct {
 	DeleteMetadata []string
 	// Tags, when non-nil, replace the tags (an empty non-nil slice removes them all).
 	Tags []string
+	// ExpiresAt, when non-nil, replaces the memory's expiry; a zero time removes it (the
+	// memory then never expires, whatever the space's TTL).
+	ExpiresAt *time.Time
 }
 
 // Update is a Patch for the memory with ID.
@@ -71,6 +74,8 @@ func (sp *Space) BatchUpdate(ctx context.Context, ups []Update) (*BatchResult, e
 		if sp.tiering != nil { // the hot tier ranks by confidence too: keep its copy current
 			sp.tiering.setConf(w.confSeqs, w.confs)
 		}
+		sp.postings.apply(w.postDel, w.postAdd) // patched metadata and tags
+		sp.expiry.add(w.expiring)
 	}
 	if err := sp.commitAndApply(req, apply); err != nil {
 		return finish(writeErr(ctx, op, sp.name, err))
@@ -102,6 +107,10 @@ func (sp *Space) validateUpdates(ups []Update, res *BatchResult) []int {
 			fail(i, CodeInvalidConfidence, fmt.Sprintf("confidence %v is outside [0,1]", *c))
 			continue
 		}
+		if e := u.Patch.ExpiresAt; e != nil && !e.IsZero() && (e.Year() < 1678 || e.Year() > 2261) {
+			fail(i, CodeInvalidTimestamp, fmt.Sprintf("ExpiresAt %v is outside the years 1678-2261", *e))
+			continue
+		}
 		seen[u.ID] = i
 		valid = append(valid, i)
 	}
@@ -119,12 +128,18 @@ type updateWrite struct {
 	// ranking.
 	confSeqs []uint64
 	confs    []float32
+	// postDel and postAdd are the old and new terms of the records whose metadata or
+	// tags changed; expiring the new expiries.
+	postDel, postAdd []postingDoc
+	expiring         []expiryEntry
 }
 
 func (w *updateWrite) write(tx *bolt.Tx) error {
 	const op = OpUpdate
 	sp := w.sp
 	w.confSeqs, w.confs = w.confSeqs[:0], w.confs[:0]
+	w.postDel, w.postAdd, w.expiring = w.postDel[:0], w.postAdd[:0], w.expiring[:0]
+	now := time.Now().UnixNano()
 	b, err := sp.buckets(tx)
 	if err != nil {
 		return err
@@ -143,6 +158,11 @@ func (w *updateWrite) write(tx *bolt.Tx) error {
 		if err != nil {
 			return newErr(CodeCorrupt, op, sp.name, "record of "+u.ID, err)
 		}
+		seq, _ := codec.KeySeq(key) // key came from keyOf: 8 bytes
+		if sp.expired(&view, seq, now) {
+			fail(i, CodeNotFound, "the memory has expired")
+			continue
+		}
 		rec := view.Record()
 		applyPatch(&rec, &u.Patch)
 		m := Memory{Metadata: rec.Meta, Tags: rec.Tags}
@@ -156,14 +176,26 @@ func (w *updateWrite) write(tx *bolt.Tx) error {
 			fail(i, CodeInvalidText, field+" is not valid UTF-8")
 			continue
 		}
+		// The old terms, copied before the Put below rewrites the record.
+		var oldDoc postingDoc
+		terms := len(u.Patch.SetMetadata) > 0 || len(u.Patch.DeleteMetadata) > 0 || u.Patch.Tags != nil
+		if terms {
+			oldDoc = docOf(seq, &view)
+		}
 		// Same key: the record stays in place, and the index (keyed by it) is untouched.
 		if err := b.recs.Put(append([]byte(nil), key...), codec.Encode(nil, &rec)); err != nil {
 			return err
 		}
 		w.outcome[i] = ItemResult{ID: u.ID}
 		if u.Patch.Confidence != nil {
-			seq, _ := codec.KeySeq(key) // key came from keyOf: 8 bytes
 			w.confSeqs, w.confs = append(w.confSeqs, seq), append(w.confs, rec.Confidence)
+		}
+		if terms {
+			w.postDel = append(w.postDel, oldDoc)
+			w.postAdd = append(w.postAdd, postingDoc{seq: seq, tags: rec.Tags, meta: rec.Meta})
+		}
+		if rec.Expires != 0 && rec.Expires != view.Expires {
+			w.expiring = append(w.expiring, expiryEntry{rec.Expires, seq})
 		}
 	}
 	return nil
@@ -188,6 +220,16 @@ func applyPatch(rec *codec.Record, p *Patch) {
 	}
 	if p.Tags != nil {
 		rec.Tags = append([]string(nil), p.Tags...)
+	}
+	if p.ExpiresAt != nil {
+		switch ns := p.ExpiresAt.UnixNano(); {
+		case p.ExpiresAt.IsZero():
+			rec.Expires = 0
+		case ns == 0:
+			rec.Expires = 1 // 0 means never: see expiryOnWrite
+		default:
+			rec.Expires = ns
+		}
 	}
 }
 

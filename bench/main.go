@@ -9,6 +9,7 @@
 //	go run . fixture --out FILE         # small real-data fixture for CI
 //	go run . tiers [--n 1000000]        # tiered store: memory, recall, migration
 //	go run . pg [--n 100000] [--dim 384] # PostgreSQL import / export vs RememberAll
+//	go run . filter [--json]            # filtered recall at 50/10/1/0.1% selectivity
 package main
 
 import (
@@ -50,6 +51,8 @@ func main() {
 		err = cmdWarmIndex(args)
 	case "hotchurn":
 		err = cmdHotChurn(args)
+	case "filter":
+		err = cmdFilter(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -78,6 +81,7 @@ commands:
   pg        import from PostgreSQL and export back vs RememberAll from RAM (starts its own cluster)
   warmindex the warm tier's index candidates alone: maintenance cost, recall and QPS
   hotchurn  the hot tier's graph under demotion, alone: repair cost and recall vs a fresh graph
+  filter    filtered recall at 50/10/1/0.1% selectivity vs unfiltered: recall@10, QPS, plan
 
 run "go run . <command> -h" for the flags of a command.
 `)

@@ -383,6 +383,9 @@ func (g *HNSW) Search(q []float32, k int, opt SearchOptions) ([]Result, error) {
 		// The filter rejected so much that the graph search ran out of budget before it
 		// settled: its results are whatever it stumbled on. A selective filter leaves few
 		// candidates, which is exactly when the exact scan is cheap and right.
+		if opt.FellBack != nil {
+			*opt.FellBack = true
+		}
 		return g.exact(q, k, opt), nil
 	}
 	out := make([]Result, 0, min(k, len(s.out)))

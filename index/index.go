@@ -58,6 +58,10 @@ type SearchOptions struct {
 	Filter func(key uint64) bool
 	// Exact asks an approximate index for an exhaustive scan; exact indexes ignore it.
 	Exact bool
+	// FellBack, when non-nil, is set to true when a filtered approximate search gave up
+	// on the graph and scanned exhaustively instead (see HNSW.Search), so a caller can
+	// tell how its query was answered.
+	FellBack *bool
 }
 
 // Index is what a space needs from a vector index. Implementations are safe for

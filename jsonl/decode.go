@@ -236,6 +236,8 @@ func field(m *engram.Memory, key string) (uint16, any) {
 		return 1 << 8, &m.Tags
 	case "tier":
 		return 1 << 9, (*tierValue)(&m.Tier)
+	case "expires_at":
+		return 1 << 10, &m.ExpiresAt
 	}
 	return 0, nil
 }

@@ -5,9 +5,11 @@
 //	{"id":"mem-000000","content":"...","embedding":[0.1,-0.2],"confidence":0.9,"created_at":"2025-03-01T10:00:00Z","metadata":{"topic":"music"},"tags":["music"]}
 //
 // The fields are those of engram.Memory's JSON form — id, content, embedding, confidence,
-// created_at, last_access, access_count, metadata and tags — and tier ("hot", "warm" or
-// "cold"), which the lossless form adds. BatchRemember ignores last_access, access_count
-// and tier (the store maintains them); engram.Space.Restore keeps them.
+// created_at, expires_at, last_access, access_count, metadata and tags — and tier ("hot",
+// "warm" or "cold"), which the lossless form adds. BatchRemember ignores last_access,
+// access_count and tier (the store maintains them); engram.Space.Restore keeps them.
+// expires_at is kept by both (an imported memory expires when the exported one would
+// have).
 //
 // # The lossless form
 //

@@ -109,6 +109,9 @@ func exportSpace(ctx context.Context, sp *engram.Space, out io.Writer, lossless 
 		if !m.LastAccess.IsZero() {
 			m.LastAccess = m.LastAccess.UTC()
 		}
+		if !m.ExpiresAt.IsZero() {
+			m.ExpiresAt = m.ExpiresAt.UTC()
+		}
 		err := w.Write(m)
 		var me *jsonl.MemoryError
 		switch {

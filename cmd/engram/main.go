@@ -1,7 +1,7 @@
 // Command engram is the command-line companion of the engram library: a demo of the main
 // job on an embedded store, synthetic dataset generation, import and export of a space as
-// JSON Lines, hot backup and restore of a whole store, and looking into a store (spaces,
-// stats, check, query, drop).
+// JSON Lines, hot backup and restore of a whole store, looking into a store (spaces,
+// stats, check, query, drop) and forgetting by filter.
 //
 // Exit status: 0 success, 1 failure, 2 usage (exit.go).
 //
@@ -26,6 +26,7 @@ type cli struct {
 
 	Backup  backupCmd  `cmd:"" help:"Write a consistent copy of a whole store (a file, or - for standard output)."`
 	Restore restoreCmd `cmd:"" help:"Put a backup in place as a store, after checking it (refuses to replace a store without --force)."`
+	Forget  forgetCmd  `cmd:"" help:"Forget every memory of a space a filter (--where) matches, in batches."`
 
 	Crashtest      crashtestCmd      `cmd:"" help:"Kill a writing child with SIGKILL at random moments and check that nothing acknowledged was lost."`
 	CrashtestChild crashtestChildCmd `cmd:"" hidden:"" name:"crashtest-child" help:"The crash test's writing child."`
