@@ -107,7 +107,7 @@ func TestExitStatuses(t *testing.T) {
 		{[]string{"import", "--path", store, "--space", "s", "--batch", "0", src}, 2, "--batch 0 is outside"},
 		{[]string{"query", "--path", store, "--space", "s"}, 2, "exactly one of --vector, --like and --text"},
 		{[]string{"query", "--path", store, "--space", "s", "--vector", "[1,"}, 2, "--vector: want a JSON array"},
-		{[]string{"query", "--path", store, "--space", "s", "--like", "m-000001", "--where", "nokey"}, 2, "want key=value"},
+		{[]string{"query", "--path", store, "--space", "s", "--like", "m-000001", "--where", "nokey"}, 2, "--where: INVALID_QUERY"},
 		{[]string{"drop", "--path", store, "--space", "s"}, 2, "without --yes"},
 		{[]string{"spaces", "--path", filepath.Join(dir, "none.db")}, 1, "no store at"},
 		{[]string{"query", "--path", store, "--space", "s", "--vector", "[1,2]"}, 1, "DIMENSION_MISMATCH"},
@@ -297,7 +297,13 @@ func TestLosslessExportImport(t *testing.T) {
 	runCLI(t, "", "import", "--path", dst, "--space", "flat", "--no-keep-tiers", first).want(t, 0, "stored as hot memories")
 	r = runCLI(t, "", "stats", "--path", dst, "--space", "flat")
 	// Stored hot, over the hot capacity of 40: the migrator demotes them when the store runs.
-	r.want(t, 0, "80: 80 hot, 0 warm, 0 cold", "overloaded")
+	// (If the import's store ran a migration cycle meanwhile, memories already below its
+	// cut go to warm directly: some of the 80 may be warm, none cold.)
+	r.want(t, 0, "overloaded", "80: ")
+	var hot, warm int
+	if _, err := fmt.Sscanf(r.stdout[strings.Index(r.stdout, "80: "):], "80: %d hot, %d warm, 0 cold", &hot, &warm); err != nil || hot+warm != 80 || hot <= 40 {
+		t.Fatalf("--no-keep-tiers: %d hot, %d warm (%v)\n%s", hot, warm, err, r.stdout)
+	}
 
 	// A plain export has no header and no tiers, and imports as before.
 	plain := filepath.Join(dir, "plain.jsonl")

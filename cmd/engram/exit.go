@@ -21,11 +21,27 @@ const (
 )
 
 // usageError is a command's complaint about its flags or arguments: exit status 2.
-type usageError struct{ msg string }
+type usageError struct {
+	msg   string
+	cause error // a typed error behind the complaint (a filter's INVALID_QUERY), for errors.Is/As
+}
 
 func (e usageError) Error() string { return e.msg }
+func (e usageError) Unwrap() error { return e.cause }
 
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error {
+	return usageError{msg: fmt.Sprintf(format, args...), cause: wrapped(args)}
+}
+
+// wrapped returns the first error among a usage message's arguments.
+func wrapped(args []any) error {
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			return err
+		}
+	}
+	return nil
+}
 
 // kongExit carries kong's exit status (after --help, say) out of kong by panicking, so
 // that run returns it instead of kong ending the process (which tests cannot survive).

@@ -28,7 +28,8 @@ type forgetCmd struct {
 }
 
 // parseWhere reads the --where flags into one filter: each is engram.ParseFilter's text
-// form, and several are joined with and.
+// form, and several are joined with and. A filter that does not parse is a usage error
+// (exit status 2), its message naming the offset.
 func parseWhere(flags []string) (engram.Filter, error) {
 	if len(flags) == 0 {
 		return nil, fmt.Errorf("--where is required")
@@ -37,7 +38,7 @@ func parseWhere(flags []string) (engram.Filter, error) {
 	for i, s := range flags {
 		f, err := engram.ParseFilter(s)
 		if err != nil {
-			return nil, fmt.Errorf("--where: %w", err)
+			return nil, usagef("--where: %v", err)
 		}
 		fs[i] = f
 	}

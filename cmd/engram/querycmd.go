@@ -29,7 +29,7 @@ type queryCmd struct {
 	Embed  embedderFlags `embed:""`
 
 	K             int      `short:"k" default:"10" help:"Hits to return."`
-	Where         []string `sep:"none" placeholder:"KEY=VALUE" help:"Keep memories whose metadata has this entry (repeatable; all must hold)."`
+	Where         []string `sep:"none" placeholder:"FILTER" help:"Keep memories a filter matches, in engram's filter text (engram.ParseFilter): 'topic = music', 'cat in (a, b) and not tag = old', 'priority >= 3'. Repeatable; all must hold."`
 	Tag           []string `sep:"none" help:"Keep memories with this tag (repeatable; all must hold)."`
 	Tiers         string   `help:"Tiers to search: hot, warm, cold (comma-separated) or all. Default: hot, then warm when hot has fewer than k hits."`
 	MinSimilarity float32  `default:"0" help:"Drop hits less similar than this (-1 to 1)."`
@@ -54,15 +54,12 @@ type hitRow struct {
 
 func (c *queryCmd) Run() error {
 	q := engram.Query{K: c.K, MinSimilarity: c.MinSimilarity, Exact: c.Exact, Tags: c.Tag}
-	for _, kv := range c.Where {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return usagef("--where %q: want key=value", kv)
+	if len(c.Where) > 0 {
+		where, err := parseWhere(c.Where) // the same filter text as forget --where
+		if err != nil {
+			return err
 		}
-		if q.Metadata == nil {
-			q.Metadata = map[string]string{}
-		}
-		q.Metadata[k] = v
+		q.Where = where
 	}
 	if c.Tiers != "" {
 		set, err := parseTiers(c.Tiers)
