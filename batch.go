@@ -180,6 +180,17 @@ type prepared struct {
 
 // remember is BatchRemember and Archive: place is the tier the memories are written to.
 func (sp *Space) remember(ctx context.Context, mems []Memory, place tier.Tier, op Op) (*BatchResult, error) {
+	return sp.rememberEmbedded(ctx, mems, place, op, nil)
+}
+
+// preEmbedded is a batch a pipeline embedded before handing it in (a Batcher embeds its
+// next batch while the previous one commits): the vectors are in the memories already,
+// and fails holds, by position, the items the embedder failed on.
+type preEmbedded struct{ fails []*Error }
+
+// rememberEmbedded is remember; pre, when not nil, says the space's embedder already ran
+// over mems.
+func (sp *Space) rememberEmbedded(ctx context.Context, mems []Memory, place tier.Tier, op Op, pre *preEmbedded) (*BatchResult, error) {
 	start := time.Now()
 	res := &BatchResult{Items: make([]ItemResult, len(mems))}
 	failAll := func(err *Error) (*BatchResult, error) {
@@ -211,7 +222,12 @@ func (sp *Space) remember(ctx context.Context, mems []Memory, place tier.Tier, o
 		}
 	}
 
-	mems, embedErrs := sp.embedMemories(ctx, mems, op) // text without an embedding, if the space embeds
+	var embedErrs []*Error
+	if pre != nil {
+		embedErrs = pre.fails
+	} else {
+		mems, embedErrs = sp.embedMemories(ctx, mems, op) // text without an embedding, if the space embeds
+	}
 	b := sp.validate(mems, res, place, op, embedErrs)
 	if len(b.preps) == 0 {
 		res.tally(start)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/engram-go/engram/internal/metrics"
+	"github.com/engram-go/engram/tier"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -165,6 +166,12 @@ type Batcher struct {
 
 	flushReq chan chan struct{}
 	done     chan struct{}
+
+	// With an embedder, a batch's commit runs in the background while the flusher embeds
+	// the next batch (embedding is usually the slower stage: an HTTP round trip, or a CPU
+	// model); one commit at a time, so batches still commit in order.
+	committing chan struct{} // capacity 1
+	commits    sync.WaitGroup
 }
 
 type pendingItem struct {
@@ -182,7 +189,7 @@ func (sp *Space) NewBatcher(opts BatcherOptions) *Batcher {
 		opts.MaxDelay = 10 * time.Millisecond
 	}
 	b := &Batcher{sp: sp, opts: opts, size: opts.MaxItems, kick: make(chan struct{}, 1),
-		flushReq: make(chan chan struct{}), done: make(chan struct{})}
+		flushReq: make(chan chan struct{}), done: make(chan struct{}), committing: make(chan struct{}, 1)}
 	if opts.Adaptive != nil {
 		b.sizer = newSizer(*opts.Adaptive)
 		b.size = b.sizer.size
@@ -284,6 +291,7 @@ func (b *Batcher) run() {
 		case n > 0 && !time.Now().Before(deadline):
 			// deadline passed
 		case closed:
+			b.commits.Wait()
 			return
 		default:
 			wait := time.Hour
@@ -303,6 +311,7 @@ func (b *Batcher) run() {
 		}
 		b.flush()
 		if ack != nil {
+			b.commits.Wait() // Flush returns once what it flushed is committed
 			close(ack)
 		}
 	}
@@ -326,7 +335,26 @@ func (b *Batcher) flush() {
 		mems[i] = it.m
 	}
 	// The batch belongs to every caller in it, so it does not follow one caller's ctx.
-	res, _ := b.sp.BatchRemember(context.Background(), mems)
+	ctx := context.Background()
+	if b.sp.embedder.Load() == nil {
+		b.commit(ctx, batch, mems, nil)
+		return
+	}
+	mems, fails := b.sp.embedMemories(ctx, mems, OpRemember) // while the previous batch commits
+	b.committing <- struct{}{}
+	b.commits.Add(1)
+	go func() {
+		defer b.commits.Done()
+		defer func() { <-b.committing }()
+		b.commit(ctx, batch, mems, &preEmbedded{fails: fails})
+	}()
+}
+
+// commit stores one batch (its memories mems, embedded already when pre is not nil) and
+// hands each caller its result.
+func (b *Batcher) commit(ctx context.Context, batch []*pendingItem, mems []Memory, pre *preEmbedded) {
+	n := len(batch)
+	res, _ := b.sp.rememberEmbedded(ctx, mems, tier.Hot, OpRemember, pre)
 	for i, it := range batch {
 		r := res.Items[i]
 		if r.Err != nil {

@@ -302,3 +302,83 @@ func TestEmbedderEveryWayIn(t *testing.T) {
 	}
 	mustCheck(t, s)
 }
+
+// TestBatcherEmbedsWhileCommitting: with an embedder, a Batcher embeds its next batch while
+// the previous one commits (the two stages overlap), batches still commit in order, and
+// Flush returns only once what it flushed is committed.
+func TestBatcherEmbedsWhileCommitting(t *testing.T) {
+	ctx := context.Background()
+	s := openHooked(t, filepath.Join(t.TempDir(), "s.db"))
+	embeds := make(chan []string, 8)
+	hash := newFake(t, "fake:v1;dim=16", 16)
+	em := EmbedderFunc(func(ctx context.Context, texts []string) ([][]float32, error) {
+		embeds <- append([]string(nil), texts...)
+		return hash.Embed(ctx, texts)
+	})
+	sp := mustSpace(t, s, "notes", WithEmbedder(em), WithDimension(16))
+	committing, release := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	setCommitHook(s, func(int) error {
+		if held.CompareAndSwap(false, true) { // hold the first batch's commit
+			close(committing)
+			<-release
+		}
+		return nil
+	})
+	b := sp.NewBatcher(BatcherOptions{MaxItems: 2, MaxDelay: time.Hour})
+	defer b.Close()
+	type out struct {
+		id  string
+		err error
+	}
+	results := make(chan out, 4)
+	send := func(texts ...string) {
+		for _, text := range texts {
+			go func() {
+				id, err := b.Remember(ctx, Memory{ID: text, Content: text})
+				results <- out{id, err}
+			}()
+		}
+	}
+	send("a1", "a2")
+	if got := <-embeds; len(got) != 2 {
+		t.Fatalf("first batch embedded as %v", got)
+	}
+	<-committing // the first batch's commit is held
+	send("b1", "b2")
+	select {
+	case got := <-embeds: // embedded while the first batch is still committing
+		if len(got) != 2 || got[0][0] != 'b' {
+			t.Fatalf("second batch embedded as %v", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the second batch was not embedded while the first was committing")
+	}
+	if sp.Len() != 0 {
+		t.Fatalf("%d memories visible while the first commit is held", sp.Len())
+	}
+	close(release)
+	for range 4 {
+		if r := <-results; r.err != nil {
+			t.Fatalf("%s: %v", r.id, r.err)
+		}
+	}
+	if sp.Len() != 4 {
+		t.Fatalf("%d memories stored, want 4", sp.Len())
+	}
+	// A Flush with a commit in flight returns after it.
+	setCommitHook(s, func(int) error { time.Sleep(20 * time.Millisecond); return nil })
+	send("c1")
+	for b.Len() == 0 { // queued (MaxDelay is an hour: only the Flush sends it)
+		time.Sleep(time.Millisecond)
+	}
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sp.Len() != 5 {
+		t.Fatalf("Flush returned before its batch was committed: %d memories", sp.Len())
+	}
+	if r := <-results; r.err != nil {
+		t.Fatal(r.err)
+	}
+}
