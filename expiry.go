@@ -225,14 +225,9 @@ func (sp *Space) removeExpired(ctx context.Context, seqs []uint64, now int64) (i
 			if err != nil || !sp.expired(&view, seq, now) {
 				continue // a damaged record stays for Check to report
 			}
-			t := b.tierOf(key, rec)
-			doc := docOf(seq, &view)
-			if err := b.remove(key, view.ID()); err != nil {
+			if err := sp.removeRecord(b, &c, seq, key, rec, view.ID(), &view); err != nil {
 				return err
 			}
-			sp.access.forget(seq) // inside the transaction, as Forget does
-			c.drop(seq, t)
-			c.postDel = append(c.postDel, doc)
 			n++
 		}
 		return nil

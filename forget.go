@@ -63,17 +63,13 @@ func (sp *Space) Forget(ctx context.Context, ids ...string) (n int, err error) {
 				// damage, and deleting that memory would be a second one.
 				return newErr(CodeCorrupt, op, sp.name, fmt.Sprintf("the ID map leads %q to the record of %q", id, got), nil)
 			}
-			t := b.tierOf(key, rec)
+			var view *codec.View
 			if v, err := codec.Parse(rec); err == nil { // a damaged record has no postings
-				c.postDel = append(c.postDel, docOf(seq, &v))
+				view = &v
 			}
-			if err := b.remove(key, id); err != nil {
+			if err := sp.removeRecord(b, &c, seq, key, rec, id, view); err != nil {
 				return err
 			}
-			// Inside the transaction, so no access flush (also a write transaction) is
-			// iterating the tracker's maps meanwhile.
-			sp.access.forget(seq)
-			c.drop(seq, t)
 			n++
 		}
 		return nil
@@ -96,4 +92,23 @@ func (b spaceTx) remove(key []byte, id string) error {
 		return err
 	}
 	return b.access.Delete([]byte(id))
+}
+
+// removeRecord deletes the record of seq (stored under key as rec, for the memory id; view
+// is its parsed form, nil when it does not parse) inside a write transaction, and notes in c
+// what leaves memory when the transaction is applied: its tier's index entry and its
+// postings. Every way a memory goes — Forget, ForgetWhere, expiry — goes through here.
+func (sp *Space) removeRecord(b spaceTx, c *tierChange, seq uint64, key, rec []byte, id string, view *codec.View) error {
+	t := b.tierOf(key, rec)
+	if view != nil {
+		c.postDel = append(c.postDel, docOf(seq, view)) // copied: the page goes with the delete
+	}
+	if err := b.remove(key, id); err != nil {
+		return err
+	}
+	// Inside the transaction, so no access flush (also a write transaction) is iterating
+	// the tracker's maps meanwhile.
+	sp.access.forget(seq)
+	c.drop(seq, t)
+	return nil
 }

@@ -238,14 +238,9 @@ func (fw *forgetWhere) forget(seqs []uint64) error {
 			if err != nil || sp.expired(&view, seq, now) || (!fw.hasFunc && !fw.where.match(&view, nil)) {
 				continue
 			}
-			t := b.tierOf(key, rec)
-			doc := docOf(seq, &view)
-			if err := b.remove(key, view.ID()); err != nil {
+			if err := sp.removeRecord(b, &c, seq, key, rec, view.ID(), &view); err != nil {
 				return err
 			}
-			sp.access.forget(seq) // inside the transaction, as Forget does
-			c.drop(seq, t)
-			c.postDel = append(c.postDel, doc)
 			n++
 		}
 		return nil

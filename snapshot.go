@@ -88,22 +88,31 @@ func (sp *Space) snapshotGraph(ctx context.Context) error {
 	if err != nil {
 		return newErr(CodeStorage, op, sp.name, "encode", err)
 	}
-	err = sp.store.update(ctx, func(tx *bolt.Tx) error {
-		// Not sp.buckets: a snapshot writes only its own bucket, so it is not refused in a
-		// space an audit found damaged (audit.go).
-		b, ok := openSpaceTx(tx, &sp.names)
-		if !ok {
-			return newErr(CodeSpaceNotFound, opNone, sp.name, "space was dropped", nil)
-		}
-		return putChunks(tx, sp.names.snapshot, data, b.recs.Sequence())
-	})
-	if err != nil {
-		return writeErr(ctx, op, sp.name, err) // a ctx that ended inside is CANCELED, not STORAGE
+	if err := sp.saveChunks(ctx, sp.names.snapshot, data); err != nil {
+		return err
 	}
 	sp.mu.Lock()
 	sp.snapChanges = changes
 	sp.mu.Unlock()
 	sp.store.log.Info("index snapshot saved", "space", sp.name, "bytes", len(data), "elapsed", time.Since(start))
+	return nil
+}
+
+// saveChunks stores an index snapshot, data, as the bucket name (putChunks) in a write of
+// its own. Not through sp.buckets: a snapshot writes only its own bucket, so it is not
+// refused in a space an audit found damaged (audit.go). A ctx that ends inside is CANCELED
+// or DEADLINE_EXCEEDED, not STORAGE.
+func (sp *Space) saveChunks(ctx context.Context, name, data []byte) error {
+	err := sp.store.update(ctx, func(tx *bolt.Tx) error {
+		b, ok := openSpaceTx(tx, &sp.names)
+		if !ok {
+			return newErr(CodeSpaceNotFound, opNone, sp.name, "space was dropped", nil)
+		}
+		return putChunks(tx, name, data, b.recs.Sequence())
+	})
+	if err != nil {
+		return writeErr(ctx, OpSnapshot, sp.name, err)
+	}
 	return nil
 }
 

@@ -65,17 +65,8 @@ func (sp *Space) snapshotWarm(ctx context.Context) error {
 	if err != nil {
 		return newErr(CodeStorage, op, sp.name, "encode the warm index", err)
 	}
-	err = sp.store.update(ctx, func(tx *bolt.Tx) error {
-		// As for the graph's snapshot: not sp.buckets, which refuses writes in a space an
-		// audit found damaged; a snapshot writes only its own bucket.
-		b, ok := openSpaceTx(tx, &sp.names)
-		if !ok {
-			return newErr(CodeSpaceNotFound, opNone, sp.name, "space was dropped", nil)
-		}
-		return putChunks(tx, sp.names.warm, data, b.recs.Sequence())
-	})
-	if err != nil {
-		return writeErr(ctx, op, sp.name, err) // a ctx that ended inside is CANCELED, not STORAGE
+	if err := sp.saveChunks(ctx, sp.names.warm, data); err != nil {
+		return err
 	}
 	t.mu.Lock()
 	t.warmSaved = changes
