@@ -125,7 +125,8 @@ func (sp *Space) NewStream(opts StreamOptions) *Stream {
 // ends (Block), or fails at once with BACKPRESSURE (FailFast). After Close of the stream
 // or of its store it fails with CLOSED. Accepted memories are never dropped silently:
 // Close commits them, and one that fails is reported by its Ack or, when nobody will see
-// that, by Close.
+// that, by Close. Sending an ID again is an upsert stored after the earlier memory (no
+// DUPLICATE_ID: a batch of the stream ends before a memory repeating one of its IDs).
 func (s *Stream) Send(ctx context.Context, m Memory) (uint64, error) {
 	const op = OpStream
 	select {
@@ -280,23 +281,36 @@ func (s *Stream) run() {
 		defer s.sp.metrics.batchSize.Store(0)
 	}
 	batch := make([]streamItem, 0, size)
+	ids := make(batchIDs, size)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var held streamItem // a memory that repeated an ID of the batch before it: the next one's first
+	hold := false
 	for {
-		// Wait for the first item of a batch, then fill until full, deadline or close.
-		it, ok := <-s.in
-		if !ok {
-			return
+		// Wait for the first item of a batch, then fill until full, deadline, close, or a
+		// memory whose ID the batch already holds (see batchIDs). After Close the queue
+		// drains without waiting: a closed channel yields its items, then !ok.
+		it := held
+		if !hold {
+			var ok bool
+			if it, ok = <-s.in; !ok {
+				return
+			}
 		}
+		hold = false
+		clear(ids)
+		ids.add(it.m.ID)
 		batch = append(batch[:0], it)
 		timer.Reset(s.opts.MaxDelay)
-		open := true
 	fill:
 		for len(batch) < size {
 			select {
 			case it, ok := <-s.in:
 				if !ok {
-					open = false
+					break fill
+				}
+				if !ids.add(it.m.ID) {
+					held, hold = it, true
 					break fill
 				}
 				batch = append(batch, it)
@@ -309,23 +323,6 @@ func (s *Stream) run() {
 		if z != nil {
 			size = z.observe(time.Duration(s.lastBatch.Load()))
 			s.sp.metrics.batchSize.Store(int64(size))
-		}
-		if !open {
-			// Drain whatever remains after close, in batches.
-			for {
-				batch = batch[:0]
-				for len(batch) < size {
-					it, ok := <-s.in
-					if !ok {
-						break
-					}
-					batch = append(batch, it)
-				}
-				if len(batch) == 0 {
-					return
-				}
-				s.commit(batch)
-			}
 		}
 	}
 }
