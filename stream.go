@@ -3,6 +3,7 @@ package engram
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -286,6 +287,13 @@ func (s *Stream) run() {
 	timer.Stop()
 	var held streamItem // a memory that repeated an ID of the batch before it: the next one's first
 	hold := false
+	// With an embedder, a batch's commit runs in the background while this loop gathers and
+	// embeds the next batch; one commit at a time, so batches commit and ack in order. The
+	// loop returns only once the last commit is done (the deferred close of acks runs
+	// after this defer).
+	var commits sync.WaitGroup
+	committing := make(chan struct{}, 1)
+	defer commits.Wait()
 	for {
 		// Wait for the first item of a batch, then fill until full, deadline, close, or a
 		// memory whose ID the batch already holds (see batchIDs). After Close the queue
@@ -319,7 +327,19 @@ func (s *Stream) run() {
 			}
 		}
 		timer.Stop()
-		s.commit(batch)
+		if s.sp.embedder.Load() == nil {
+			s.commit(batch, nil, nil)
+		} else {
+			own := slices.Clone(batch) // batch is refilled while this one commits
+			mems, fails := s.sp.embedMemories(context.Background(), memoriesOf(own), OpRemember)
+			committing <- struct{}{}
+			commits.Add(1)
+			go func() {
+				defer commits.Done()
+				defer func() { <-committing }()
+				s.commit(own, mems, &preEmbedded{fails: fails})
+			}()
+		}
 		if z != nil {
 			size = z.observe(time.Duration(s.lastBatch.Load()))
 			s.sp.metrics.batchSize.Store(int64(size))
@@ -327,13 +347,22 @@ func (s *Stream) run() {
 	}
 }
 
-// commit stores one batch and acknowledges its items in order.
-func (s *Stream) commit(batch []streamItem) {
+// memoriesOf returns the memories of a batch's items.
+func memoriesOf(batch []streamItem) []Memory {
 	mems := make([]Memory, len(batch))
 	for i, it := range batch {
 		mems[i] = it.m
 	}
-	res, _ := s.sp.BatchRemember(context.Background(), mems)
+	return mems
+}
+
+// commit stores one batch and acknowledges its items in order. mems, when not nil, are the
+// batch's memories as the space's embedder already embedded them (pre says which failed).
+func (s *Stream) commit(batch []streamItem, mems []Memory, pre *preEmbedded) {
+	if mems == nil {
+		mems = memoriesOf(batch)
+	}
+	res, _ := s.sp.rememberEmbedded(context.Background(), mems, tier.Hot, OpRemember, pre)
 	s.lastBatch.Store(int64(res.Elapsed))
 	for i, it := range batch {
 		r := res.Items[i]
