@@ -10,7 +10,6 @@ import (
 	"github.com/engram-go/engram/index"
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/internal/ids"
-	"github.com/engram-go/engram/internal/text"
 	"github.com/engram-go/engram/tier"
 	"github.com/engram-go/engram/vector"
 	bolt "go.etcd.io/bbolt"
@@ -317,71 +316,6 @@ func (sp *Space) validate(mems []Memory, res *BatchResult, place tier.Tier, op O
 		b.preps = append(b.preps, p)
 	}
 	return b
-}
-
-// checkMemory validates one memory against the limits and the space's dimension (0: not fixed),
-// returning CodeUnknown when it is valid. seen holds the IDs of the batch's valid memories
-// so far, by position.
-func (sp *Space) checkMemory(m *Memory, dim int, seen map[string]int, restore bool) (Code, string, error) {
-	lim := sp.store.limit
-	if restore {
-		if !m.Tier.Valid() {
-			return CodeInvalidOption, fmt.Sprintf("tier %d is not a tier", m.Tier), nil
-		}
-		if !m.LastAccess.IsZero() {
-			if y := m.LastAccess.Year(); y < 1678 || y > 2261 {
-				return CodeInvalidTimestamp, fmt.Sprintf("LastAccess %v is outside the years 1678-2261", m.LastAccess), nil
-			}
-		}
-	}
-	if m.ID != "" {
-		if err := sp.store.checkNewID(m.ID); err != nil {
-			return CodeInvalidID, err.Error(), nil
-		}
-		if first, dup := seen[m.ID]; dup {
-			return CodeDuplicateID, fmt.Sprintf("same ID as item %d of this batch", first), nil
-		}
-	}
-	if len(m.Content) > lim.MaxContentBytes {
-		return CodeContentTooLarge, fmt.Sprintf("content of %d bytes exceeds the limit %d", len(m.Content), lim.MaxContentBytes), nil
-	}
-	if msg := checkMetadata(m, lim); msg != "" {
-		return CodeMetadataTooLarge, msg, nil
-	}
-	// Text is stored as given; bytes that are not text would come back from JSON (export,
-	// most callers' APIs) altered or refused, so they are refused here.
-	if field := text.InvalidField(m.Content, m.Metadata, m.Tags); field != "" {
-		return CodeInvalidText, field + " is not valid UTF-8", nil
-	}
-	if m.Confidence != nil {
-		if c := *m.Confidence; !(c >= 0 && c <= 1) {
-			return CodeInvalidConfidence, fmt.Sprintf("confidence %v is outside [0,1]", c), nil
-		}
-	}
-	if !m.CreatedAt.IsZero() {
-		if y := m.CreatedAt.Year(); y < 1678 || y > 2261 {
-			return CodeInvalidTimestamp, fmt.Sprintf("CreatedAt %v is outside the years 1678-2261", m.CreatedAt), nil
-		}
-	}
-	if !m.ExpiresAt.IsZero() {
-		if y := m.ExpiresAt.Year(); y < 1678 || y > 2261 {
-			return CodeInvalidTimestamp, fmt.Sprintf("ExpiresAt %v is outside the years 1678-2261", m.ExpiresAt), nil
-		}
-	}
-	switch n := len(m.Embedding); {
-	case n == 0 && m.Content != "":
-		return CodeInvalidEmbedding, "embedding is empty, and the space has no Embedder (WithEmbedder) to make one from the content", vector.ErrEmpty
-	case n == 0:
-		return CodeInvalidEmbedding, "embedding is empty", vector.ErrEmpty
-	case dim != 0 && n != dim:
-		return CodeDimensionMismatch, fmt.Sprintf("embedding has %d dimensions, the space %d", n, dim), nil
-	case n > lim.MaxDimension:
-		return CodeInvalidEmbedding, fmt.Sprintf("embedding has %d dimensions, the limit is %d", n, lim.MaxDimension), nil
-	}
-	if err := vector.Validate(m.Embedding); err != nil {
-		return CodeInvalidEmbedding, "", err
-	}
-	return CodeUnknown, "", nil
 }
 
 // 2. Reserve.

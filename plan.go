@@ -1,6 +1,7 @@
 package engram
 
 import (
+	"fmt"
 	"slices"
 	"sync/atomic"
 
@@ -324,4 +325,38 @@ func (n *fnode) unbind() {
 	for _, k := range n.kids {
 		k.unbind()
 	}
+}
+
+// needView reports whether the query filters on record fields (or the space has memories
+// that may have expired).
+func (r *recaller) needView() bool {
+	return r.q.MinConfidence > 0 || r.where != nil || r.expiring
+}
+
+// filter returns the record filter for index candidates: visible in this transaction,
+// in one of the tiers in accept (tier.All: no check), and passing the query's record
+// tests (confidence, filter, expiry). err receives a decoding failure.
+func (r *recaller) filter(accept tier.Set, errp *error) func(uint64) bool {
+	return func(key uint64) bool { return r.check(key, accept, errp) }
+}
+
+// check is the test of filter for one candidate.
+func (r *recaller) check(key uint64, accept tier.Set, errp *error) bool {
+	v := r.record(key)
+	if v == nil {
+		return false // not (or no longer) visible in this transaction
+	}
+	var kb [8]byte
+	if accept != tier.All && !accept.Has(r.buckets().tierOf(seqKey(&kb, key), v)) {
+		return false // moved by a migration that committed after the index was read
+	}
+	if !r.needView() {
+		return true
+	}
+	view, err := codec.Parse(v)
+	if err != nil {
+		*errp = newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %d", key), err)
+		return false
+	}
+	return r.passes(&view, key, func() tier.Tier { return r.buckets().tierOf(seqKey(&kb, key), v) })
 }

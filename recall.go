@@ -233,40 +233,6 @@ func (r *recaller) buckets() spaceTx {
 	return spaceTx{recs: r.recs, tiers: r.tiers}
 }
 
-// needView reports whether the query filters on record fields (or the space has memories
-// that may have expired).
-func (r *recaller) needView() bool {
-	return r.q.MinConfidence > 0 || r.where != nil || r.expiring
-}
-
-// filter returns the record filter for index candidates: visible in this transaction,
-// in one of the tiers in accept (tier.All: no check), and passing the query's record
-// tests (confidence, filter, expiry). err receives a decoding failure.
-func (r *recaller) filter(accept tier.Set, errp *error) func(uint64) bool {
-	return func(key uint64) bool { return r.check(key, accept, errp) }
-}
-
-// check is the test of filter for one candidate.
-func (r *recaller) check(key uint64, accept tier.Set, errp *error) bool {
-	v := r.record(key)
-	if v == nil {
-		return false // not (or no longer) visible in this transaction
-	}
-	var kb [8]byte
-	if accept != tier.All && !accept.Has(r.buckets().tierOf(seqKey(&kb, key), v)) {
-		return false // moved by a migration that committed after the index was read
-	}
-	if !r.needView() {
-		return true
-	}
-	view, err := codec.Parse(v)
-	if err != nil {
-		*errp = newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %d", key), err)
-		return false
-	}
-	return r.passes(&view, key, func() tier.Tier { return r.buckets().tierOf(seqKey(&kb, key), v) })
-}
-
 // has reports whether seq is a candidate already (a memory is in one tier, but a move
 // racing the recall can show it in two).
 func (r *recaller) has(seq uint64) bool {
@@ -388,98 +354,6 @@ func (r *recaller) hot(idx index.Index) error {
 		return ferr
 	}
 	_, err = r.add(res, tier.Hot, true, tier.All)
-	return err
-}
-
-// warm searches the warm tier's index (warm.go) and re-ranks its candidates at full
-// precision. Once hot has K candidates, a warm memory must beat the K-th of them to make
-// the result, so the search leaves out codes that cannot (within their error bound).
-func (r *recaller) warm() error {
-	w := r.sp.warmIndex()
-	if w == nil || w.Len() == 0 {
-		return nil
-	}
-	if r.q.Exact {
-		return r.scan(tier.Warm) // exhaustive: every warm record at full precision
-	}
-	floor := r.q.MinSimilarity
-	if kth, ok := r.kthSim(); ok {
-		floor = max(floor, kth)
-	}
-	var ferr error
-	var filter func(uint64) bool
-	if r.needView() {
-		filter = r.filter(warmTiers, &ferr)
-	}
-	res, err := r.warmSearch(w, floor, filter)
-	if err == nil {
-		err = ferr
-	}
-	if err != nil {
-		return err
-	}
-	start := len(r.cands)
-	accept := warmTiers
-	if filter != nil {
-		accept = tier.All // the filter checked the tiers
-	}
-	missing, err := r.add(res, tier.Warm, false, accept)
-	if err != nil || missing == 0 || filter != nil {
-		return err
-	}
-	// A write raced the index (a memory forgotten, or moved out of hot and warm, after
-	// this transaction began, still in the index). Rare: search again, admitting only
-	// what this transaction accepts, so the result is still complete.
-	r.cands = r.cands[:start]
-	clear(r.seen)
-	if res, err = r.warmSearch(w, floor, r.filter(warmTiers, &ferr)); err == nil {
-		err = ferr
-	}
-	if err != nil {
-		return err
-	}
-	_, err = r.add(res, tier.Warm, false, tier.All)
-	return err
-}
-
-// scan reads the records of tier t on disk and scores them at full precision: the cold
-// tier keeps nothing in memory, so this is how it is searched — slow by design, and only
-// on request — and how Query.Exact searches the warm tier.
-func (r *recaller) scan(t tier.Tier) error {
-	var ferr error
-	filter := r.filter(tier.All, &ferr)
-	acc := vector.NewTopKAcc(r.q.K, r.q.MinSimilarity, nil)
-	var keys []uint64
-	vec := make([]float32, r.dim)
-	// A record's tier is the one it was written to unless a tier entry says otherwise:
-	// walk the records once, checking each one's tier.
-	walk := r.buckets().tierWalk()
-	c := r.recs.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if walk(k, v) != t {
-			continue
-		}
-		view, err := codec.Parse(v)
-		if err != nil {
-			return newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %x", k), err)
-		}
-		if view.Dim != r.dim {
-			continue
-		}
-		seq, _ := codec.KeySeq(k)
-		view.Embedding(vec)
-		keys = append(keys, seq)
-		acc.Offer(len(keys)-1, vector.Dot(vec, r.cue), func(row int) bool { return filter(keys[row]) })
-	}
-	if ferr != nil {
-		return ferr
-	}
-	best := acc.Result()
-	res := make([]index.Result, len(best))
-	for i, s := range best {
-		res[i] = index.Result{Key: keys[s.Row], Similarity: s.Score}
-	}
-	_, err := r.add(res, t, true, tier.All)
 	return err
 }
 

@@ -190,3 +190,54 @@ func (sp *Space) linkWarmAhead(seqs []uint64, vecs [][]float32, stamps []uint32)
 // began is already out of the graph and in the warm index, and still hot here. Cold is left
 // out: an archived memory is not recalled by default.
 var warmTiers = tier.Of(tier.Hot, tier.Warm)
+
+// warm searches the warm tier's index (warm.go) and re-ranks its candidates at full
+// precision. Once hot has K candidates, a warm memory must beat the K-th of them to make
+// the result, so the search leaves out codes that cannot (within their error bound).
+func (r *recaller) warm() error {
+	w := r.sp.warmIndex()
+	if w == nil || w.Len() == 0 {
+		return nil
+	}
+	if r.q.Exact {
+		return r.scan(tier.Warm) // exhaustive: every warm record at full precision
+	}
+	floor := r.q.MinSimilarity
+	if kth, ok := r.kthSim(); ok {
+		floor = max(floor, kth)
+	}
+	var ferr error
+	var filter func(uint64) bool
+	if r.needView() {
+		filter = r.filter(warmTiers, &ferr)
+	}
+	res, err := r.warmSearch(w, floor, filter)
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return err
+	}
+	start := len(r.cands)
+	accept := warmTiers
+	if filter != nil {
+		accept = tier.All // the filter checked the tiers
+	}
+	missing, err := r.add(res, tier.Warm, false, accept)
+	if err != nil || missing == 0 || filter != nil {
+		return err
+	}
+	// A write raced the index (a memory forgotten, or moved out of hot and warm, after
+	// this transaction began, still in the index). Rare: search again, admitting only
+	// what this transaction accepts, so the result is still complete.
+	r.cands = r.cands[:start]
+	clear(r.seen)
+	if res, err = r.warmSearch(w, floor, r.filter(warmTiers, &ferr)); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return err
+	}
+	_, err = r.add(res, tier.Warm, false, tier.All)
+	return err
+}
