@@ -107,10 +107,10 @@ type HNSW struct {
 	reclaimMu sync.RWMutex
 
 	mu      sync.Mutex // guards the fields below
-	byKey   map[uint64]uint32
-	high    uint32   // ids below it have been handed out
-	free    []uint32 // recycled ids
-	dead    int      // tombstones not yet recycled
+	byKey   rowIndex   // key → node id
+	high    uint32     // ids below it have been handed out
+	free    []uint32   // recycled ids
+	dead    int        // tombstones not yet recycled
 	rng     *rand.Rand
 	changes uint64 // bumped by every Add and Delete, for snapshot staleness
 
@@ -135,7 +135,7 @@ func NewHNSW(dim int, cfg HNSWConfig) *HNSW {
 		m0:     2 * cfg.M,
 		stride: 1 + 2*cfg.M,
 		ml:     1 / math.Log(float64(cfg.M)),
-		byKey:  make(map[uint64]uint32),
+		byKey:  newRowIndex(),
 		rng:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 	}
 	empty := make([]*hblock, 0)
@@ -263,8 +263,8 @@ func (g *HNSW) Publish(keys ...uint64) int {
 	g.mu.Lock()
 	ids := make([]uint32, 0, len(keys))
 	for _, k := range keys {
-		if id, ok := g.byKey[k]; ok {
-			ids = append(ids, id)
+		if id, ok := g.byKey.get(k); ok {
+			ids = append(ids, uint32(id))
 		}
 	}
 	g.mu.Unlock()
@@ -301,11 +301,11 @@ func (g *HNSW) add(keys []uint64, vecs []float32, publish bool) error {
 	ids := make([]uint32, len(keys))
 	g.mu.Lock()
 	for i, k := range keys {
-		if old, ok := g.byKey[k]; ok {
-			g.tombstoneLocked(old)
+		if old, ok := g.byKey.get(k); ok {
+			g.tombstoneLocked(uint32(old))
 		}
 		ids[i] = g.alloc(k, vecs[i*g.dim:(i+1)*g.dim])
-		g.byKey[k] = ids[i]
+		g.byKey.set(k, int32(ids[i]))
 	}
 	g.changes++
 	g.mu.Unlock()
@@ -349,12 +349,12 @@ func (g *HNSW) Delete(keys ...uint64) int {
 	defer g.mu.Unlock()
 	n := 0
 	for _, k := range keys {
-		id, ok := g.byKey[k]
+		id, ok := g.byKey.get(k)
 		if !ok {
 			continue
 		}
-		delete(g.byKey, k)
-		g.tombstoneLocked(id)
+		g.byKey.del(k)
+		g.tombstoneLocked(uint32(id))
 		n++
 	}
 	if n > 0 {
@@ -381,9 +381,9 @@ func (g *HNSW) tombstoneLocked(id uint32) {
 // Contains implements Index: the key is present and returnable (not hidden).
 func (g *HNSW) Contains(key uint64) bool {
 	g.mu.Lock()
-	id, ok := g.byKey[key]
+	id, ok := g.byKey.get(key)
 	g.mu.Unlock()
-	return ok && g.isLive(id)
+	return ok && g.isLive(uint32(id))
 }
 
 func (g *HNSW) isLive(id uint32) bool {
@@ -395,9 +395,9 @@ func (g *HNSW) isLive(id uint32) bool {
 func (g *HNSW) Vector(key uint64, dst []float32) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	id, ok := g.byKey[key]
+	id, ok := g.byKey.get(key)
 	if ok {
-		copy(dst, g.vecOf((*g.dir.Load())[id>>blockShift], id))
+		copy(dst, g.vecOf((*g.dir.Load())[id>>blockShift], uint32(id)))
 	}
 	return ok
 }
@@ -407,12 +407,13 @@ func (g *HNSW) Vector(key uint64, dst []float32) bool {
 func (g *HNSW) Keys() iter.Seq[uint64] {
 	return func(yield func(uint64) bool) {
 		g.mu.Lock()
-		keys := make([]uint64, 0, len(g.byKey))
-		for k, id := range g.byKey {
-			if g.isLive(id) {
+		keys := make([]uint64, 0, g.byKey.len())
+		g.byKey.each(func(k uint64, id int32) bool {
+			if g.isLive(uint32(id)) {
 				keys = append(keys, k)
 			}
-		}
+			return true
+		})
 		g.mu.Unlock()
 		for _, k := range keys {
 			if !yield(k) {
@@ -423,15 +424,15 @@ func (g *HNSW) Keys() iter.Seq[uint64] {
 }
 
 // MemoryBytes implements Index: blocks (vectors, layer-0 lists, keys, states, upper-layer
-// pointers), the upper-layer lists, and the key map at about 24 bytes an entry.
+// pointers), the upper-layer lists, and the key index.
 func (g *HNSW) MemoryBytes() int64 {
 	g.mu.Lock() // the count before the block list, as in exact
 	high := g.high
-	keys := len(g.byKey)
+	keyBytes := g.byKey.bytes()
 	g.mu.Unlock()
 	dir := *g.dir.Load()
 	perNode := int64(g.dim*4 + g.stride*4 + 8 + 4 + 4 + 8)
-	total := int64(len(dir))*blockSize*perNode + int64(keys)*24
+	total := int64(len(dir))*blockSize*perNode + keyBytes
 	for id := uint32(0); id < high; id++ {
 		if p := dir[id>>blockShift].upper[id&blockMask].Load(); p != nil {
 			total += int64(cap(*p))*4 + 24

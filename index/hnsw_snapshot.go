@@ -165,10 +165,10 @@ func DecodeHNSW(b []byte, dim, workers int) (*HNSWLoader, error) {
 		// Nodes come back as tombstones until Fill gives them a vector.
 		blk.state[i] = stAllocated | uint32(level) | stDeleted
 		if st&stDeleted == 0 {
-			if _, dup := g.byKey[key]; dup {
+			if _, dup := g.byKey.get(key); dup {
 				return bad("duplicate key %d", key)
 			}
-			g.byKey[key] = id
+			g.byKey.set(key, int32(id))
 			ld.keyed++
 		}
 		g.dead++
@@ -226,7 +226,8 @@ func (ld *HNSWLoader) Fill(key uint64, vec []float32) bool {
 	if ld.done {
 		return false
 	}
-	id, ok := g.byKey[key]
+	id32, ok := g.byKey.get(key)
+	id := uint32(id32)
 	if !ok || len(vec) != g.dim || ld.filled[id] {
 		return false
 	}
@@ -246,19 +247,24 @@ func (ld *HNSWLoader) Finish() (*HNSW, int) {
 	}
 	ld.done = true
 	dir := *g.dir.Load()
-	missing := 0
-	for key, id := range g.byKey {
+	var gone []uint64
+	g.byKey.each(func(key uint64, id32 int32) bool {
+		id := uint32(id32)
 		blk := dir[id>>blockShift]
 		if ld.filled[id] {
 			blk.state[id&blockMask] &^= stDeleted
 			blk.state[id&blockMask] |= stLive
 			g.dead--
 			g.live.Add(1)
-			continue
+		} else {
+			gone = append(gone, key) // not deleted here: f must not change the index
 		}
-		delete(g.byKey, key)
-		missing++
+		return true
+	})
+	for _, key := range gone {
+		g.byKey.del(key)
 	}
+	missing := len(gone)
 	// Tombstones have no vector here (only live memories have records), so repair around
 	// them now rather than let searches route through zero vectors.
 	if g.dead > 0 {
