@@ -15,7 +15,9 @@ const KindHNSW Kind = 2
 
 // HNSWConfig tunes the graph. Zero fields take the defaults documented on each.
 type HNSWConfig struct {
-	// M is the neighbour count per node on the upper layers; layer 0 keeps 2M. Default 16.
+	// M is the number of neighbours a new node links to on each layer, and the bound of a
+	// node's list on the upper layers; lists on layer 0, which reverse links grow, keep up
+	// to 2M. Default 16.
 	M int
 	// EfConstruction is the candidate-list size while inserting. Default 200.
 	EfConstruction int
