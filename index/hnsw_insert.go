@@ -20,7 +20,7 @@ func casState(p *uint32, f func(uint32) uint32) uint32 {
 // markLive makes a linked node returnable and counts it, unless it was deleted while its
 // insert ran (then it stays a tombstone).
 func (g *HNSW) markLive(b *hblock, id uint32) {
-	old := casState(&b.state[id&blockMask], func(s uint32) uint32 { return s | stLive })
+	old := casState(g.statePtr(b, id), func(s uint32) uint32 { return s | stLive })
 	if old&stDeleted == 0 && old&stLive == 0 {
 		g.live.Add(1)
 	}
@@ -174,7 +174,7 @@ func (g *HNSW) addLink(s *searchScratch, n, id uint32, sim float32, l int) {
 			c = append(c, cand{id: x})
 		}
 	}
-	s.touch += g.touchVecs(s, c[1:])
+	g.warmRecs(s, c[1:])
 	for i := 1; i < len(c); i++ {
 		c[i].sim = vek32.Dot(vn, g.vecOf(g.block(&s.dir, c[i].id), c[i].id))
 	}
