@@ -43,6 +43,13 @@ func TestBadInputMatrix(t *testing.T) {
 			return res.Items[1].Err
 		}
 	}
+	// closed: the call made after the store closed.
+	closed := func(call func(e env) error) func(e env) error {
+		return func(e env) error {
+			e.s.Close()
+			return call(e)
+		}
+	}
 	recall := func(q Query) func(e env) error {
 		return func(e env) error { _, err := e.sp.Recall(ctx, q); return err }
 	}
@@ -87,8 +94,33 @@ func TestBadInputMatrix(t *testing.T) {
 		{"oversized batch", func(e env) error { _, err := e.sp.BatchRemember(ctx, make([]Memory, 9)); return err }, CodeBatchTooLarge},
 		{"canceled context", func(e env) error { _, err := e.sp.BatchRemember(canceled, []Memory{good}); return err }, CodeCanceled},
 		{"expired context", func(e env) error { _, err := e.sp.Recall(expired, Query{Embedding: unit(1, 1, 1), K: 1}); return err }, CodeDeadlineExceeded},
+		{"Snapshot with canceled context", func(e env) error { return e.sp.Snapshot(canceled) }, CodeCanceled},
+		{"Snapshot with expired context", func(e env) error { return e.sp.Snapshot(expired) }, CodeDeadlineExceeded},
+		{"Space with canceled context", func(e env) error { _, err := e.s.Space(canceled, "c"); return err }, CodeCanceled},
+		{"DropSpace with expired context", func(e env) error { return e.s.DropSpace(expired, "m") }, CodeDeadlineExceeded},
 		{"call after Close", func(e env) error { e.s.Close(); _, err := e.sp.Remember(ctx, good); return err }, CodeClosed},
 		{"Open after Close, closed store", func(e env) error { e.s.Close(); _, err := e.s.Space(ctx, "x"); return err }, CodeClosed},
+		// Every other call on a closed store says CLOSED too: none succeeds storing nothing.
+		{"RememberMixed after Close", closed(func(e env) error {
+			_, err := e.s.RememberMixed(ctx, []SpaceMemory{{Space: "m", Memory: good}})
+			return err
+		}), CodeClosed},
+		{"Stream.Send after Close", closed(func(e env) error { _, err := e.sp.NewStream(StreamOptions{}).Send(ctx, good); return err }), CodeClosed},
+		{"Stream.Send after Close, NoAcks", closed(func(e env) error {
+			_, err := e.sp.NewStream(StreamOptions{NoAcks: true}).Send(ctx, good)
+			return err
+		}), CodeClosed},
+		{"Batcher.Remember after Close", closed(func(e env) error { _, err := e.sp.NewBatcher(BatcherOptions{}).Remember(ctx, good); return err }), CodeClosed},
+		{"RememberAll after Close", closed(func(e env) error { _, err := e.sp.RememberAll(ctx, []Memory{good}, 0, 0); return err }), CodeClosed},
+		{"Archive after Close", closed(func(e env) error { _, err := e.sp.Archive(ctx, []Memory{good}); return err }), CodeClosed},
+		{"Forget after Close", closed(func(e env) error { _, err := e.sp.Forget(ctx, "x"); return err }), CodeClosed},
+		{"BatchUpdate after Close", closed(func(e env) error { _, err := e.sp.BatchUpdate(ctx, []Update{{ID: "x"}}); return err }), CodeClosed},
+		{"SetCheckpoint after Close", closed(func(e env) error { return e.sp.SetCheckpoint(ctx, "c", []byte("v")) }), CodeClosed},
+		{"Snapshot after Close", closed(func(e env) error { return e.sp.Snapshot(ctx) }), CodeClosed},
+		{"DropSpace after Close", closed(func(e env) error { return e.s.DropSpace(ctx, "m") }), CodeClosed},
+		{"Sync after Close", closed(func(e env) error { return e.s.Sync() }), CodeClosed},
+		{"Check after Close", closed(func(e env) error { _, err := e.s.Check(ctx); return err }), CodeClosed},
+		{"Get after Close", closed(func(e env) error { _, err := e.sp.Get(ctx, "x"); return err }), CodeClosed},
 	}
 	for _, c := range cases {
 		t.Run(c.class, func(t *testing.T) {
@@ -115,5 +147,54 @@ func TestBadInputMatrix(t *testing.T) {
 	}
 	if len(cases) < 15 {
 		t.Fatal("the matrix must cover at least 15 classes")
+	}
+}
+
+// TestEdgeInputMatrix: input at the edges of what is valid is stored as given, not turned
+// into something else: one row per class of edge value (embeddings at both ends of the
+// float32 range, which used to come back as NaN when tiny). Each is stored between two
+// ordinary memories and read back finite and of unit length, pointing the same way.
+func TestEdgeInputMatrix(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	sp := mustSpace(t, s, "edge", WithDimension(3))
+	maxf := float32(math.MaxFloat32)
+	for _, c := range []struct {
+		class string
+		e     []float32
+	}{
+		{"smallest subnormal", unit(1e-45, 0, 0)},
+		{"subnormals", unit(1e-40, -1e-41, 3e-42)},
+		{"just below the normal range", unit(1e-38, 1e-38, 0)},
+		{"tiny normals (squares underflow)", unit(1e-30, 2e-30, -1e-30)},
+		{"largest finite", unit(maxf, maxf, -maxf)},
+		{"huge and tiny together", unit(1e38, 1e-40, 0)},
+		{"one component", unit(0, 0, -5)},
+	} {
+		t.Run(c.class, func(t *testing.T) {
+			res, err := sp.BatchRemember(ctx, []Memory{{Embedding: unit(1, 2, 3)}, {ID: c.class, Embedding: c.e}, {Embedding: unit(3, 2, 1)}})
+			if err != nil || res.Failed != 0 {
+				t.Fatalf("%v %v", err, res.Err())
+			}
+			m, err := sp.Get(ctx, c.class)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The direction, in float64 from the exact input (scaled by its largest
+			// component, so that no square leaves float64's range).
+			var scale, ss float64
+			for _, x := range c.e {
+				scale = max(scale, math.Abs(float64(x)))
+			}
+			for _, x := range c.e {
+				ss += (float64(x) / scale) * (float64(x) / scale)
+			}
+			ref := scale * math.Sqrt(ss)
+			for i, x := range m.Embedding {
+				if d := math.Abs(float64(x) - float64(c.e[i])/ref); !(d <= 1e-6) {
+					t.Fatalf("stored %v for %v", m.Embedding, c.e)
+				}
+			}
+		})
 	}
 }

@@ -30,7 +30,7 @@ func TestErrorCodesAreStableAndRetryableAsDocumented(t *testing.T) {
 	if CodeDimensionMismatch != 1 || CodeBackpressure != 14 || CodeInvalidTimestamp != 24 || CodeInvalidText != 25 {
 		t.Fatal("error code numbers changed")
 	}
-	e := &Error{Code: CodeStorage, Op: "remember", Space: "s", Item: 3, ID: "x", Msg: "boom", Err: context.Canceled}
+	e := &Error{Code: CodeStorage, Op: OpRemember, Space: "s", Item: 3, ID: "x", Msg: "boom", Err: context.Canceled}
 	if !errors.Is(e, ErrStorage) || errors.Is(e, ErrClosed) || !errors.Is(e, context.Canceled) || !e.Retryable() {
 		t.Fatal("errors.Is / Retryable do not match codes")
 	}
@@ -167,7 +167,7 @@ func TestFailedCommitLeavesNoTrace(t *testing.T) {
 	s := openTemp(t)
 	sp := mustSpace(t, s, "f")
 	mustStore(t, sp, []Memory{{ID: "keep", Embedding: unit(1, 0, 0)}})
-	s.commitHook = func(int) error { return errors.New("injected: no space left on device") }
+	setCommitHook(s, func(int) error { return errors.New("injected: no space left on device") })
 	batch := []Memory{
 		{ID: "new", Embedding: unit(0, 1, 0)},
 		{ID: "keep", Content: "replacement", Embedding: unit(0, 0, 1)},
@@ -186,7 +186,7 @@ func TestFailedCommitLeavesNoTrace(t *testing.T) {
 	if _, err := sp.Forget(ctx, "keep"); !errors.Is(err, ErrStorage) {
 		t.Fatalf("forget under failing commits = %v", err)
 	}
-	s.commitHook = nil
+	setCommitHook(s, nil)
 	if _, err := sp.Get(ctx, "new"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("failed batch visible on disk: %v", err)
 	}
@@ -213,9 +213,9 @@ func TestCanceledInsideCommitLeavesNoTrace(t *testing.T) {
 	s := openTemp(t)
 	sp := mustSpace(t, s, "c")
 	ctx, cancel := context.WithCancel(context.Background())
-	s.commitHook = func(int) error { cancel(); return nil } // cancel at the last moment
+	setCommitHook(s, func(int) error { cancel(); return nil }) // cancel at the last moment
 	res, err := sp.BatchRemember(ctx, []Memory{{ID: "x", Embedding: unit(1, 0)}})
-	s.commitHook = nil
+	setCommitHook(s, nil)
 	if !errors.Is(err, ErrCanceled) || !errors.Is(res.Items[0].Err, ErrCanceled) {
 		t.Fatalf("cancel before commit = %v", err)
 	}
@@ -370,11 +370,11 @@ func TestFailedCommitOnGraphSpaceLeavesNoTrace(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	mustStore(t, sp, synthetic(r, 300, 16, "keep"))
 	bad := synthetic(r, 200, 16, "lost")
-	s.commitHook = func(int) error { return errors.New("injected: I/O error") }
+	setCommitHook(s, func(int) error { return errors.New("injected: I/O error") })
 	if _, err := sp.BatchRemember(ctx, bad); !errors.Is(err, ErrStorage) {
 		t.Fatalf("failed commit: %v", err)
 	}
-	s.commitHook = nil
+	setCommitHook(s, nil)
 	for _, m := range bad[:50] {
 		for _, exact := range []bool{false, true} {
 			hits, err := sp.Recall(ctx, Query{Embedding: m.Embedding, K: 5, MinSimilarity: -1, Exact: exact})

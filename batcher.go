@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/engram-go/engram/internal/metrics"
+	"github.com/engram-go/engram/tier"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -16,21 +17,25 @@ import (
 // call BatchRemember, so validation, per-item codes and durability are the same.
 
 // RememberAll stores any number of memories in batches of size (default 1000), running up
-// to inFlight batches at once (default 1; several in flight share commits through group
-// commit). The result has one item per memory, in input order; the error is non-nil only
+// to inFlight batches at once (default 1, or 2 in a space with an Embedder, so that one
+// batch's texts are embedded while the batch before it commits; several in flight share
+// commits through group commit). The result has one item per memory, in input order; the error is non-nil only
 // when a batch failed as a whole (its items carry the code too) or ctx ended.
 func (sp *Space) RememberAll(ctx context.Context, mems []Memory, size, inFlight int) (*BatchResult, error) {
 	if size <= 0 {
 		size = 1000
 	}
-	size = min(size, sp.st.limit.MaxBatch)
+	size = min(size, sp.store.limit.MaxBatch)
 	if inFlight <= 0 {
 		inFlight = 1
+		if sp.embedder.Load() != nil {
+			inFlight = 2 // one batch embeds while the one before it commits
+		}
 	}
 	start := time.Now()
 	res := &BatchResult{Items: make([]ItemResult, len(mems))}
 	if len(mems) == 0 {
-		return res, newErr(CodeEmptyBatch, "remember", sp.name, "no memories", nil)
+		return res, newErr(CodeEmptyBatch, OpRemember, sp.name, "no memories", nil)
 	}
 	var g errgroup.Group
 	g.SetLimit(inFlight)
@@ -40,13 +45,11 @@ func (sp *Space) RememberAll(ctx context.Context, mems []Memory, size, inFlight 
 		end := min(off+size, len(mems))
 		g.Go(func() error {
 			r, err := sp.BatchRemember(ctx, mems[off:end])
-			copy(res.Items[off:end], r.Items)
-			for i := range r.Items {
-				if e, ok := r.Items[i].Err.(*Error); ok {
-					c := *e
-					c.Item = off + i // position in the whole input
-					res.Items[off+i].Err = &c
+			for i, it := range r.Items {
+				if it.Err != nil {
+					it.Err = withItem(it.Err, off+i) // position in the whole input
 				}
+				res.Items[off+i] = it
 			}
 			if err != nil {
 				mu.Lock()
@@ -59,14 +62,7 @@ func (sp *Space) RememberAll(ctx context.Context, mems []Memory, size, inFlight 
 		})
 	}
 	_ = g.Wait()
-	for _, it := range res.Items {
-		if it.Err == nil {
-			res.Stored++
-		} else {
-			res.Failed++
-		}
-	}
-	res.Elapsed = time.Since(start)
+	res.tally(start)
 	return res, firstErr
 }
 
@@ -170,6 +166,12 @@ type Batcher struct {
 
 	flushReq chan chan struct{}
 	done     chan struct{}
+
+	// With an embedder, a batch's commit runs in the background while the flusher embeds
+	// the next batch (embedding is usually the slower stage: an HTTP round trip, or a CPU
+	// model); one commit at a time, so batches still commit in order.
+	committing chan struct{} // capacity 1
+	commits    sync.WaitGroup
 }
 
 type pendingItem struct {
@@ -182,12 +184,12 @@ func (sp *Space) NewBatcher(opts BatcherOptions) *Batcher {
 	if opts.MaxItems <= 0 {
 		opts.MaxItems = 1000
 	}
-	opts.MaxItems = min(opts.MaxItems, sp.st.limit.MaxBatch)
+	opts.MaxItems = min(opts.MaxItems, sp.store.limit.MaxBatch)
 	if opts.MaxDelay <= 0 {
 		opts.MaxDelay = 10 * time.Millisecond
 	}
 	b := &Batcher{sp: sp, opts: opts, size: opts.MaxItems, kick: make(chan struct{}, 1),
-		flushReq: make(chan chan struct{}), done: make(chan struct{})}
+		flushReq: make(chan chan struct{}), done: make(chan struct{}), committing: make(chan struct{}, 1)}
 	if opts.Adaptive != nil {
 		b.sizer = newSizer(*opts.Adaptive)
 		b.size = b.sizer.size
@@ -220,7 +222,7 @@ func (b *Batcher) Remember(ctx context.Context, m Memory) (string, error) {
 		return r.ID, r.Err
 	case <-ctx.Done():
 		if b.withdraw(it) {
-			return "", ctxErr("remember", b.sp.name, ctx.Err())
+			return "", ctxErr(OpRemember, b.sp.name, ctx.Err())
 		}
 		r := <-it.res // already in a batch: its outcome is on the way
 		return r.ID, r.Err
@@ -231,13 +233,13 @@ func (b *Batcher) enqueue(ctx context.Context, m Memory) (*pendingItem, error) {
 	select {
 	case b.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctxErr("remember", b.sp.name, ctx.Err())
+		return nil, ctxErr(OpRemember, b.sp.name, ctx.Err())
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		<-b.slots
-		return nil, newErr(CodeClosed, "remember", b.sp.name, "batcher closed", nil)
+		return nil, newErr(CodeClosed, OpRemember, b.sp.name, "batcher closed", nil)
 	}
 	it := &pendingItem{m: m, res: make(chan ItemResult, 1)}
 	if len(b.pending) == 0 {
@@ -289,6 +291,7 @@ func (b *Batcher) run() {
 		case n > 0 && !time.Now().Before(deadline):
 			// deadline passed
 		case closed:
+			b.commits.Wait()
 			return
 		default:
 			wait := time.Hour
@@ -308,6 +311,7 @@ func (b *Batcher) run() {
 		}
 		b.flush()
 		if ack != nil {
+			b.commits.Wait() // Flush returns once what it flushed is committed
 			close(ack)
 		}
 	}
@@ -331,13 +335,30 @@ func (b *Batcher) flush() {
 		mems[i] = it.m
 	}
 	// The batch belongs to every caller in it, so it does not follow one caller's ctx.
-	res, _ := b.sp.BatchRemember(context.Background(), mems)
+	ctx := context.Background()
+	if b.sp.embedder.Load() == nil {
+		b.commit(ctx, batch, mems, nil)
+		return
+	}
+	mems, fails := b.sp.embedMemories(ctx, mems, OpRemember) // while the previous batch commits
+	b.committing <- struct{}{}
+	b.commits.Add(1)
+	go func() {
+		defer b.commits.Done()
+		defer func() { <-b.committing }()
+		b.commit(ctx, batch, mems, &preEmbedded{fails: fails})
+	}()
+}
+
+// commit stores one batch (its memories mems, embedded already when pre is not nil) and
+// hands each caller its result.
+func (b *Batcher) commit(ctx context.Context, batch []*pendingItem, mems []Memory, pre *preEmbedded) {
+	n := len(batch)
+	res, _ := b.sp.rememberEmbedded(ctx, mems, tier.Hot, OpRemember, pre)
 	for i, it := range batch {
 		r := res.Items[i]
-		if e, ok := r.Err.(*Error); ok {
-			c := *e
-			c.Item = -1 // a position in an internal batch means nothing to the caller
-			r.Err = &c
+		if r.Err != nil {
+			r.Err = withItem(r.Err, -1) // a position in an internal batch means nothing to the caller
 		}
 		it.res <- r
 	}
@@ -380,12 +401,12 @@ func (b *Batcher) Flush(ctx context.Context) error {
 		select {
 		case b.flushReq <- ack:
 		case <-ctx.Done():
-			return ctxErr("flush", b.sp.name, ctx.Err())
+			return ctxErr(OpFlush, b.sp.name, ctx.Err())
 		}
 		select {
 		case <-ack:
 		case <-ctx.Done():
-			return ctxErr("flush", b.sp.name, ctx.Err())
+			return ctxErr(OpFlush, b.sp.name, ctx.Err())
 		}
 	}
 }
@@ -416,4 +437,86 @@ func (b *Batcher) Close() error {
 
 func (b *Batcher) String() string {
 	return fmt.Sprintf("Batcher(%s, size %d, delay %v)", b.sp.name, b.Size(), b.opts.MaxDelay)
+}
+
+// SpaceMemory is a memory addressed to a named space, for RememberMixed.
+type SpaceMemory struct {
+	Space  string
+	Memory Memory
+}
+
+// RememberMixed stores memories addressed to different spaces: it groups them by space and
+// runs one BatchRemember per space, all spaces in parallel (they share commits through
+// group commit). Results are in input order. Items for a space that does not exist fail
+// with SPACE_NOT_FOUND (spaces are not created implicitly); the error is the first
+// whole-batch failure, if any: on a closed store every item fails with CLOSED and so does
+// the call, as BatchRemember does; no items at all is EMPTY_BATCH.
+func (s *Store) RememberMixed(ctx context.Context, items []SpaceMemory) (*BatchResult, error) {
+	const op = OpRemember
+	start := time.Now()
+	res := &BatchResult{Items: make([]ItemResult, len(items))}
+	switch {
+	case len(items) == 0:
+		return res, newErr(CodeEmptyBatch, op, "", "no memories", nil)
+	case s.gate.isClosed():
+		err := newErr(CodeClosed, op, "", "", nil)
+		res.failRest(err, func(i int) string { return items[i].Memory.ID })
+		res.tally(start)
+		return res, err
+	}
+	groups := map[string][]int{}
+	var order []string
+	for i, it := range items {
+		if _, ok := groups[it.Space]; !ok {
+			order = append(order, it.Space)
+		}
+		groups[it.Space] = append(groups[it.Space], i)
+	}
+	type outcome struct {
+		idx []int
+		r   *BatchResult
+		err error
+	}
+	outs := make([]outcome, len(order))
+	var wg sync.WaitGroup
+	for gi, name := range order {
+		idx := groups[name]
+		sp, err := s.LookupSpace(name)
+		if err != nil {
+			outs[gi] = outcome{idx: idx, err: err}
+			continue
+		}
+		wg.Go(func() {
+			mems := make([]Memory, len(idx))
+			for j, i := range idx {
+				mems[j] = items[i].Memory
+			}
+			r, err := sp.BatchRemember(ctx, mems)
+			outs[gi] = outcome{idx: idx, r: r, err: err}
+		})
+	}
+	wg.Wait()
+	var firstErr error
+	for _, o := range outs {
+		for j, i := range o.idx {
+			var it ItemResult
+			if o.r != nil {
+				it = o.r.Items[j]
+			} else {
+				it = ItemResult{Err: o.err}
+			}
+			if it.Err != nil {
+				it.Err = withItem(it.Err, i) // position in the mixed input
+			}
+			res.Items[i] = it
+		}
+		// A missing space (or a bad name) fails its items alone; any other failure of a
+		// group (CLOSED: the store closed meanwhile) is the call's too.
+		perItem := o.r == nil && (CodeOf(o.err) == CodeSpaceNotFound || CodeOf(o.err) == CodeInvalidSpaceName)
+		if o.err != nil && !perItem && firstErr == nil {
+			firstErr = o.err
+		}
+	}
+	res.tally(start)
+	return res, firstErr
 }

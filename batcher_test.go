@@ -40,7 +40,7 @@ func TestBatcherFlushesOnSizeTimeAndClose(t *testing.T) {
 	s := openTemp(t)
 	sp := mustSpace(t, s, "b", WithDimension(2))
 	var commits atomic.Int64
-	s.commitHook = func(int) error { commits.Add(1); return nil }
+	setCommitHook(s, func(int) error { commits.Add(1); return nil })
 
 	// Size: 8 callers, MaxItems 8, a delay that would never fire.
 	b := sp.NewBatcher(BatcherOptions{MaxItems: 8, MaxDelay: time.Hour})
@@ -130,7 +130,7 @@ func TestBatcherFlushesOnSizeTimeAndClose(t *testing.T) {
 	if _, err := sp.Get(ctx, "flushed"); err != nil {
 		t.Fatal(err)
 	}
-	s.commitHook = nil
+	setCommitHook(s, nil)
 	s.Close() // closes the last batcher too
 }
 
@@ -185,12 +185,12 @@ func TestAdaptiveBatcherShrinksAndGrows(t *testing.T) {
 	s := openTemp(t, WithNoSync())
 	sp := mustSpace(t, s, "a", WithDimension(2))
 	var slow atomic.Bool
-	s.commitHook = func(int) error {
+	setCommitHook(s, func(int) error {
 		if slow.Load() {
 			time.Sleep(250 * time.Millisecond)
 		}
 		return nil
-	}
+	})
 	b := sp.NewBatcher(BatcherOptions{MaxDelay: time.Millisecond, Adaptive: &Adaptive{Initial: 64, Min: 4, Max: 256, Window: 3}})
 	defer b.Close()
 	feed := func(until func() bool) {
@@ -227,7 +227,7 @@ func TestAdaptiveBatcherShrinksAndGrows(t *testing.T) {
 	if b.Size() < 128 {
 		t.Fatalf("fast again, the size is %d, want it grown back", b.Size())
 	}
-	s.commitHook = nil
+	setCommitHook(s, nil)
 }
 
 func waitOrFail(t *testing.T, wg *sync.WaitGroup, d time.Duration, what string) {

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/engram-go/engram/index"
 	"github.com/engram-go/engram/internal/codec"
+	"github.com/engram-go/engram/tier"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -111,5 +113,70 @@ func BenchmarkRawBolt(b *testing.B) {
 				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "memories/s")
 			})
 		}
+	}
+}
+
+// BenchmarkRecall measures Space.Recall against a search of its own graph with the same
+// breadth, on the GloVe fixture (8,000 memories with ~200 bytes of content and metadata),
+// one goroutine: `go test -run '^$' -bench Recall -benchmem .`. The difference is what a
+// recall costs outside the graph (reading and hydrating its K hits, statistics, scoring).
+func BenchmarkRecall(b *testing.B) {
+	ctx := context.Background()
+	dim, base, queries, _ := glove(b)
+	s := openTemp(b, WithNoSync())
+	sp := mustSpace(b, s, "g", WithIndex(IndexHNSW))
+	rememberRows(b, sp, dim, base, 0, len(base)/dim)
+	g, _ := sp.graph()
+	nq := len(queries) / dim
+	for _, ef := range []int{16, 64} {
+		b.Run(fmt.Sprintf("graph/ef=%d", ef), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				q := queries[(i%nq)*dim : (i%nq+1)*dim]
+				if _, err := g.Search(q, 10, index.SearchOptions{Breadth: ef, MinSimilarity: -1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		for _, skip := range []bool{false, true} {
+			b.Run(fmt.Sprintf("recall/ef=%d/skip-embedding=%v", ef, skip), func(b *testing.B) {
+				for i := 0; b.Loop(); i++ {
+					q := queries[(i%nq)*dim : (i%nq+1)*dim]
+					hits, err := sp.Recall(ctx, Query{Embedding: q, K: 10, Breadth: ef, SimilarityOnly: true, MinSimilarity: -1, SkipEmbedding: skip})
+					if err != nil || len(hits) != 10 {
+						b.Fatal(len(hits), err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRecallTiers measures default recall (hot and warm together) against hot-only
+// recall on a tiered space holding the GloVe fixture with a hot tier of 10%, one goroutine:
+// `go test -run '^$' -bench RecallTiers .`.
+func BenchmarkRecallTiers(b *testing.B) {
+	ctx := context.Background()
+	dim, base, queries, _ := glove(b)
+	s := openTemp(b, WithNoSync(), WithMigrateInterval(0))
+	n := len(base) / dim
+	sp := mustSpace(b, s, "g", WithIndex(IndexHNSW), WithTiering(tier.Policy{HotCapacity: n / 10}))
+	for off := 0; off < n; off += 500 {
+		rememberRows(b, sp, dim, base, off, min(off+500, n))
+		for {
+			if st, err := sp.Migrate(ctx); err != nil || st.Demoted == 0 {
+				break
+			}
+		}
+	}
+	nq := len(queries) / dim
+	for _, tiers := range []tier.Set{tier.Default, tier.Of(tier.Hot), tier.Of(tier.Warm)} {
+		b.Run("tiers="+tiers.String(), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				q := queries[(i%nq)*dim : (i%nq+1)*dim]
+				if _, err := sp.Recall(ctx, Query{Embedding: q, K: 10, SimilarityOnly: true, MinSimilarity: -1, Tiers: tiers}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -97,18 +97,15 @@ func TestBugHNSWReadsDirectoryBeforeHigh(t *testing.T) {
 // the first and return its result.
 func TestBugConcurrentCloseReturnsEarly(t *testing.T) {
 	path := t.TempDir() + "/close.db"
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openHooked(t, path)
 	sp := mustSpace(t, s, "g", WithDimension(4), WithIndex(IndexHNSW))
 	mustStore(t, sp, []Memory{{Embedding: unit(1, 2, 3, 4)}}) // Close will save a snapshot
 	hold, inside := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	s.commitHook = func(int) error { // runs in Close's snapshot transaction
+	setCommitHook(s, func(int) error { // runs in Close's snapshot transaction
 		once.Do(func() { close(inside); <-hold })
 		return nil
-	}
+	})
 	first := make(chan error, 1)
 	go func() { first <- s.Close() }()
 	<-inside // the first Close is writing the snapshot

@@ -48,12 +48,18 @@ func (c *SpaceCheck) problem(format string, args ...any) {
 // for each space, that every record decodes (checksum, version, dimension, tier), that the
 // ID map and the records agree both ways, that the tier counters match the records, and
 // that the in-memory index holds exactly the hot records (and, for the graph, that its
-// links are sound: see index.HNSW.Verify). It reads a consistent snapshot of the file and
+// links are sound: see index.HNSW.Verify), and that the warm tier's index holds exactly
+// the warm records, with codes made from them, and sound links (index.Graph8.Verify), and
+// that its stored snapshot would load. It reads a consistent snapshot of the file and
 // holds each space's index still while comparing; a write that commits during the check
 // is re-checked before being reported. Problems are reported, not repaired: Open rebuilds
-// indexes from records, and records carry checksums.
+// indexes from records, and records carry checksums. One consequence follows, though: a
+// space in which Check finds its ID map or its records' B+tree damaged (the structures
+// without checksums, which Open audits only in part) is from then on treated as Open
+// treats one whose audit failed — reads through a map rebuilt from the records, writes
+// refused with CORRUPT — until Store.Repair.
 func (s *Store) Check(ctx context.Context) (CheckReport, error) {
-	const op = "check"
+	const op = OpCheck
 	start := time.Now()
 	if !s.gate.enter() {
 		return CheckReport{}, newErr(CodeClosed, op, "", "", nil)
@@ -64,10 +70,11 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	// becomes an error): a bucket the store does not know is reported. bbolt's own
 	// tx.Check is not used: it reads pages in a goroutine of its own, where a fault on a
 	// damaged page id would crash the process.
-	known := map[string]bool{string(bucketMeta): true, string(bucketSpaces): true}
+	known := map[string]bool{string(bucketMeta): true, string(bucketSpaces): true,
+		string(bucketQuarantine): true, string(bucketRepair): true}
 	s.mu.Lock()
 	for name := range s.spaces {
-		for _, kind := range []string{kindRecords, kindIDs, kindAccess, kindSnapshot, kindTiers} {
+		for _, kind := range spaceKinds {
 			known[string(spaceBucket(name, kind))] = true
 		}
 	}
@@ -86,12 +93,7 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	if err != nil {
 		rep.Problems = append(rep.Problems, "file: "+err.Error())
 	}
-	s.mu.Lock()
-	spaces := make([]*Space, 0, len(s.spaces))
-	for _, sp := range s.spaces {
-		spaces = append(spaces, sp)
-	}
-	s.mu.Unlock()
+	spaces := s.spaceList()
 	slices.SortFunc(spaces, func(a, b *Space) int { return strings.Compare(a.name, b.name) }) // as Stats
 	for _, sp := range spaces {
 		if err := ctx.Err(); err != nil {
@@ -113,118 +115,293 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 
 // check verifies one space.
 func (sp *Space) check() (SpaceCheck, error) {
-	const op = "check"
+	const op = OpCheck
 	c := SpaceCheck{Name: sp.name}
 	done, err := sp.enter(op)
 	if err != nil {
 		return c, err
 	}
 	defer done()
-	var suspects, warmSuspects []uint64 // index/record mismatches to re-check after the snapshot
+	var sus suspects
 	var viewErr error
 	var counterSuspect bool
-	sp.turn.exclusive(func() {
-		cfg := sp.config()
-		_, idx, _ := sp.state()
-		inWarm := map[uint64]bool{}
-		if w := sp.warmIndex(); w != nil {
-			for k := range w.Keys() {
-				inWarm[k] = true
-			}
-		}
-		inIndex := map[uint64]bool{}
-		if idx != nil {
-			for k := range idx.Keys() {
-				inIndex[k] = true
-			}
-			c.IndexLen = idx.Len()
-			if g, ok := idx.(*index.HNSW); ok {
-				if err := g.Verify(); err != nil {
-					c.problem("graph: %v", err)
-				}
-			}
-		}
-		viewErr = sp.st.view(func(tx *bolt.Tx) error {
-			b, err := sp.bucket(tx)
+	var found checkDamage
+	var postingsSuspect bool
+	sp.turn.exclusive(func() { // the indexes hold still while they are compared
+		memo := sp.indexKeys(&c)
+		viewErr = sp.store.view(func(tx *bolt.Tx) error {
+			b, err := sp.buckets(tx)
 			if err != nil {
 				return err
 			}
-			cur := b.recs.Cursor()
-			for k, v := cur.First(); k != nil; k, v = cur.Next() {
-				c.Records++
-				seq, err := codec.KeySeq(k)
-				if err != nil {
-					c.problem("record key %x: %v", k, err)
-					continue
-				}
-				view, err := codec.Parse(v)
-				if err != nil {
-					c.problem("record %d: %v", seq, err)
-					continue
-				}
-				t := b.tierOf(k, v)
-				if !t.Valid() || view.Dim != cfg.Dim {
-					c.problem("record %d: tier %d, dim %d in a space of dim %d", seq, view.Tier, view.Dim, cfg.Dim)
-					continue
-				}
-				c.Tiers[t]++
-				if back := b.keyOf(view.ID()); back == nil {
-					c.problem("record %d (id %q) is missing from the ID map", seq, view.ID())
-				} else if s2, err := codec.KeySeq(back); err != nil || s2 != seq {
-					c.problem("record %d (id %q): the ID map points at %x", seq, view.ID(), back)
-				} else {
-					c.IDs++
-				}
-				if t == tier.Hot && !inIndex[seq] {
-					suspects = append(suspects, seq)
-				}
-				delete(inIndex, seq)
-				if sp.tier != nil {
-					if t == tier.Warm && !inWarm[seq] {
-						warmSuspects = append(warmSuspects, seq)
-					}
-					delete(inWarm, seq)
-				}
+			b.fix = nil // the stored map is what is checked
+			sus = sp.checkRecords(b, memo, &c, &found)
+			sp.checkIDMap(b, &c, &found)
+			if found.ids > 0 && (sp.damage.Load() == nil || sp.damage.Load().ids == nil) {
+				fix, drops := rebuildIDs(b, sp.Dim())
+				fix.problems, fix.example = found.ids, found.idEx
+				found.fix, found.drops = fix, drops
 			}
-			ic := b.ids.Cursor()
-			for k, v := ic.First(); k != nil; k, v = ic.Next() {
-				rv := b.recs.Get(v)
-				if rv == nil {
-					c.problem("id %q points at missing record %x", k, v)
-					continue
-				}
-				if view, err := codec.Parse(rv); err == nil && view.ID() != string(k) {
-					c.problem("id %q points at the record of %q", k, view.ID())
-				}
-			}
-			for k := range inIndex { // in the index, not (or not hot) on disk
-				suspects = append(suspects, k)
-			}
-			for k := range inWarm {
-				warmSuspects = append(warmSuspects, k)
-			}
+			sp.checkWarmSnapshot(tx, &c)
+			postingsSuspect = len(sp.verifyPostings(b, 1)) > 0
 			return nil
 		})
-		counterSuspect = viewErr == nil && sp.tiers.Snapshot() != c.Tiers
+		counterSuspect = viewErr == nil && sp.counts.Snapshot() != c.Tiers
+		if found.fix != nil || found.tree != "" {
+			// What Open's audit would have refused writes for (it audits less: see
+			// audit.go): the space is treated the same from now on.
+			sp.markDamaged(found.fix, &found.drops, found.tree)
+		}
 	})
 	if viewErr != nil {
-		return c, sp.st.storageErr(op, sp.name, viewErr)
+		return c, storageErr(op, sp.name, viewErr)
 	}
-	// The counters follow each commit in commit order, after it; the view may include a
-	// commit whose turn has not come. A mismatch counts only if it persists.
-	for try := 0; counterSuspect && try < 5; try++ {
+	if d := sp.damage.Load(); d != nil {
+		c.problem("%s", d.err(sp.name).Msg)
+	}
+	sp.recheckCounters(&c, counterSuspect)
+	// A write that committed while the snapshot was read may be visible on one side only
+	// (on disk, its turn to touch the indexes still to come): a suspect is a problem only
+	// if the disagreement persists, re-read between two writes' turns, as the counters.
+	for try := 0; (len(sus.hot) > 0 || len(sus.warm) > 0) && try < 5; try++ {
 		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
-		var onDisk, counts [3]int64
+		last := try == 4
 		sp.turn.exclusive(func() {
-			err := sp.st.view(func(tx *bolt.Tx) error {
-				b, err := sp.bucket(tx)
+			sus.hot = sp.recheckHot(&c, sus.hot, last)
+			sus.warm = sp.recheckWarm(&c, sus.warm, last)
+		})
+	}
+	if postingsSuspect {
+		if err := sp.recheckPostings(&c); err != nil {
+			return c, storageErr(op, sp.name, err)
+		}
+	}
+	return c, nil
+}
+
+// recheckPostings compares the filter postings with the records again, for a space whose
+// first comparison found a difference: like the index suspects, a write that committed
+// while the snapshot was read may show on one side only, so a difference is reported
+// only if it persists between two writes' turns a few times over.
+func (sp *Space) recheckPostings(c *SpaceCheck) error {
+	var problems []string
+	for try := range 5 {
+		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
+		var err error
+		sp.turn.exclusive(func() {
+			err = sp.store.view(func(tx *bolt.Tx) error {
+				b, err := sp.buckets(tx)
+				if err != nil {
+					return err
+				}
+				problems = sp.verifyPostings(b, maxProblems)
+				return nil
+			})
+		})
+		if err != nil || len(problems) == 0 {
+			return err
+		}
+	}
+	for _, p := range problems {
+		c.problem("%s", p)
+	}
+	return nil
+}
+
+// indexMemo is what the in-memory indexes hold, taken between two writes' turns.
+type indexMemo struct {
+	hot, warm map[uint64]bool
+	warmIdx   *index.Graph8 // to compare its codes with the records
+}
+
+// suspects are records whose index membership disagrees with their tier on disk.
+type suspects struct {
+	hot, warm []uint64
+}
+
+// indexKeys lists the keys of the hot index and the warm codes, and checks the graph's
+// invariants. Called between two writes' turns.
+func (sp *Space) indexKeys(c *SpaceCheck) indexMemo {
+	m := indexMemo{hot: map[uint64]bool{}, warm: map[uint64]bool{}, warmIdx: sp.warmIndex()}
+	if w := m.warmIdx; w != nil {
+		for k := range w.Keys() {
+			m.warm[k] = true
+		}
+		checkWarm(w, c)
+	}
+	_, idx, _ := sp.state()
+	if idx != nil {
+		for k := range idx.Keys() {
+			m.hot[k] = true
+		}
+		c.IndexLen = idx.Len()
+		if g, ok := idx.(*index.HNSW); ok {
+			if err := g.Verify(); err != nil {
+				c.problem("graph: %v", err)
+			}
+		}
+	}
+	return m
+}
+
+// checkRecords checks every record (decoding, dimension, tier, its ID leading back to it)
+// and compares the tiers on disk with the indexes in m (consumed), returning the records
+// whose index membership disagrees.
+func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck, found *checkDamage) suspects {
+	var sus suspects
+	dim := sp.Dim()
+	var vec []float32
+	cur := b.recs.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		c.Records++
+		seq, err := codec.KeySeq(k)
+		if err != nil {
+			c.problem("record key %x: %v", k, err)
+			continue
+		}
+		if g, ok := safeGet(b.recs, k); !ok || len(g) != len(v) || (len(g) > 0 && &g[0] != &v[0]) {
+			c.problem("record %d is not found by its own key: a branch page of the records' tree is damaged", seq)
+			if found.tree == "" {
+				found.tree = fmt.Sprintf("record %d is not found by its own key", seq)
+			}
+		}
+		view, err := codec.Parse(v)
+		if err != nil {
+			c.problem("record %d: %v", seq, err)
+			continue
+		}
+		t := b.tierOf(k, v)
+		if !t.Valid() || view.Dim != dim {
+			c.problem("record %d: tier %d, dim %d in a space of dim %d", seq, view.Tier, view.Dim, dim)
+			continue
+		}
+		vec = slices.Grow(vec[:0], dim)[:dim]
+		view.Embedding(vec)
+		if err := usableEmbedding(vec); err != nil {
+			c.problem("record %d (id %q): %v", seq, view.ID(), err)
+			continue // left out of the indexes at Open, like a damaged record
+		}
+		c.Tiers[t]++
+		if back, ok := safeKeyOf(b, view.ID()); !ok {
+			found.id(c, "record %d (id %q): looking it up in the ID map fails on a damaged page", seq, view.ID())
+		} else if back == nil {
+			found.id(c, "record %d (id %q) is missing from the ID map", seq, view.ID())
+		} else if s2, err := codec.KeySeq(back); err != nil || s2 != seq {
+			found.id(c, "record %d (id %q): the ID map points at %x", seq, view.ID(), back)
+		} else {
+			c.IDs++
+		}
+		if t == tier.Hot && !m.hot[seq] {
+			sus.hot = append(sus.hot, seq)
+		}
+		delete(m.hot, seq)
+		if sp.tiering != nil {
+			if t == tier.Warm && !m.warm[seq] {
+				sus.warm = append(sus.warm, seq)
+			}
+			if t == tier.Warm && m.warm[seq] {
+				vec = slices.Grow(vec[:0], dim)[:dim]
+				view.Embedding(vec)
+				if !m.warmIdx.Matches(seq, vec) {
+					c.problem("warm record %d: its code in the warm index does not match the record", seq)
+				}
+			}
+			delete(m.warm, seq)
+		}
+	}
+	for k := range m.hot { // in the index, not (or not hot) on disk
+		sus.hot = append(sus.hot, k)
+	}
+	for k := range m.warm {
+		sus.warm = append(sus.warm, k)
+	}
+	return sus
+}
+
+// checkDamage is what Check found of the damage an audit looks for (audit.go).
+type checkDamage struct {
+	ids   int    // ID map problems
+	idEx  string // the first
+	tree  string // the first record its own key does not find
+	fix   *idRepair
+	drops tierChange
+}
+
+// id reports an ID-map problem.
+func (f *checkDamage) id(c *SpaceCheck, format string, args ...any) {
+	c.problem(format, args...)
+	if f.ids++; f.idEx == "" {
+		f.idEx = fmt.Sprintf(format, args...)
+	}
+}
+
+// safeGet is b.Get with a panic on a damaged page reported as ok = false.
+func safeGet(b *bolt.Bucket, k []byte) (v []byte, ok bool) {
+	defer func() {
+		if recover() != nil {
+			v, ok = nil, false
+		}
+	}()
+	return b.Get(k), true
+}
+
+// safeKeyOf is keyOf with a panic on a damaged page of the ID map reported as ok = false.
+func safeKeyOf(b spaceTx, id string) (k []byte, ok bool) {
+	defer func() {
+		if recover() != nil {
+			k, ok = nil, false
+		}
+	}()
+	return b.keyOf(id), true
+}
+
+// checkIDMap checks that every ID map entry leads to a record holding that ID.
+func (sp *Space) checkIDMap(b spaceTx, c *SpaceCheck, found *checkDamage) {
+	defer func() {
+		if r := recover(); r != nil {
+			found.id(c, "the ID map's pages are damaged: walking it failed (%v)", r)
+		}
+	}()
+	ic := b.ids.Cursor()
+	for k, v := ic.First(); k != nil; k, v = ic.Next() {
+		rv := b.recs.Get(v)
+		if rv == nil {
+			found.id(c, "id %q points at missing record %x", k, v)
+			continue
+		}
+		if view, err := codec.Parse(rv); err == nil && view.ID() != string(k) {
+			found.id(c, "id %q points at the record of %q", k, view.ID())
+		}
+	}
+}
+
+// recheckCounters re-counts the tiers on disk while the in-memory counters disagreed with
+// the first count: the counters follow each commit in commit order, after it, and the
+// first read may have included a commit whose turn had not come. A mismatch counts only if
+// it persists.
+func (sp *Space) recheckCounters(c *SpaceCheck, suspect bool) {
+	for try := 0; suspect && try < 5; try++ {
+		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
+		sp.turn.exclusive(func() {
+			var onDisk [3]int64
+			err := sp.store.view(func(tx *bolt.Tx) error {
+				b, err := sp.buckets(tx)
 				if err != nil {
 					return err
 				}
 				cur := b.recs.Cursor()
+				var vec []float32
 				for k, v := cur.First(); k != nil; k, v = cur.Next() {
-					if _, err := codec.Parse(v); err != nil {
+					view, err := codec.Parse(v)
+					if err != nil {
 						continue // damaged: not counted (Open left it out), reported above
+					}
+					if view.Dim != sp.Dim() {
+						continue // as damaged
+					}
+					vec = slices.Grow(vec[:0], view.Dim)[:view.Dim]
+					if view.Embedding(vec); usableEmbedding(vec) != nil {
+						continue // as damaged
 					}
 					if t := b.tierOf(k, v); t.Valid() {
 						onDisk[t]++
@@ -232,25 +409,13 @@ func (sp *Space) check() (SpaceCheck, error) {
 				}
 				return nil
 			})
-			counts = sp.tiers.Snapshot()
-			counterSuspect = err == nil && counts != onDisk
-			if counterSuspect && try == 4 {
+			counts := sp.counts.Snapshot()
+			suspect = err == nil && counts != onDisk
+			if suspect && try == 4 {
 				c.problem("tier counters %v, records say %v", counts, onDisk)
 			}
 		})
 	}
-	// A write that committed while the snapshot was read may be visible on one side only
-	// (on disk, its turn to touch the indexes still to come): a suspect is a problem only
-	// if the disagreement persists, re-read between two writes' turns, as the counters.
-	for try := 0; (len(suspects) > 0 || len(warmSuspects) > 0) && try < 5; try++ {
-		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
-		last := try == 4
-		sp.turn.exclusive(func() {
-			suspects = sp.recheckHot(&c, suspects, last)
-			warmSuspects = sp.recheckWarm(&c, warmSuspects, last)
-		})
-	}
-	return c, nil
 }
 
 // recheckHot returns the suspects whose record and hot index still disagree; on the last
@@ -305,8 +470,8 @@ func (sp *Space) recheckWarm(c *SpaceCheck, suspects []uint64, last bool) []uint
 
 // tierOnDisk reads the tier of the record seq now, and whether it exists.
 func (sp *Space) tierOnDisk(seq uint64) (t tier.Tier, ok bool) {
-	sp.st.view(func(tx *bolt.Tx) error {
-		b, err := sp.bucket(tx)
+	sp.store.view(func(tx *bolt.Tx) error {
+		b, err := sp.buckets(tx)
 		if err != nil {
 			return err
 		}
@@ -322,7 +487,7 @@ func (sp *Space) tierOnDisk(seq uint64) (t tier.Tier, ok bool) {
 // Check verifies this space alone (see Store.Check).
 func (sp *Space) Check(ctx context.Context) (SpaceCheck, error) {
 	if err := ctx.Err(); err != nil {
-		return SpaceCheck{Name: sp.name}, ctxErr("check", sp.name, err)
+		return SpaceCheck{Name: sp.name}, ctxErr(OpCheck, sp.name, err)
 	}
 	return sp.check()
 }

@@ -4,50 +4,101 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"runtime/debug"
 	"sync"
-	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// Group commit. Every write of a space (BatchRemember, Remember, Forget, bulk updates) is a
-// writeReq handed to the store's committer. Concurrent requests coalesce into one bbolt
-// transaction — one fsync for all of them — with no fixed wait: the first request to arrive
-// commits at once, and whatever queues up during its fsync goes into the next transaction.
-// (bbolt's own DB.Batch waits up to 10 ms for company.)
+// committer is group commit: it turns concurrent write requests into as few bbolt
+// transactions as it can, with no fixed wait. bbolt has one writer and every fsync'd
+// commit costs the same whatever it carries, so sharing commits is what makes 32 unary
+// writers about 10× faster than one (README, "Batch operations"). bbolt's own DB.Batch
+// waits up to 10 ms for company; this waits for none.
 //
-// A request's write function runs inside the shared transaction, in queue order. If one
-// fails, or if a request's ctx ended before the commit, the transaction is rolled back and
-// rerun without it, so a request never shares the fate of another's bad input; a failed
-// commit (a full disk) fails exactly the requests of that transaction.
+// Outline of a request's life (submit):
 //
-// After the commit, each committed request of a space receives a ticket in commit order;
-// requests then apply their changes to the in-memory index in ticket order (turnstile),
-// each in its own goroutine, so the index work of one commit overlaps the next commit.
-
-type writeReq struct {
-	ctx   context.Context
-	space *Space // nil for store-level writes
-	write func(*bolt.Tx) error
-
-	err    error     // outcome, set before the settling signal
-	ticket uint64    // apply ticket in the space's commit order, when committed
-	sig    chan bool // one signal: false = settled, true = handed the lead
-}
-
+//  1. The request joins the queue. If nobody leads, it becomes the leader; otherwise it
+//     sleeps until it is either settled (its outcome is known) or handed the lead.
+//  2. The leader takes the whole queue as its group and runs every member's write in one
+//     transaction, in queue order (commitGroup). A member whose write fails (or panics on a
+//     damaged page) is taken out and the rest rerun without it; a member whose ctx ended
+//     before the commit is taken out the same way, so it leaves no trace. A failed commit
+//     (a full disk) fails exactly that group.
+//  3. After the commit, onCommit hands each member an apply ticket in commit order; then
+//     every member is settled.
+//  4. The leader hands the lead to the first request that queued meanwhile (its group is
+//     the next transaction), or clears leading, and returns its own outcome.
+//  5. Each settled writer applies its change to the in-memory indexes in ticket order
+//     (turnstile, Space.applyInTurn), in its own goroutine: the index work of one commit
+//     overlaps the next commit.
+//
+// Invariants:
+//
+//   - (I1) At most one leader at a time: leading is set by the request that finds it clear
+//     and cleared only by a leader that finds the queue empty, both under mu.
+//   - (I2) leading stays true while the lead is handed on: the leader signals the next
+//     request under mu without clearing it, so no newcomer can start a second group.
+//   - (I3) Each request receives exactly one signal on sig (capacity 1): false when settled,
+//     true when handed the lead; a leader settles itself by returning, with no signal.
+//   - (I4) A request's ticket is issued only if its transaction committed, and tickets of
+//     one space follow commit order, so applying in ticket order applies in commit order.
+//
+// Writes that bypass the committer, and why (they use Store.update directly):
+//
+//   - space create and drop: rare, and they change the set of buckets every grouped write
+//     relies on; they run under the store's mutex instead.
+//   - graph snapshots: megabytes per transaction, written by Close and Space.Snapshot; they
+//     must not stretch the latency of the small writes that would share their commit.
+//   - the access-statistics flush: best-effort, once a second, and it must not take an
+//     apply ticket (it changes no index).
+//   - Open's format check.
 type committer struct {
+	env commitEnv
+
 	mu        sync.Mutex
 	queue     []*writeReq
 	leading   bool
 	lastGroup int // size of the group last taken from the queue
 }
 
-// submit commits r's write (grouped with concurrent ones) and returns once it is durable
-// or has failed. On success r.ticket is the space's apply ticket.
-func (s *Store) submit(r *writeReq) error {
+// commitEnv is what the committer needs from its store. It is the seam that lets tests
+// drive the committer without a store (commit_test.go), and wrap a store's transactions
+// to inject commit failures.
+type commitEnv struct {
+	// update runs fn in one write transaction of members requests and commits it; an error
+	// from fn rolls the transaction back and is returned.
+	update func(members int, fn func(*bolt.Tx) error) error
+	// onCommit runs after a group's transaction committed, before its members are settled.
+	onCommit func(group []*writeReq)
+}
+
+// writeReq is one write handed to the committer.
+type writeReq struct {
+	ctx context.Context
+	// turn orders the request's apply step among its space's writes: when it commits it
+	// gets a ticket from turn. Every write that changes in-memory state (remember, forget,
+	// update, migration) has one; nil for writes with nothing to apply (checkpoints).
+	turn  *turnstile
+	write func(*bolt.Tx) error
+
+	err    error     // outcome, set before the settling signal
+	ticket uint64    // apply ticket from turn, when committed
+	sig    chan bool // one signal (I3): false = settled, true = handed the lead
+}
+
+// issueTickets is the store's onCommit: apply tickets in commit order (I4).
+func issueTickets(group []*writeReq) {
+	for _, r := range group {
+		if r.turn != nil {
+			r.ticket = r.turn.issue()
+		}
+	}
+}
+
+// submit commits r's write, grouped with concurrent ones, and returns once it is durable
+// or has failed. On success r.ticket is its apply ticket.
+func (c *committer) submit(r *writeReq) error {
 	r.sig = make(chan bool, 1)
-	c := &s.commit
 	c.mu.Lock()
 	c.queue = append(c.queue, r)
 	if c.leading {
@@ -55,7 +106,7 @@ func (s *Store) submit(r *writeReq) error {
 		if lead := <-r.sig; !lead {
 			return r.err
 		}
-		c.mu.Lock() // we were handed the lead: our request is at the head of the queue
+		c.mu.Lock() // handed the lead (I2): r is at the head of the queue
 	}
 	c.leading = true
 	if len(c.queue) == 1 && c.lastGroup > 1 {
@@ -74,7 +125,7 @@ func (s *Store) submit(r *writeReq) error {
 	c.lastGroup = len(group)
 	c.mu.Unlock()
 
-	s.commitGroup(group)
+	c.commitGroup(group)
 
 	// Hand the lead to the first waiter, if any, so nobody leads for longer than its own
 	// group (the leader's own latency stays one commit).
@@ -96,14 +147,16 @@ type errMember struct {
 
 func (e *errMember) Error() string { return e.err.Error() }
 
+var errRerun = errors.New("engram: rerun group")
+
 // commitGroup runs the requests in one transaction and settles every one of them.
-func (s *Store) commitGroup(group []*writeReq) {
+func (c *committer) commitGroup(group []*writeReq) {
 	for len(group) > 0 {
 		// Requests whose ctx already ended never start.
 		live := group[:0:0]
 		for _, r := range group {
 			if err := r.ctx.Err(); err != nil {
-				s.settle(r, err)
+				settle(r, err)
 				continue
 			}
 			live = append(live, r)
@@ -112,15 +165,10 @@ func (s *Store) commitGroup(group []*writeReq) {
 			return
 		}
 		var canceled []*writeReq
-		err := s.updateGroup(func(tx *bolt.Tx) error {
+		err := c.env.update(len(live), func(tx *bolt.Tx) error {
 			for _, r := range live {
-				if err := r.write(tx); err != nil {
+				if err := writeOne(r, tx); err != nil {
 					return &errMember{r, err}
-				}
-			}
-			if s.commitHook != nil {
-				if err := s.commitHook(len(live)); err != nil {
-					return err
 				}
 			}
 			// Last look before the commit: a request canceled by now must leave no trace.
@@ -137,19 +185,19 @@ func (s *Store) commitGroup(group []*writeReq) {
 		var em *errMember
 		switch {
 		case err == nil:
-			s.ticket(live)
+			c.env.onCommit(live)
 			for _, r := range live {
-				s.settle(r, nil)
+				settle(r, nil)
 			}
 			return
 		case errors.Is(err, errRerun):
 			for _, r := range canceled {
-				s.settle(r, r.ctx.Err())
+				settle(r, r.ctx.Err())
 			}
 			group = without(live, canceled)
 		case errors.As(err, &em) && len(live) > 1:
 			// One member's write failed: give it its error alone, rerun the others.
-			s.settle(em.r, em.err)
+			settle(em.r, em.err)
 			group = without(live, []*writeReq{em.r})
 		default:
 			// The commit itself failed (or a lone member): everyone in it fails with it.
@@ -157,32 +205,22 @@ func (s *Store) commitGroup(group []*writeReq) {
 				err = em.err
 			}
 			for _, r := range live {
-				s.settle(r, err)
+				settle(r, err)
 			}
 			return
 		}
 	}
 }
 
-var errRerun = errors.New("engram: rerun group")
-
-// updateGroup is db.Update with bbolt panics (a damaged file) turned into CORRUPT.
-func (s *Store) updateGroup(fn func(*bolt.Tx) error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+// writeOne runs one member's write, turning a panic inside it (bbolt meeting a damaged
+// page) into that member's CORRUPT error, as bbolt's own safelyCall isolates one Batch
+// call: the group is rerun without it instead of failing with it.
+func writeOne(r *writeReq, tx *bolt.Tx) (err error) {
 	defer recoverCorrupt(&err)
-	return s.db.Update(fn)
+	return r.write(tx)
 }
 
-// ticket hands out apply tickets, in commit order, to the committed requests of spaces.
-func (s *Store) ticket(rs []*writeReq) {
-	for _, r := range rs {
-		if r.space != nil {
-			r.ticket = r.space.turn.issue()
-		}
-	}
-}
-
-func (s *Store) settle(r *writeReq, err error) {
+func settle(r *writeReq, err error) {
 	r.err = err
 	r.sig <- false
 }
@@ -202,53 +240,4 @@ func without(rs, drop []*writeReq) []*writeReq {
 		}
 	}
 	return out
-}
-
-// turnstile makes the committed writes of a space touch its index in commit order. A
-// ticket holder waits on its own channel and the one leaving wakes exactly the next ticket,
-// so 32 callers of one group commit cost 32 wakeups, not 32² (a condition variable's
-// broadcast would wake every waiter at every turn).
-type turnstile struct {
-	issued  atomic.Uint64 // last ticket handed out
-	mu      sync.Mutex
-	done    uint64                   // last ticket that left (guarded by mu)
-	waiters map[uint64]chan struct{} // tickets waiting for their turn (guarded by mu)
-}
-
-func (t *turnstile) issue() uint64 { return t.issued.Add(1) }
-
-// enter waits for ticket's turn. Until leave, no other write of the space touches the index.
-func (t *turnstile) enter(ticket uint64) {
-	t.mu.Lock()
-	if t.done+1 == ticket {
-		t.mu.Unlock()
-		return
-	}
-	if t.waiters == nil {
-		t.waiters = make(map[uint64]chan struct{})
-	}
-	ch := make(chan struct{})
-	t.waiters[ticket] = ch
-	t.mu.Unlock()
-	<-ch
-}
-
-func (t *turnstile) leave(ticket uint64) {
-	t.mu.Lock()
-	t.done = ticket
-	if ch, ok := t.waiters[ticket+1]; ok {
-		delete(t.waiters, ticket+1)
-		close(ch)
-	}
-	t.mu.Unlock()
-}
-
-// exclusive runs fn between two writes' turns (for snapshots): it takes a ticket of its
-// own, so it runs after every write that already has a ticket has applied and before any
-// later one does; fn sees the index as a prefix of the commits left it.
-func (t *turnstile) exclusive(fn func()) {
-	ticket := t.issue()
-	t.enter(ticket)
-	defer t.leave(ticket)
-	fn()
 }

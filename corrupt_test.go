@@ -55,7 +55,11 @@ func sameMemory(got, want Memory) bool {
 
 // exercise opens a damaged copy and uses it every way a caller would. Whatever it returns
 // must be either a typed engram error or exactly the data that was stored; it must not
-// panic or hang.
+// panic or hang. The answers must also agree with each other — a memory Get does not
+// find is neither listed nor recalled, no ID is listed or recalled twice — and a write
+// must either fail with a typed error or do exactly what it says: storing an existing ID
+// replaces it (one memory with the ID afterwards), Forget of a found ID forgets it, and
+// neither makes another memory unreadable.
 func exercise(t *testing.T, path string, want map[string]map[string]Memory) (opened bool) {
 	t.Helper()
 	ctx := context.Background()
@@ -78,15 +82,26 @@ func exercise(t *testing.T, path string, want map[string]map[string]Memory) (ope
 		if err != nil {
 			continue // a damaged name: the space is gone, which Check reports
 		}
-		for m, err := range sp.All(ctx) {
-			typed("scan", err)
-			if err != nil {
-				break
+		var again, gone string // the IDs written below
+		// listed returns how often All lists each ID, and whether it listed everything.
+		listed := func() (map[string]int, bool) {
+			n := map[string]int{}
+			for m, err := range sp.All(ctx) {
+				typed("scan", err)
+				if err != nil {
+					return n, false
+				}
+				if w, ok := mems[m.ID]; m.ID != again && (!ok || !sameMemory(m, w)) {
+					t.Fatalf("scan of %s returned a memory that was not stored: %+v", name, m)
+				}
+				if n[m.ID]++; n[m.ID] > 1 {
+					t.Fatalf("scan of %s lists %s twice", name, m.ID)
+				}
 			}
-			if w, ok := mems[m.ID]; !ok || !sameMemory(m, w) {
-				t.Fatalf("scan of %s returned a memory that was not stored: %+v", name, m)
-			}
+			return n, true
 		}
+		all, complete := listed()
+		found, missing := map[string]bool{}, map[string]bool{}
 		n := 0
 		for id, w := range mems {
 			if n++; n > 40 {
@@ -94,16 +109,72 @@ func exercise(t *testing.T, path string, want map[string]map[string]Memory) (ope
 			}
 			got, err := sp.Get(ctx, id)
 			typed("get", err)
-			if err == nil && !sameMemory(got, w) {
+			switch {
+			case err == nil && !sameMemory(got, w):
 				t.Fatalf("Get(%s) returned different data: %+v", id, got)
+			case err == nil:
+				found[id] = true
+			case errors.Is(err, ErrNotFound):
+				missing[id] = true
+				if all[id] > 0 {
+					t.Fatalf("Get(%s) says NOT_FOUND, and All lists it", id)
+				}
 			}
 			hits, err := sp.Recall(ctx, Query{Embedding: w.Embedding, K: 3, MinSimilarity: -1})
 			typed("recall", err)
+			seen := map[string]bool{}
 			for _, h := range hits {
 				if ow, ok := mems[h.Memory.ID]; !ok || !sameMemory(h.Memory, ow) {
 					t.Fatalf("Recall returned a memory that was not stored: %+v", h.Memory)
 				}
+				if seen[h.Memory.ID] {
+					t.Fatalf("Recall returned %s twice", h.Memory.ID)
+				}
+				seen[h.Memory.ID] = true
 			}
+		}
+		for id := range missing { // recalled by its own vector only if Get finds it
+			hits, _ := sp.Recall(ctx, Query{Embedding: mems[id].Embedding, K: 1, MinSimilarity: -1})
+			if len(hits) == 1 && hits[0].Memory.ID == id {
+				t.Fatalf("Get(%s) says NOT_FOUND, and Recall returns it", id)
+			}
+		}
+		// Writes: store a found ID again, forget another.
+		for id := range found {
+			if again == "" {
+				again = id
+			} else if gone == "" {
+				gone = id
+			}
+		}
+		if gone == "" {
+			continue
+		}
+		res, err := sp.BatchRemember(ctx, []Memory{{ID: again, Embedding: mems[again].Embedding, Content: "again"}})
+		typed("remember", err)
+		if err == nil && res.Items[0].Err == nil && !res.Items[0].Replaced {
+			t.Fatalf("storing the existing ID %s again did not replace it", again)
+		}
+		forgot, err := sp.Forget(ctx, gone)
+		typed("forget", err)
+		if err == nil {
+			if forgot != 1 {
+				t.Fatalf("Forget(%s), which Get finds, forgot %d", gone, forgot)
+			}
+			if _, err := sp.Get(ctx, gone); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Get(%s) after Forget: %v", gone, err)
+			}
+		}
+		for id := range found { // the writes made no other memory unreadable
+			if id == again || id == gone {
+				continue
+			}
+			if got, err := sp.Get(ctx, id); err != nil || !sameMemory(got, mems[id]) {
+				t.Fatalf("Get(%s), found before two writes, after them: %v", id, err)
+			}
+		}
+		if after, ok := listed(); complete && ok && after[again] != 1 {
+			t.Fatalf("after storing %s again, All lists it %d times", again, after[again])
 		}
 	}
 	return true
@@ -140,9 +211,11 @@ func TestDamagedStoreFiles(t *testing.T) {
 		}
 		p := filepath.Join(dir, name+".db")
 		copyWith(t, orig, p, damage)
-		if exercise(t, p, want) {
-			opened++
-		}
+		t.Run(name, func(t *testing.T) {
+			if exercise(t, p, want) {
+				opened++
+			}
+		})
 	}
 	for _, n := range []int{0, 100, 4096, 8192, size / 2, size - 4096, size - 1} {
 		run(fmt.Sprintf("trunc-%d", n), func(b []byte) []byte { return b[:n] })
@@ -163,7 +236,28 @@ func TestDamagedStoreFiles(t *testing.T) {
 			return b
 		})
 	}
-	t.Logf("%d damaged copies, %d opened (the others failed with typed errors)", 7+2*trials, opened)
+	// Damage aimed at the ID maps, the one structure without a checksum: random flips and
+	// zeroed pages within their pages.
+	var mapPages []boltPage
+	for _, space := range []string{"flat", "graph"} {
+		mapPages = append(mapPages, bucketPages(t, orig, spaceBucket(space, kindIDs))...)
+	}
+	for i := 0; i < trials; i++ {
+		pg := mapPages[r.IntN(len(mapPages))]
+		flips := 1 + r.IntN(8)
+		zero := i%5 == 4
+		run(fmt.Sprintf("idmap-%d", i), func(b []byte) []byte {
+			if zero {
+				clear(b[pg.off : pg.off+4096])
+				return b
+			}
+			for j := 0; j < flips; j++ {
+				b[pg.off+r.IntN(4096)] ^= 1 << r.IntN(8)
+			}
+			return b
+		})
+	}
+	t.Logf("%d damaged copies, %d opened (the others failed with typed errors)", 7+3*trials, opened)
 }
 
 // TestDamagedSnapshotIsRebuilt: a damaged graph snapshot is detected and the graph rebuilt
@@ -240,7 +334,12 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 		t.Fatalf("damaged space: %v %+v", err, sc)
 	}
 	t.Logf("problems found: %q", sc.Problems)
-	if _, err := sp.Get(ctx, "ca0"); !errors.Is(err, ErrCorrupt) {
+	// The damage Check found in the ID map makes the space read through a map rebuilt
+	// from the records (Get finds the right memory) and refuse writes until Repair.
+	if m, err := sp.Get(ctx, "ca0"); err != nil || m.ID != "ca0" {
 		t.Fatalf("Get through a damaged ID map: %v", err)
+	}
+	if _, err := sp.Remember(ctx, Memory{ID: "new", Embedding: randUnit(rand.New(rand.NewPCG(1, 1)), 8)}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a write to a space Check found damaged: %v, want CORRUPT", err)
 	}
 }

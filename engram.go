@@ -1,17 +1,3 @@
-// Package engram is an embedded, in-process memory store: an application opens one local
-// file, creates named memory spaces, remembers memories (content, embedding, confidence,
-// timestamps, metadata) in batches, and recalls the memories nearest to a cue.
-//
-// Each batch is validated item by item (a bad item fails alone, with a stable error code),
-// its embeddings are normalized with SIMD in one pass, it is written to bbolt in one
-// transaction (fsync'd by default), and then inserted into the space's in-memory vector
-// index. Recall searches that index and reads the hits back from disk.
-//
-// A Store and its Spaces are safe for concurrent use. Recalls run in parallel with each
-// other and with writes; writes to different spaces only meet at bbolt's commit.
-//
-// Durability: with default options, once a write call returns successfully its memories
-// survive a crash of the process or the machine.
 package engram
 
 import (
@@ -27,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/internal/ids"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -35,6 +20,16 @@ import (
 )
 
 // Store is an open engram file. Create one with Open and release it with Close.
+//
+// Lock order. A goroutine holding one of these takes only locks listed after it:
+//
+//	Store.flushMu → Store.mu → Space.mu (read) → bbolt's writer lock (a write transaction)
+//	Space.migrateMu → committer (a write transaction) → the write's turn → Space.mu → tierState.mu
+//
+// accessTracker.mu is taken inside write transactions (Forget) and alone; committer.mu,
+// turnstile.mu, gate.mu, Space.feedMu and the indexes' own locks are leaves, held for a few
+// instructions. A turn (Space.turn) orders like a lock: a write takes it after its commit
+// returned, never inside a transaction, and never while holding Store.mu.
 type Store struct {
 	db    *bolt.DB
 	path  string
@@ -44,8 +39,9 @@ type Store struct {
 	gate  gate
 	limit Limits
 
-	mu     sync.Mutex // guards spaces and serializes space create / drop
+	mu     sync.Mutex // guards spaces and drops, and serializes space create / drop
 	spaces map[string]*Space
+	drops  map[string]chan struct{} // spaces being dropped: closed when the drop ends
 
 	commit committer // group commit of space writes (commit.go)
 
@@ -54,7 +50,8 @@ type Store struct {
 	stopMigrate context.CancelFunc
 	resident    residency
 	tiered      atomic.Int32  // spaces with tiering: whether file pages are released
-	closing     chan struct{} // closed when Close begins: writers waiting for hot room give up
+	draining    chan struct{} // closed when Close begins: writes no longer wait for hot room
+	closing     chan struct{} // closed once feeds are drained: writers waiting for hot room give up
 	closeOnce   sync.Once
 	closeErr    error
 	migrateDone chan struct{}
@@ -63,10 +60,7 @@ type Store struct {
 	flushStop chan struct{}
 	flushDone chan struct{}
 
-	// commitHook, when set (by tests), runs inside every write transaction just before it
-	// commits, with the number of write requests sharing it (1 for other writes); an error
-	// aborts the transaction as a failed commit would.
-	commitHook func(members int) error
+	tempDir string // OpenTemp's directory, removed by Close (opentemp.go)
 }
 
 // Open opens the store file at path, creating it if needed (unless read-only), and loads
@@ -77,7 +71,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
-			return nil, newErr(CodeInvalidOption, "open", "", err.Error(), nil)
+			return nil, newErr(CodeInvalidOption, OpOpen, "", err.Error(), nil)
 		}
 	}
 	start := time.Now()
@@ -107,8 +101,14 @@ func Open(path string, opts ...Option) (*Store, error) {
 		ids:    ids.New(),
 		limit:  o.limits,
 		spaces: make(map[string]*Space),
+		drops:  make(map[string]chan struct{}),
 
-		closing: make(chan struct{}),
+		draining: make(chan struct{}),
+		closing:  make(chan struct{}),
+	}
+	s.commit.env = commitEnv{update: s.updateTx, onCommit: issueTickets}
+	if o.wrapCommit != nil {
+		s.commit.env = o.wrapCommit(s.commit.env)
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -140,7 +140,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 // free-list pages becomes an error.
 func openBolt(path string, mode os.FileMode, opts *bolt.Options) (db *bolt.DB, err error) {
 	if err := preflight(path); err != nil {
-		return nil, fmt.Errorf("%w: %v", berrors.ErrInvalid, err)
+		return nil, err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -151,52 +151,58 @@ func openBolt(path string, mode os.FileMode, opts *bolt.Options) (db *bolt.DB, e
 	return bolt.Open(path, mode, opts)
 }
 
-func openErr(path string, err error) error {
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return newErr(CodeLocked, "open", "", fmt.Sprintf("%s is held by another store", path), err)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
-		errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
-		return newErr(CodeCorrupt, "open", "", path+" is not a valid store file", err)
-	}
-	return newErr(CodeStorage, "open", "", path, err)
-}
-
-// init creates the top-level buckets of a new file and checks the format of an old one.
+// init checks that the file is an engram store of a format this code reads, and gives a
+// new one its top-level buckets. It looks before it writes, for two reasons: a bbolt
+// database of another application (buckets, but no engram marker) must be refused and left
+// byte for byte as it was, and reopening an existing store must not need a write (a store
+// must open, read-only or not, on a full disk). An empty database — a new file, or one
+// whose first transaction never committed — becomes a store.
 func (s *Store) init() error {
-	check := func(tx *bolt.Tx) error {
+	var fresh bool
+	err := s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
+			var names []string
+			tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				if names = append(names, string(name)); len(names) == 3 {
+					return errStopWalk
+				}
+				return nil
+			})
+			if len(names) > 0 {
+				return newErr(CodeCorrupt, OpOpen, "", fmt.Sprintf("%s is a bbolt database but not an engram store "+
+					"(it has buckets such as %q and no %q marker); it was left as it is", s.path, names, bucketMeta), nil)
+			}
+			fresh = true
 			return nil
 		}
 		if f := meta.Get(keyFormat); len(f) != 1 || f[0] < 1 || f[0] > storeFormat {
-			return newErr(CodeCorrupt, "open", "", fmt.Sprintf("unsupported store format %v", f), nil)
+			return newErr(CodeCorrupt, OpOpen, "", fmt.Sprintf("unsupported store format %v", f), nil)
+		} else if f[0] != storeFormat || tx.Bucket(bucketSpaces) == nil {
+			fresh = true // format 1, upgraded below
 		}
 		return nil
-	}
-	if s.opts.readOnly {
-		return s.view(check)
+	})
+	if err != nil || !fresh || s.opts.readOnly {
+		return err
 	}
 	return s.update(context.Background(), func(tx *bolt.Tx) error {
-		if err := check(tx); err != nil {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
 			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			var err error
-			if meta, err = tx.CreateBucket(bucketMeta); err != nil {
-				return err
-			}
 		}
 		if f := meta.Get(keyFormat); len(f) != 1 || f[0] != storeFormat { // new, or format 1
 			if err := meta.Put(keyFormat, []byte{storeFormat}); err != nil {
 				return err
 			}
 		}
-		_, err := tx.CreateBucketIfNotExists(bucketSpaces)
+		_, err = tx.CreateBucketIfNotExists(bucketSpaces)
 		return err
 	})
 }
+
+// errStopWalk ends a bbolt ForEach early.
+var errStopWalk = errors.New("stop")
 
 // loadSpaces opens every stored space and rebuilds its index, spaces in parallel.
 func (s *Store) loadSpaces() error {
@@ -233,9 +239,18 @@ func (s *Store) loadSpaces() error {
 
 // Close drains the space's batchers and streams (committing everything they accepted),
 // waits for calls in flight, flushes pending access statistics, saves the graph index of
-// every space whose graph changed (see Space.Snapshot), and releases the file.
-// Calls made after Close fail with CLOSED. Later and concurrent calls of Close wait for the
-// first to finish (the file is released when any returns) and return its result.
+// every space whose graph changed (see Space.Snapshot), and releases the file. It returns
+// in bounded time, whatever batchers and streams exist (see Stream.Close).
+//
+// Close always releases the file, and the store it leaves is consistent: everything
+// committed is durable. What Close saves on the way is derived data — a graph snapshot
+// spares the next Open a rebuild, the access statistics rank recalls — so when saving it
+// fails (a full disk), Close still closes and returns a CLOSED error (not retryable: the
+// store is closed, and a second Close has nothing left to do) that wraps what failed, so
+// errors.Is(err, ErrStorage) tells a disk problem; the next Open rebuilds the graph from
+// the records. Calls made after Close fail with CLOSED. Later and concurrent calls of Close
+// wait for the first to finish (the file is released when any returns) and return its
+// result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.close() })
 	return s.closeErr
@@ -246,13 +261,11 @@ func (s *Store) close() error {
 		return nil
 	}
 	// Batchers and streams first: they commit what they accepted while the store is open.
-	s.mu.Lock()
-	open := make([]*Space, 0, len(s.spaces))
-	for _, sp := range s.spaces {
-		open = append(open, sp)
-	}
-	s.mu.Unlock()
-	for _, sp := range open {
+	// Their writes do not wait for hot-tier room (a full hot tier with the migrator off
+	// would hold Close forever): a queue's worth over capacity is demoted after the next
+	// Open. Streams whose acks nobody reads drop them (Stream.Close): Close is bounded.
+	close(s.draining)
+	for _, sp := range s.spaceList() {
 		sp.closeFeeds()
 	}
 	// Writers waiting for hot-tier room give up (CLOSED): with the migrator stopping, no room
@@ -270,38 +283,42 @@ func (s *Store) close() error {
 		<-s.flushDone
 	}
 	var errs []error
+	msg := "the store is closed and consistent, but saving derived state failed (nothing committed is lost; the next Open rebuilds it)"
 	if !s.opts.readOnly {
 		if err := s.flushAccess(); err != nil {
 			errs = append(errs, err)
 		}
-		s.mu.Lock()
-		spaces := make([]*Space, 0, len(s.spaces))
-		for _, sp := range s.spaces {
-			spaces = append(spaces, sp)
-		}
-		s.mu.Unlock()
-		for _, sp := range spaces {
+		for _, sp := range s.spaceList() {
 			if err := sp.snapshot(context.Background()); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		if s.opts.noSync {
 			if err := s.db.Sync(); err != nil {
-				errs = append(errs, newErr(CodeStorage, "close", "", "sync", err))
+				errs = append(errs, storageErr(OpClose, "", err))
+				msg = "the store is closed, but its final sync failed: writes since the last successful Sync may not survive a machine crash"
 			}
 		}
 	}
 	if err := s.db.Close(); err != nil {
-		errs = append(errs, newErr(CodeStorage, "close", "", "", err))
+		errs = append(errs, storageErr(OpClose, "", err))
 	}
-	return errors.Join(errs...)
+	if err := s.removeTemp(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	// CLOSED, wrapping the causes: Close cannot be retried (the file is released), and
+	// errors.Is(err, ErrStorage) / ErrAccess still tell what failed.
+	return newErr(CodeClosed, OpClose, "", msg, errors.Join(errs...))
 }
 
 // Sync writes pending access statistics and, under WithNoSync, fsyncs the file, so that
 // everything written before the call is durable.
 func (s *Store) Sync() error {
 	if !s.gate.enter() {
-		return newErr(CodeClosed, "sync", "", "", nil)
+		return newErr(CodeClosed, OpSync, "", "", nil)
 	}
 	defer s.gate.exit()
 	if s.opts.readOnly {
@@ -311,7 +328,7 @@ func (s *Store) Sync() error {
 		return err
 	}
 	if err := s.db.Sync(); err != nil {
-		return newErr(CodeStorage, "sync", "", "", err)
+		return newErr(CodeStorage, OpSync, "", "", err)
 	}
 	return nil
 }
@@ -326,252 +343,6 @@ func (s *Store) Limits() Limits { return s.limit }
 // increasing in the order the store hands them out (so roughly by creation time).
 func (s *Store) NewID() string { return s.ids.Next() }
 
-// Spaces returns the names of the store's spaces, sorted.
-func (s *Store) Spaces() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	names := make([]string, 0, len(s.spaces))
-	for n := range s.spaces {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
-
-// Space returns the space called name, creating it if it does not exist. Space names are
-// 1 to 64 characters of lower-case ASCII letters, digits, '_' and '-', starting with a letter
-// or digit. The options apply at creation; for an existing space they must agree with its
-// stored configuration (a different WithDimension fails with DIMENSION_MISMATCH). Calling
-// Space again returns the same *Space.
-func (s *Store) Space(ctx context.Context, name string, opts ...SpaceOption) (*Space, error) {
-	const op = "space"
-	if err := validSpaceName(name); err != nil {
-		return nil, newErr(CodeInvalidSpaceName, op, "", err.Error(), nil)
-	}
-	var so spaceOptions
-	for _, opt := range opts {
-		if err := opt(&so); err != nil {
-			return nil, newErr(CodeInvalidOption, op, name, err.Error(), nil)
-		}
-	}
-	if so.dimSet && so.dim > s.limit.MaxDimension {
-		return nil, newErr(CodeInvalidOption, op, name, fmt.Sprintf("dimension %d exceeds the limit %d", so.dim, s.limit.MaxDimension), nil)
-	}
-	if !s.gate.enter() {
-		return nil, newErr(CodeClosed, op, name, "", nil)
-	}
-	defer s.gate.exit()
-	if err := ctx.Err(); err != nil {
-		return nil, ctxErr(op, name, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sp, ok := s.spaces[name]; ok {
-		if err := sp.checkOptions(so); err != nil {
-			return nil, err
-		}
-		return sp, nil
-	}
-	if s.opts.readOnly {
-		return nil, newErr(CodeReadOnly, op, name, "cannot create a space in a read-only store", nil)
-	}
-	if len(s.spaces) >= s.limit.MaxSpaces {
-		return nil, newErr(CodeTooManySpaces, op, name, fmt.Sprintf("the store holds %d spaces, the limit", len(s.spaces)), nil)
-	}
-	cfg := codec.Config{
-		Metric:           codec.MetricCosine,
-		Index:            uint8(so.index),
-		Dim:              so.dim,
-		Created:          time.Now().UnixNano(),
-		ConfidenceWeight: DefaultConfidenceWeight,
-		M:                DefaultHNSWM,
-		EfConstruction:   DefaultHNSWEfConstruction,
-		EfSearch:         DefaultHNSWEfSearch,
-		HNSWThreshold:    DefaultHNSWThreshold,
-	}
-	if so.weightSet {
-		cfg.ConfidenceWeight = so.weight
-	}
-	if so.hnswSet {
-		cfg.M, cfg.EfConstruction, cfg.EfSearch = so.hnsw[0], so.hnsw[1], so.hnsw[2]
-	}
-	if so.thresholdSet {
-		cfg.HNSWThreshold = so.threshold
-	}
-	if so.tiering != nil {
-		cfg.Tiering = tieringToConfig(*so.tiering)
-	}
-	if so.decay != nil {
-		cfg.Decay = decayToConfig(*so.decay)
-	}
-	if err := s.update(ctx, func(tx *bolt.Tx) error {
-		return createSpace(tx, name, cfg)
-	}); err != nil {
-		return nil, s.storageErr(op, name, err)
-	}
-	sp := newSpace(s, name, cfg)
-	s.addSpace(sp)
-	s.log.Info("space created", "space", name, "dim", cfg.Dim)
-	return sp, nil
-}
-
-// addSpace and removeSpace keep the space map and the tiered count; called with s.mu held.
-func (s *Store) addSpace(sp *Space) {
-	s.spaces[sp.name] = sp
-	if sp.tier != nil {
-		s.tiered.Add(1)
-	}
-}
-
-func (s *Store) removeSpace(sp *Space) {
-	delete(s.spaces, sp.name)
-	if sp.tier != nil {
-		s.tiered.Add(-1)
-	}
-}
-
-// LookupSpace returns an existing space, or SPACE_NOT_FOUND.
-func (s *Store) LookupSpace(name string) (*Space, error) {
-	if err := validSpaceName(name); err != nil {
-		return nil, newErr(CodeInvalidSpaceName, "lookup", "", err.Error(), nil)
-	}
-	if s.gate.isClosed() {
-		return nil, newErr(CodeClosed, "lookup", name, "", nil)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sp, ok := s.spaces[name]; ok {
-		return sp, nil
-	}
-	return nil, newErr(CodeSpaceNotFound, "lookup", name, "", nil)
-}
-
-// DropSpace deletes a space with all its memories and its index. It waits for calls in
-// flight on the space; afterwards the old *Space fails every call with SPACE_NOT_FOUND.
-func (s *Store) DropSpace(ctx context.Context, name string) error {
-	const op = "drop"
-	if err := validSpaceName(name); err != nil {
-		return newErr(CodeInvalidSpaceName, op, "", err.Error(), nil)
-	}
-	if !s.gate.enter() {
-		return newErr(CodeClosed, op, name, "", nil)
-	}
-	defer s.gate.exit()
-	if err := ctx.Err(); err != nil {
-		return ctxErr(op, name, err)
-	}
-	if s.opts.readOnly {
-		return newErr(CodeReadOnly, op, name, "", nil)
-	}
-	s.mu.Lock()
-	sp, ok := s.spaces[name]
-	if !ok || !sp.dropping.CompareAndSwap(false, true) {
-		s.mu.Unlock()
-		return newErr(CodeSpaceNotFound, op, name, "", nil)
-	}
-	s.mu.Unlock()
-	// Drain without holding s.mu: calls running on the space may need the store (the
-	// migrator lists spaces under s.mu while a writer waits for it to make hot room).
-	close(*sp.closing.Load()) // writers waiting for hot-tier room give up (SPACE_NOT_FOUND)
-	sp.closeFeeds()           // its batchers and streams finish what they accepted
-	sp.gate.close()           // refuse new calls on the space and wait for running ones
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.update(ctx, func(tx *bolt.Tx) error {
-		return deleteSpace(tx, name)
-	}); err != nil {
-		sp.gate.reopen()
-		sp.closing.Store(new(make(chan struct{})))
-		sp.dropping.Store(false)
-		return s.storageErr(op, name, err)
-	}
-	s.removeSpace(sp)
-	sp.release()
-	s.log.Info("space dropped", "space", name)
-	return nil
-}
-
-// update runs fn in a write transaction. After fn (and the test commit hook) it checks ctx
-// one last time: a call canceled before its commit leaves no trace, one canceled after it
-// stands. Internal writes that must not be abandoned pass context.Background().
-func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer recoverCorrupt(&err)
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		if s.commitHook != nil {
-			if err := s.commitHook(1); err != nil {
-				return err
-			}
-		}
-		return ctx.Err()
-	})
-}
-
-// view runs fn in a read transaction.
-func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer recoverCorrupt(&err)
-	return s.db.View(fn)
-}
-
-// recoverCorrupt turns a panic inside bbolt into a CORRUPT error. bbolt validates page
-// headers with panics ("invalid page type", out-of-range page ids) rather than errors, and
-// a damaged page id can send it outside the file's mapping (a memory fault, made a panic by
-// debug.SetPanicOnFault for the transaction's goroutine). A damaged file must give the
-// caller a clear error, not crash the process. bbolt's View and Update roll the transaction
-// back in a deferred call, so no lock stays held.
-func recoverCorrupt(err *error) {
-	if r := recover(); r != nil {
-		*err = newErr(CodeCorrupt, "", "", fmt.Sprintf("the store file is damaged (bbolt: %v)", r), nil)
-	}
-}
-
-// writeErr classifies the failure of a write request: its ctx ending before the commit,
-// an engram error from inside the write, or a failed commit (STORAGE).
-func (s *Store) writeErr(ctx context.Context, op, space string, err error) *Error {
-	if ctxe := ctx.Err(); ctxe != nil && errors.Is(err, ctxe) {
-		return ctxErr(op, space, err)
-	}
-	var e *Error
-	if errors.As(s.storageErr(op, space, err), &e) {
-		return e
-	}
-	return newErr(CodeStorage, op, space, "", err)
-}
-
-// storageErr wraps a transaction error: engram errors pass through, bbolt's become STORAGE
-// (READ_ONLY for a read-only database).
-func (s *Store) storageErr(op, space string, err error) error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	if errors.Is(err, berrors.ErrDatabaseReadOnly) || errors.Is(err, berrors.ErrTxNotWritable) {
-		return newErr(CodeReadOnly, op, space, "", err)
-	}
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return newErr(CodeClosed, op, space, "", err)
-	}
-	return newErr(CodeStorage, op, space, "", err)
-}
-
-func validSpaceName(name string) error {
-	if len(name) == 0 || len(name) > 64 {
-		return fmt.Errorf("space name must be 1 to 64 characters, got %d", len(name))
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || (i > 0 && (c == '_' || c == '-'))
-		if !ok {
-			return fmt.Errorf("space name %q: character %q at %d is not allowed ([a-z0-9][a-z0-9_-]*)", name, c, i)
-		}
-	}
-	return nil
-}
-
 // StoreStats describes a store at one moment.
 type StoreStats struct {
 	Path      string
@@ -583,19 +354,13 @@ type StoreStats struct {
 
 // Stats returns the store's statistics and those of every space.
 func (s *Store) Stats() StoreStats {
-	st := StoreStats{Path: s.path, ReadOnly: s.opts.readOnly, NoSync: s.opts.noSync}
+	stats := StoreStats{Path: s.path, ReadOnly: s.opts.readOnly, NoSync: s.opts.noSync}
 	if fi, err := os.Stat(s.path); err == nil {
-		st.FileBytes = fi.Size()
+		stats.FileBytes = fi.Size()
 	}
-	s.mu.Lock()
-	spaces := make([]*Space, 0, len(s.spaces))
-	for _, sp := range s.spaces {
-		spaces = append(spaces, sp)
+	for _, sp := range s.spaceList() {
+		stats.Spaces = append(stats.Spaces, sp.Stats())
 	}
-	s.mu.Unlock()
-	for _, sp := range spaces {
-		st.Spaces = append(st.Spaces, sp.Stats())
-	}
-	slices.SortFunc(st.Spaces, func(a, b SpaceStats) int { return strings.Compare(a.Name, b.Name) })
-	return st
+	slices.SortFunc(stats.Spaces, func(a, b SpaceStats) int { return strings.Compare(a.Name, b.Name) })
+	return stats
 }

@@ -61,8 +61,8 @@ func TestOpenRejectsBadOptionsAndFiles(t *testing.T) {
 	if _, err := Open(junk); CodeOf(err) != CodeCorrupt {
 		t.Fatalf("Open(junk) = %v, want CORRUPT", err)
 	}
-	if _, err := Open(filepath.Join(dir, "missing.db"), WithReadOnly()); CodeOf(err) != CodeStorage {
-		t.Fatalf("read-only Open of a missing file = %v, want STORAGE", err)
+	if _, err := Open(filepath.Join(dir, "missing.db"), WithReadOnly()); CodeOf(err) != CodeAccess || IsRetryable(err) {
+		t.Fatalf("read-only Open of a missing file = %v, want ACCESS, not retryable", err)
 	}
 }
 

@@ -443,3 +443,68 @@ func ExampleBatcher_Flush() {
 	// queued: 3 stored: 0
 	// queued: 0 stored: 3
 }
+
+// An import records how far it got beside the memories it stored, so a rerun resumes
+// after the last committed batch.
+func ExampleSpace_SetCheckpoint() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "engram-example")
+	defer os.RemoveAll(dir)
+	store, err := engram.Open(filepath.Join(dir, "memories.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	sp, _ := store.Space(ctx, "rows", engram.WithDimension(2))
+
+	rows := []struct {
+		key  int
+		text string
+	}{{1, "first"}, {2, "second"}, {3, "third"}}
+	last, _ := sp.Checkpoint(ctx, "import") // nil on the first run
+	for _, r := range rows {
+		if last != nil && r.key <= int(last[0]) {
+			continue
+		}
+		if _, err := sp.Remember(ctx, engram.Memory{ID: fmt.Sprint(r.key), Content: r.text, Embedding: []float32{1, float32(r.key)}}); err != nil {
+			log.Fatal(err)
+		}
+		if err := sp.SetCheckpoint(ctx, "import", []byte{byte(r.key)}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	v, _ := sp.Checkpoint(ctx, "import")
+	fmt.Println(sp.Len(), v[0])
+	// Output: 3 3
+}
+
+// Restore writes memories back as they were read — tier and access statistics included —
+// so copying a space keeps archived memories archived.
+func ExampleSpace_Restore() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "engram-example")
+	defer os.RemoveAll(dir)
+	store, err := engram.Open(filepath.Join(dir, "memories.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	src, _ := store.Space(ctx, "src")
+	src.BatchRemember(ctx, []engram.Memory{{ID: "now", Embedding: []float32{1, 0}}})
+	src.Archive(ctx, []engram.Memory{{ID: "then", Embedding: []float32{0, 1}}})
+
+	var all []engram.Memory
+	for m, err := range src.All(ctx) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		all = append(all, m)
+	}
+	dst, _ := store.Space(ctx, "dst")
+	if _, err := dst.Restore(ctx, all); err != nil {
+		log.Fatal(err)
+	}
+	then, _ := dst.Get(ctx, "then")
+	fmt.Println(dst.Len(), then.Tier)
+	// Output: 2 cold
+}

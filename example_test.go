@@ -7,8 +7,10 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/engram-go/engram"
+	"github.com/engram-go/engram/embed/hash"
 )
 
 // tempStore opens a store in a fresh directory; the examples remove it when done.
@@ -267,4 +269,61 @@ func ExampleStore_Stats() {
 		fmt.Println(sp.Name, sp.Len, sp.Dim, sp.Index, sp.Tiers)
 	}
 	// Output: notes 1 3 flat [1 0 0]
+}
+
+// A space with an Embedder takes text: memories without an embedding are embedded inside
+// BatchRemember, and Query.Text recalls by text. embed/hash is an offline embedder
+// (feature hashing of words and character n-grams); embed/glove, embed/openai and
+// embed/ollama are others.
+func ExampleWithEmbedder() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "engram-example")
+	defer os.RemoveAll(dir)
+	store, err := engram.Open(filepath.Join(dir, "memories.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	embedder, _ := hash.New(hash.WithDimension(256))
+	notes, err := store.Space(ctx, "notes", engram.WithEmbedder(embedder))
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, _ := notes.BatchRemember(ctx, []engram.Memory{
+		{Content: "Ada prefers green tea in the afternoon"},
+		{Content: "Ada's cat is called Turing"},
+		{Content: "The build server restarts every night at two"},
+	})
+	fmt.Println(res.Stored, notes.Dim())
+	hits, _ := notes.Recall(ctx, engram.Query{Text: "what is the name of Ada's cat", K: 1})
+	fmt.Println(hits[0].Memory.Content)
+	// Output:
+	// 3 256
+	// Ada's cat is called Turing
+}
+
+// Any function can be an Embedder.
+func ExampleEmbedderFunc() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "engram-example")
+	defer os.RemoveAll(dir)
+	store, _ := engram.Open(filepath.Join(dir, "memories.db"))
+	defer store.Close()
+	// A toy embedder: word lengths. Real ones call a model.
+	lengths := engram.EmbedderFunc(func(_ context.Context, texts []string) ([][]float32, error) {
+		out := make([][]float32, len(texts))
+		for i, t := range texts {
+			v := make([]float32, 4)
+			for j, w := range strings.Fields(t) {
+				v[j%4] += float32(len(w))
+			}
+			out[i] = v
+		}
+		return out, nil
+	})
+	sp, _ := store.Space(ctx, "toy", engram.WithEmbedder(lengths))
+	sp.BatchRemember(ctx, []engram.Memory{{ID: "short", Content: "a b c d"}, {ID: "long", Content: "abcdefgh a a a"}})
+	hits, _ := sp.Recall(ctx, engram.Query{Text: "xxxxxxxxx y y y", K: 1, SimilarityOnly: true})
+	fmt.Println(hits[0].Memory.ID)
+	// Output: long
 }

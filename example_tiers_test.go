@@ -71,13 +71,13 @@ func ExampleSpace_Migrate() {
 	ms, err := sp.Migrate(ctx)
 	fmt.Printf("promoted %d, demoted %d, cooled %d, %v\n", ms.Promoted, ms.Demoted, ms.Cooled, err)
 
-	// By default recall continues into warm only when hot has fewer than K hits ...
+	// Default recall searches hot and warm together: the best match wins wherever it is
+	// (and a warm hit is queued for promotion, which the next cycle carries out) ...
 	q := engram.Query{Embedding: []float32{1, 0}, K: 1}
 	hits, _ := sp.Recall(ctx, q)
 	fmt.Println(hits[0].Memory.ID, hits[0].Memory.Tier)
-	// ... while a query naming the tiers searches each and merges. The warm hit is queued
-	// for promotion, which the next cycle carries out.
-	q.Tiers = tier.Of(tier.Hot, tier.Warm)
+	// ... while a query naming the hot tier searches only the hot memories.
+	q.Tiers = tier.Of(tier.Hot)
 	hits, _ = sp.Recall(ctx, q)
 	fmt.Println(hits[0].Memory.ID, hits[0].Memory.Tier)
 	ms, err = sp.Migrate(ctx)
@@ -92,8 +92,8 @@ func ExampleSpace_Migrate() {
 	fmt.Println(ms.Promoted+ms.Demoted+ms.Cooled, err)
 	// Output:
 	// promoted 0, demoted 6, cooled 0, <nil>
-	// m06 hot
 	// m00 warm
+	// m06 hot
 	// promoted 1, demoted 0, cooled 0, <nil>
 	// m00 hot [10 5 0]
 	// 0 <nil>

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,12 +16,61 @@ import (
 // openTemp opens a fresh store in a test directory and closes it when the test ends.
 func openTemp(t testing.TB, opts ...Option) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "engram.db"), opts...)
+	return openHooked(t, filepath.Join(t.TempDir(), "engram.db"), opts...)
+}
+
+// openHooked opens the store at path (closed at cleanup) with a commit hook that
+// setCommitHook can set.
+func openHooked(t testing.TB, path string, opts ...Option) *Store {
+	t.Helper()
+	hook := new(atomic.Pointer[func(members int) error])
+	s, err := Open(path, append(opts, withCommitHook(hook))...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
+	commitHooks.Store(s, hook)
+	t.Cleanup(func() { s.Close(); commitHooks.Delete(s) })
 	return s
+}
+
+// commitHooks holds the hook of each store opened by openHooked.
+var commitHooks sync.Map // *Store → *atomic.Pointer[func(int) error]
+
+// setCommitHook makes hook run at the start of every write transaction of s (members: the
+// requests sharing it; 1 for writes outside group commit); an error from it fails the
+// transaction as a failed commit would. nil removes it. s must come from openHooked.
+func setCommitHook(s *Store, hook func(members int) error) {
+	p, ok := commitHooks.Load(s)
+	if !ok {
+		panic("setCommitHook on a store not opened by openHooked")
+	}
+	if hook == nil {
+		p.(*atomic.Pointer[func(int) error]).Store(nil)
+		return
+	}
+	p.(*atomic.Pointer[func(int) error]).Store(&hook)
+}
+
+// withCommitHook wraps the store's commit environment so that *hook, when set, runs at the
+// start of each write transaction.
+func withCommitHook(hook *atomic.Pointer[func(members int) error]) Option {
+	return func(o *options) error {
+		o.wrapCommit = func(env commitEnv) commitEnv {
+			update := env.update
+			env.update = func(members int, fn func(*bolt.Tx) error) error {
+				return update(members, func(tx *bolt.Tx) error {
+					if h := hook.Load(); h != nil {
+						if err := (*h)(members); err != nil {
+							return err
+						}
+					}
+					return fn(tx)
+				})
+			}
+			return env
+		}
+		return nil
+	}
 }
 
 func mustSpace(t testing.TB, s *Store, name string, opts ...SpaceOption) *Space {

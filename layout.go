@@ -19,8 +19,16 @@ import (
 //	                    (a generated ID carries its record's seq: see keyOf)
 //	<name>/access       memory ID → codec.Access (recall statistics, flushed lazily)
 //	<name>/snapshot     the graph index's snapshot, in chunks (see snapshot.go)
+//	<name>/warm         the warm tier's index's snapshot, in chunks (see warm.go); tiered
+//	                    spaces only
 //	<name>/tiers        seq → tier byte: the current tier of every memory not in the tier
 //	                    its record was written to (migration rewrites these nine bytes)
+//	<name>/checkpoints  name → an application's value (Space.SetCheckpoint); created on
+//	                    first use
+//	engram.quarantine   <stamp>/<bucket>: structures that failed an audit, set aside by
+//	                    Store.Repair and DropSpace rather than freed (repair.go); created
+//	                    on first use, never read
+//	engram.repair       <bucket>: a tree Store.Repair is copying, moved into place when done
 //
 // A space's buckets are top-level rather than nested under its name: a commit rewrites
 // every page on the path from the root to each changed leaf, and each level of nesting adds
@@ -43,35 +51,45 @@ const (
 	kindAccess   = "access"
 	kindSnapshot = "snapshot"
 	kindTiers    = "tiers"
+	kindChecks   = "checkpoints"
+	kindWarm     = "warm"
 )
+
+// spaceKinds are every bucket a space may own.
+var spaceKinds = []string{kindRecords, kindIDs, kindAccess, kindSnapshot, kindTiers, kindChecks, kindWarm}
 
 func spaceBucket(space, kind string) []byte { return []byte(space + "/" + kind) }
 
 // bucketNames are a space's bucket names, built once per space rather than per call.
 type bucketNames struct {
-	recs, ids, access, snapshot, tiers []byte
+	recs, ids, access, snapshot, tiers, checkpoints, warm []byte
 }
 
 func namesOf(space string) bucketNames {
 	return bucketNames{
-		recs:     spaceBucket(space, kindRecords),
-		ids:      spaceBucket(space, kindIDs),
-		access:   spaceBucket(space, kindAccess),
-		snapshot: spaceBucket(space, kindSnapshot),
-		tiers:    spaceBucket(space, kindTiers),
+		recs:        spaceBucket(space, kindRecords),
+		ids:         spaceBucket(space, kindIDs),
+		access:      spaceBucket(space, kindAccess),
+		snapshot:    spaceBucket(space, kindSnapshot),
+		tiers:       spaceBucket(space, kindTiers),
+		checkpoints: spaceBucket(space, kindChecks),
+		warm:        spaceBucket(space, kindWarm),
 	}
 }
 
 // spaceTx is a space's buckets within one transaction.
 type spaceTx struct {
 	recs, ids, access, tiers *bolt.Bucket
+	// fix, when set, is the space's ID map rebuilt from its records because the stored one
+	// failed its audit (audit.go): keyOf answers from it.
+	fix *idRepair
 }
 
 // openSpaceTx returns the space's buckets in tx, or ok = false when the space does not
 // exist (was dropped).
 func openSpaceTx(tx *bolt.Tx, n *bucketNames) (spaceTx, bool) {
-	st := spaceTx{recs: tx.Bucket(n.recs), ids: tx.Bucket(n.ids), access: tx.Bucket(n.access), tiers: tx.Bucket(n.tiers)}
-	return st, st.recs != nil && st.ids != nil && st.access != nil && st.tiers != nil
+	b := spaceTx{recs: tx.Bucket(n.recs), ids: tx.Bucket(n.ids), access: tx.Bucket(n.access), tiers: tx.Bucket(n.tiers)}
+	return b, b.recs != nil && b.ids != nil && b.access != nil && b.tiers != nil
 }
 
 // keyOf returns the record key of the memory with this ID, or nil. An entry in the ids
@@ -82,6 +100,13 @@ func openSpaceTx(tx *bolt.Tx, n *bucketNames) (spaceTx, bool) {
 // reported when read; one whose header or ID bytes are damaged is not found by its ID
 // (Check reports it).
 func (b spaceTx) keyOf(id string) []byte {
+	if b.fix != nil {
+		if seq, ok := b.fix.byID[id]; ok {
+			return codec.SeqKey(seq)
+		}
+		// Not among the readable records: the stored map may still lead to a damaged one
+		// (whose read then reports CORRUPT), or to another memory (readMemory reports that).
+	}
 	if k := b.ids.Get([]byte(id)); k != nil {
 		return k
 	}
@@ -102,15 +127,18 @@ func (b spaceTx) tierOf(key, rec []byte) tier.Tier {
 	if v := b.tiers.Get(key); len(v) == 1 {
 		return tier.Tier(v[0])
 	}
-	if len(rec) > 1 {
-		return tier.Tier(rec[1])
-	}
-	return tier.Hot
+	return writtenTier(rec)
+}
+
+// writtenTier is the tier a record was written to (hot when too short to say).
+func writtenTier(rec []byte) tier.Tier {
+	t, _ := codec.PeekTier(rec)
+	return tier.Tier(t)
 }
 
 // setTier records that the memory at key now lives in t.
 func (b spaceTx) setTier(key, rec []byte, t tier.Tier) error {
-	if len(rec) > 1 && tier.Tier(rec[1]) == t {
+	if writtenTier(rec) == t {
 		return b.tiers.Delete(key)
 	}
 	return b.tiers.Put(key, []byte{byte(t)})
@@ -132,10 +160,28 @@ func putConfig(tx *bolt.Tx, name string, cfg codec.Config) error {
 
 // deleteSpace removes a space's config and every bucket it owns.
 func deleteSpace(tx *bolt.Tx, name string) error {
-	for _, kind := range []string{kindRecords, kindIDs, kindAccess, kindSnapshot, kindTiers} {
+	for _, kind := range spaceKinds {
 		if err := tx.DeleteBucket(spaceBucket(name, kind)); err != nil && err != bolt.ErrBucketNotFound {
 			return err
 		}
 	}
 	return tx.Bucket(bucketSpaces).Delete([]byte(name))
+}
+
+// tierWalk returns a function that gives the tier of each record of a walk over the
+// records in key order: its entry in the tiers bucket, else the tier it was written to.
+// Both buckets are keyed by sequence number, so one merge walk pairs them instead of a
+// lookup per record.
+func (b spaceTx) tierWalk() func(k, v []byte) tier.Tier {
+	tc := b.tiers.Cursor()
+	tk, tv := tc.First()
+	return func(k, v []byte) tier.Tier {
+		for tk != nil && bytes.Compare(tk, k) < 0 {
+			tk, tv = tc.Next()
+		}
+		if tk != nil && bytes.Equal(tk, k) && len(tv) == 1 {
+			return tier.Tier(tv[0])
+		}
+		return writtenTier(v)
+	}
 }

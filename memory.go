@@ -1,7 +1,11 @@
 package engram
 
 import (
+	"errors"
+	"fmt"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/engram-go/engram/tier"
 )
@@ -42,12 +46,17 @@ type Memory struct {
 	Confidence *float32 `json:"confidence,omitempty"`
 	// CreatedAt defaults to the time of the write when zero.
 	CreatedAt time.Time `json:"created_at,omitzero"`
+	// ExpiresAt is when the memory expires; zero means never, or the space's default
+	// (WithTTL) when written. From that instant the memory is invisible to every read and
+	// the migrator removes it. Read back, it is the effective expiry, extended by recalls
+	// under WithTTLRefresh.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// LastAccess and AccessCount are maintained by the store: each recall that returns the
 	// memory sets LastAccess to now and adds one to AccessCount. Values given on write are
 	// ignored; replacing a memory keeps them.
 	LastAccess  time.Time `json:"last_access,omitzero"`
 	AccessCount uint32    `json:"access_count,omitempty"`
-	// Metadata and Tags are matched exactly by Query filters. Together they are bounded by
+	// Metadata and Tags are what filters test (Query.Where). Together they are bounded by
 	// Limits.MaxMetadataBytes and Limits.MaxMetadataItems.
 	Metadata map[string]string `json:"metadata,omitempty"`
 	Tags     []string          `json:"tags,omitempty"`
@@ -70,6 +79,10 @@ func (m *Memory) Conf() float32 {
 type Query struct {
 	// Embedding is the cue; it must have the space's dimension. It need not be normalized.
 	Embedding []float32
+	// Text is the cue as text, embedded by the space's Embedder (WithEmbedder; its
+	// embeddings of recent query texts are cached: WithQueryCache). Give Embedding or Text,
+	// not both.
+	Text string
 	// K is how many memories to return at most, 1 to Limits.MaxK.
 	K int
 	// MinSimilarity drops hits whose cosine similarity is below it, in [-1,1]. The zero
@@ -77,23 +90,32 @@ type Query struct {
 	MinSimilarity float32
 	// MinConfidence drops memories whose confidence is below it, in [0,1].
 	MinConfidence float32
-	// Metadata keeps only memories holding every key with exactly the given value.
+	// Where keeps only the memories the filter matches (see Filter); nil keeps all.
+	Where Filter
+	// Metadata keeps only memories holding every key with exactly the given value, and
+	// Tags only those carrying every listed tag: together with Where, an And of Eq and
+	// HasTag tests.
 	Metadata map[string]string
-	// Tags keeps only memories carrying every listed tag.
-	Tags []string
+	Tags     []string
 	// Exact forces an exhaustive scan instead of the approximate index.
 	Exact bool
 	// Breadth is the candidate-list size of the approximate index (HNSW's ef): larger is
 	// more accurate and slower. 0 uses the index default; exact search ignores it.
 	Breadth int
-	// Tiers names the tiers to search. The zero value searches hot and continues into warm
-	// only when fewer than K hot memories pass the query's thresholds and filters (a closer
-	// warm memory is then not looked for); naming tiers (tier.Of(tier.Hot, tier.Warm),
-	// tier.All) searches each of them and keeps the K most similar overall. Cold is searched
-	// only when named.
+	// Tiers names the tiers to search. The zero value searches hot and warm together —
+	// the hot graph and the warm tier's index of 8-bit codes, whose candidates are re-ranked
+	// at full precision — and keeps the K most similar of both, so a memory is found
+	// whichever of the two it is in. tier.Of(tier.Hot) searches the hot memories alone (the
+	// fastest query); tier.All or tier.Of(tier.Cold) add the cold tier, which is searched
+	// only when named (a scan of its records). Exact makes every named tier's search
+	// exhaustive; Breadth widens the hot and warm searches alike.
 	Tiers tier.Set
 	// SimilarityOnly orders hits by similarity alone, ignoring the confidence weight.
 	SimilarityOnly bool
+	// SkipEmbedding leaves Hit.Memory.Embedding nil, sparing the copy of d floats per hit
+	// when the caller needs only content, metadata and scores. By default every hit carries
+	// its (unit-normalized) embedding.
+	SkipEmbedding bool
 }
 
 // Hit is one recalled memory.
@@ -122,4 +144,49 @@ type ItemResult struct {
 	Err error
 	// Replaced is true when the item replaced an existing memory with the same ID.
 	Replaced bool
+}
+
+// checkMetadata returns why m's metadata and tags exceed the limits, or "".
+func checkMetadata(m *Memory, lim Limits) string {
+	items := len(m.Metadata) + len(m.Tags)
+	if items > lim.MaxMetadataItems {
+		return fmt.Sprintf("%d metadata entries and tags exceed the limit %d", items, lim.MaxMetadataItems)
+	}
+	size := 0
+	for k, v := range m.Metadata {
+		size += len(k) + len(v)
+	}
+	for _, t := range m.Tags {
+		size += len(t)
+	}
+	if size > lim.MaxMetadataBytes {
+		return fmt.Sprintf("metadata and tags of %d bytes exceed the limit %d", size, lim.MaxMetadataBytes)
+	}
+	return ""
+}
+
+// checkID validates a caller-supplied memory ID.
+func (s *Store) checkID(id string) error { return s.validID(id, false) }
+
+// checkNewID is checkID for an ID about to be stored, which must also be free of C1
+// control characters (invisible in logs, unsafe in terminals). Lookups use checkID alone,
+// so memories stored before this rule stay reachable by their IDs.
+func (s *Store) checkNewID(id string) error { return s.validID(id, true) }
+
+func (s *Store) validID(id string, noC1 bool) error {
+	if id == "" {
+		return errors.New("empty ID")
+	}
+	if len(id) > s.limit.MaxIDBytes {
+		return fmt.Errorf("ID of %d bytes exceeds the limit %d", len(id), s.limit.MaxIDBytes)
+	}
+	if !utf8.ValidString(id) {
+		return errors.New("ID is not valid UTF-8")
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f || (noC1 && unicode.IsControl(r)) {
+			return fmt.Errorf("ID contains control character %U", r)
+		}
+	}
+	return nil
 }

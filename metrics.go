@@ -8,29 +8,8 @@ import (
 	"time"
 
 	"github.com/engram-go/engram/internal/metrics"
+	"github.com/engram-go/engram/tier"
 )
-
-// Op names a measured operation.
-type Op uint8
-
-// Measured operations.
-const (
-	OpRemember Op = iota // BatchRemember, Remember, batchers, streams (items = memories)
-	OpRecall             // Recall, BatchRecall (items = queries)
-	OpGet
-	OpForget // items = IDs
-	OpUpdate // items = memories updated or attempted
-	numOps
-)
-
-var opNames = [numOps]string{"remember", "recall", "get", "forget", "update"}
-
-func (o Op) String() string {
-	if o < numOps {
-		return opNames[o]
-	}
-	return "op"
-}
 
 // opMetrics are the counters of one operation of one space.
 type opMetrics struct {
@@ -44,7 +23,7 @@ type opMetrics struct {
 // spaceMetrics are a space's counters. Updating them is a handful of atomic adds.
 type spaceMetrics struct {
 	since time.Time
-	ops   [numOps]opMetrics
+	ops   [numMeasured]opMetrics
 
 	// Queues feeding the space (batchers, streams) add their depth and capacity here.
 	queueDepth atomic.Int64
@@ -108,32 +87,36 @@ type SizeStats struct {
 
 // QueueStats describe the batchers and streams feeding a space.
 type QueueStats struct {
-	Depth    int64  // items accepted and not yet committed
-	Capacity int64  // sum of the queues' bounds
-	State    string // backpressure state of the fullest view: see BackpressureState
-	Rejected uint64 // items refused with BACKPRESSURE
+	Depth    int64    // items accepted and not yet committed
+	Capacity int64    // sum of the queues' bounds
+	State    Pressure // of the fullest queue, or of the hot tier when worse: see BackpressureState
+	Rejected uint64   // items refused with BACKPRESSURE
 	// BatchSize is the current size chosen by adaptive batching (0 when none runs).
 	BatchSize int64
 }
 
-// BackpressureState grades how full a queue is: "normal" below 50%, "warning" up to 80%,
-// "critical" below 100%, "overloaded" when full (new items block or are refused).
-func BackpressureState(depth, capacity int64) string {
+// Pressure grades how full a queue or the hot tier is (tier.Pressure): Normal, Warning,
+// Critical, Overloaded.
+type Pressure = tier.Pressure
+
+// BackpressureState grades how full a queue is: normal below 50%, warning up to 80%,
+// critical below 100%, overloaded when full (new items block or are refused).
+func BackpressureState(depth, capacity int64) Pressure {
 	switch {
 	case capacity <= 0 || depth*2 < capacity:
-		return "normal"
+		return tier.Normal
 	case depth*5 < capacity*4:
-		return "warning"
+		return tier.Warning
 	case depth < capacity:
-		return "critical"
+		return tier.Critical
 	}
-	return "overloaded"
+	return tier.Overloaded
 }
 
 func (m *spaceMetrics) snapshot() ([]OpStats, QueueStats) {
 	elapsed := time.Since(m.since).Seconds()
-	ops := make([]OpStats, 0, numOps)
-	for op := Op(0); op < numOps; op++ {
+	ops := make([]OpStats, 0, numMeasured)
+	for op := Op(0); op < numMeasured; op++ {
 		o := &m.ops[op]
 		st := OpStats{Op: op.String(), Calls: o.calls.Load(), Items: o.items.Load()}
 		for c := range o.failed {
@@ -189,7 +172,7 @@ func toHistogram(s metrics.Summary) Histogram {
 
 // LatencyHistogram returns the distribution of op's call latencies in nanoseconds.
 func (sp *Space) LatencyHistogram(op Op) Histogram {
-	if op >= numOps {
+	if op >= numMeasured {
 		return Histogram{}
 	}
 	return toHistogram(sp.metrics.ops[op].latency.Snapshot())
@@ -197,7 +180,7 @@ func (sp *Space) LatencyHistogram(op Op) Histogram {
 
 // BatchSizeHistogram returns the distribution of op's items per call.
 func (sp *Space) BatchSizeHistogram(op Op) Histogram {
-	if op >= numOps {
+	if op >= numMeasured {
 		return Histogram{}
 	}
 	return toHistogram(sp.metrics.ops[op].sizes.Snapshot())

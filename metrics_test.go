@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+
+	"github.com/engram-go/engram/tier"
 )
 
 // TestMetricsCountOperations: the counters match the operations performed.
@@ -64,7 +66,7 @@ func TestMetricsCountOperations(t *testing.T) {
 	if len(v.Spaces) != 1 || v.Spaces[0].Ops[OpRemember].Calls != 3 {
 		t.Fatalf("expvar: %+v", v)
 	}
-	if BackpressureState(0, 0) != "normal" || BackpressureState(5, 10) != "warning" || BackpressureState(9, 10) != "critical" || BackpressureState(10, 10) != "overloaded" {
+	if BackpressureState(0, 0) != tier.Normal || BackpressureState(5, 10) != tier.Warning || BackpressureState(9, 10) != tier.Critical || BackpressureState(10, 10) != tier.Overloaded {
 		t.Fatal("backpressure states")
 	}
 }

@@ -3,10 +3,9 @@ package engram
 import (
 	"context"
 	"errors"
-	"fmt"
+	"slices"
 	"time"
 
-	"github.com/engram-go/engram/index"
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/tier"
 	bolt "go.etcd.io/bbolt"
@@ -23,27 +22,38 @@ import (
 // MigrationStats reports one migration cycle.
 type MigrationStats struct {
 	Promoted, Demoted, Cooled int
-	Elapsed                   time.Duration
+	// Expired counts the expired memories the cycle removed (expiry.go).
+	Expired int
+	Elapsed time.Duration
 }
 
 // Migrate runs one migration cycle on the space now (the store also runs them in the
-// background: WithMigrateInterval). It does nothing on a space without tiering.
+// background: WithMigrateInterval): it removes expired memories, then, on a space with
+// tiering, moves memories between the tiers.
 func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
-	const op = "migrate"
+	const op = OpMigrate
 	done, err := sp.enter(op)
 	if err != nil {
 		return MigrationStats{}, err
 	}
 	defer done()
-	if sp.tier == nil || sp.st.opts.readOnly {
+	if sp.store.opts.readOnly {
 		return MigrationStats{}, nil
 	}
 	sp.migrateMu.Lock() // one cycle at a time per space
 	defer sp.migrateMu.Unlock()
 	start := time.Now()
-	t := sp.tier
-	p := t.policy
 	var st MigrationStats
+	st.Expired, err = sp.expire(ctx)
+	if err != nil {
+		return st, err
+	}
+	if sp.tiering == nil {
+		st.Elapsed = time.Since(start)
+		return st, nil
+	}
+	t := sp.tiering
+	p := t.policy
 	budget := p.MaxPerCycle
 
 	// 1. Promotions.
@@ -77,7 +87,7 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 	budget -= st.Promoted
 
 	// 2. Demotions, lowest activation first, down to the low watermark.
-	if hot := int(sp.tiers.Get(tier.Hot)); hot > p.High() && budget > 0 {
+	if hot := int(sp.counts.Get(tier.Hot)); hot > p.High() && budget > 0 {
 		victims := t.coldest(min(hot-p.Low(), budget), time.Now(), asked)
 		for off := 0; off < len(victims) && ctx.Err() == nil; off += p.BatchSize {
 			n, err := sp.move(ctx, op, victims[off:min(off+p.BatchSize, len(victims))], tier.Of(tier.Hot), tier.Warm, nil)
@@ -85,7 +95,6 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 			if err != nil {
 				return st, err
 			}
-			t.freed()
 		}
 		budget -= st.Demoted
 	}
@@ -102,7 +111,7 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 		}
 	}
 	if st.Promoted+st.Demoted+st.Cooled > 0 {
-		sp.st.releaseFilePages(false) // the moves read their records
+		sp.store.releaseFilePages(false) // the moves read their records
 	}
 	st.Elapsed = time.Since(start)
 	t.mu.Lock()
@@ -121,26 +130,40 @@ func (sp *Space) Migrate(ctx context.Context) (MigrationStats, error) {
 // move commits one batch of memories (by seq) from the tiers in from into tier to, then
 // updates the indexes. It returns how many moved: a memory forgotten, replaced, or moved
 // out of from meanwhile (by another migration step or ArchiveWhere, since the batch was
-// chosen outside the transaction) is skipped. asked holds, for promotions, when each memory was recalled: the access record
-// of that recall may not be written yet, and a promoted memory must enter hot as just used.
-func (sp *Space) move(ctx context.Context, op string, seqs []uint64, from tier.Set, to tier.Tier, asked map[uint64]int64) (int, error) {
-	dim, idx, _ := sp.state()
+// chosen outside the transaction) is skipped. asked holds, for promotions, when each
+// memory was recalled: the access record of that recall may not be written yet, and a
+// promoted memory must enter hot as just used.
+//
+// A demotion reads its memories' vectors first and links them into the warm index,
+// hidden, while its commit runs (linkWarmAhead): the linking is the costly part of a
+// demotion, and it then overlaps the commit and the space's other writes instead of
+// holding up their turns. The turn publishes the nodes of the memories that moved and
+// drops the others.
+func (sp *Space) move(ctx context.Context, op Op, seqs []uint64, from tier.Set, to tier.Tier, asked map[uint64]int64) (int, error) {
+	_, idx, _ := sp.state()
 	if idx == nil {
 		return 0, nil
 	}
-	type moved struct {
-		seq   uint64
-		from  tier.Tier
-		vec   []float32 // full precision, for promotions and demotions
-		last  int64     // for the warm stamp and hot statistics
-		count uint32
-		conf  float32
+	var pre map[uint64]moved // vectors read ahead, for a demotion
+	var linked []uint64      // of those, the ones linked into the warm index, hidden
+	if to == tier.Warm && sp.warmIndex() != nil {
+		var err error
+		if pre, err = sp.readMoves(seqs, nil); err != nil {
+			return 0, storageErr(op, sp.name, err)
+		}
+		vecs, stamps := make([][]float32, len(seqs)), make([]uint32, len(seqs))
+		for i, s := range seqs {
+			if m, ok := pre[s]; ok {
+				vecs[i], stamps[i] = m.vec, sp.warmStampOf(s, m.last)
+			}
+		}
+		linked = sp.linkWarmAhead(seqs, vecs, stamps)
 	}
 	var ms []moved
-	req := &writeReq{ctx: ctx, space: sp}
+	req := &writeReq{ctx: ctx}
 	req.write = func(tx *bolt.Tx) error {
 		ms = ms[:0]
-		b, err := sp.bucket(tx)
+		b, err := sp.buckets(tx)
 		if err != nil {
 			return err
 		}
@@ -154,24 +177,13 @@ func (sp *Space) move(ctx context.Context, op string, seqs []uint64, from tier.S
 			if cur == to || !from.Has(cur) {
 				continue
 			}
-			m := moved{seq: seq, from: cur}
-			if to == tier.Hot || to == tier.Warm {
-				view, err := codec.Parse(rec)
-				if err != nil {
+			m, ok := pre[seq]
+			if !ok && (to == tier.Hot || to == tier.Warm) {
+				if m, ok = sp.readMove(seq, rec, asked); !ok {
 					continue // a damaged record stays where it is; Check reports it
 				}
-				m.vec = make([]float32, dim)
-				view.Embedding(m.vec)
-				m.conf, m.last = view.Confidence, view.Created
-				if raw := b.access.Get(view.IDBytes()); raw != nil {
-					if a, err := codec.DecodeAccess(raw); err == nil {
-						m.last, m.count = max(m.last, a.Last), a.Count
-					}
-				}
-				if at, ok := asked[seq]; ok && at > m.last {
-					m.last, m.count = at, m.count+1 // the recall that asked for it
-				}
 			}
+			m.seq, m.from = seq, cur
 			if err := b.setTier(key, rec, to); err != nil {
 				return err
 			}
@@ -179,135 +191,106 @@ func (sp *Space) move(ctx context.Context, op string, seqs []uint64, from tier.S
 		}
 		return nil
 	}
-	if err := sp.st.submit(req); err != nil {
-		return 0, sp.st.writeErr(ctx, op, sp.name, err)
-	}
-	sp.turn.enter(req.ticket)
-	defer sp.turn.leave(req.ticket)
-	_, idx, _ = sp.state() // the turn may follow a switch to the graph
-	if idx == nil {
-		return len(ms), nil // the space was dropped meanwhile: nothing in memory to update
-	}
-	w := sp.warmIndex()
-	var hotKeys, warmKeys []uint64
-	var hotVecs, warmVecs []float32
-	var warmStamps []uint32
-	var fromHot, fromWarm []uint64
-	for _, m := range ms {
-		sp.tiers.Add(m.from, -1)
-		sp.tiers.Add(to, 1)
-		switch m.from {
-		case tier.Hot:
-			fromHot = append(fromHot, m.seq)
-		case tier.Warm:
-			fromWarm = append(fromWarm, m.seq)
+	apply := func() {
+		var c tierChange
+		hidden := make(map[uint64]bool, len(linked))
+		for _, s := range linked {
+			hidden[s] = true
 		}
-		switch to {
-		case tier.Hot:
-			hotKeys = append(hotKeys, m.seq)
-			hotVecs = append(hotVecs, m.vec...)
-			if sp.tier != nil {
-				sp.tier.noteHot(m.seq, hotStat{last: m.last, count: m.count, conf: m.conf})
+		for _, m := range ms {
+			c.leave(m.seq, m.from)
+			switch to {
+			case tier.Hot:
+				c.enterHot(m.seq, m.vec, hotStat{last: m.last, count: m.count, conf: m.conf})
+			case tier.Warm:
+				if hidden[m.seq] {
+					c.publishWarm(m.seq)
+					delete(hidden, m.seq)
+				} else {
+					c.enterWarm(m.seq, m.vec, sp.warmStampOf(m.seq, m.last))
+				}
+			case tier.Cold:
+				c.enterCold(m.seq)
 			}
-		case tier.Warm:
-			last := m.last
-			if sp.tier != nil { // recalls not yet flushed to the access records count too
-				last = max(last, sp.tier.lastUse(m.seq))
-			}
-			warmKeys = append(warmKeys, m.seq)
-			warmVecs = append(warmVecs, m.vec...)
-			warmStamps = append(warmStamps, stampOf(last))
 		}
-	}
-	if len(fromHot) > 0 {
-		idx.Delete(fromHot...)
-		if sp.tier != nil { // ArchiveWhere works without tiering
-			sp.tier.forget(fromHot...)
+		for s := range hidden { // linked ahead, but did not move
+			c.warmUnlink = append(c.warmUnlink, s)
 		}
-	}
-	if len(fromWarm) > 0 && w != nil {
-		w.Delete(fromWarm...)
-	}
-	if len(hotKeys) > 0 {
-		if err := idx.Add(hotKeys, hotVecs); err != nil {
-			sp.st.log.Error("promotion into the index failed; a reopen restores it", "space", sp.name, "err", err)
+		if op == OpArchive {
+			c.archived = len(ms)
 		}
+		sp.applyChange(&c)
 	}
-	if len(warmKeys) > 0 && w != nil {
-		w.AddStamped(warmKeys, warmVecs, warmStamps)
+	if err := sp.commitAndApply(req, apply); err != nil {
+		if w := sp.warmIndex(); w != nil && len(linked) > 0 {
+			w.Delete(linked...) // nothing moved: take the hidden nodes out again
+		}
+		return 0, writeErr(ctx, op, sp.name, err)
 	}
 	return len(ms), nil
 }
 
-// warmIndex returns the warm tier's index (nil without tiering or dimension).
-func (sp *Space) warmIndex() *index.SQ8 {
-	if sp.tier == nil {
-		return nil
-	}
-	sp.mu.RLock()
-	defer sp.mu.RUnlock()
-	return sp.tier.warm
+// moved is a memory a migration batch moves: where from, and what the index it enters
+// needs.
+type moved struct {
+	seq   uint64
+	from  tier.Tier
+	vec   []float32 // full precision, for promotions and demotions
+	last  int64     // for the warm stamp and hot statistics
+	count uint32
+	conf  float32
 }
 
-// hotRoom applies hot-tier backpressure before a write: when the hot tier is overloaded
-// (tier.Policy.State) the write waits for migration to make room (Block) or is refused with
-// BACKPRESSURE and a retry hint (FailFast).
-func (sp *Space) hotRoom(ctx context.Context, op string) *Error {
-	t := sp.tier
-	if t == nil {
-		return nil
+// readMove reads what a move of the memory at seq (record rec) into hot or warm needs,
+// reporting false when the record does not parse.
+func (sp *Space) readMove(seq uint64, rec []byte, asked map[uint64]int64) (moved, bool) {
+	view, err := codec.Parse(rec)
+	if err != nil {
+		return moved{}, false
 	}
-	var since time.Time
-	for {
-		hot := int(sp.tiers.Get(tier.Hot))
-		if !t.policy.Overloaded(hot) {
-			if !since.IsZero() {
-				t.mu.Lock()
-				t.waits++
-				t.waited += time.Since(since)
-				t.mu.Unlock()
+	m := moved{vec: make([]float32, view.Dim)}
+	view.Embedding(m.vec)
+	a := sp.access.get(seq) // recalls not flushed yet count too
+	m.conf, m.last, m.count = view.Confidence, max(view.Created, a.last), a.count
+	if at, ok := asked[seq]; ok && at > m.last {
+		m.last, m.count = at, m.count+1 // the recall that asked for it
+	}
+	return m, true
+}
+
+// readMoves reads, in a read transaction, what moves of seqs into hot or warm need; seqs
+// without a readable record of the space's dimension are left out.
+func (sp *Space) readMoves(seqs []uint64, asked map[uint64]int64) (map[uint64]moved, error) {
+	dim := sp.Dim()
+	out := make(map[uint64]moved, len(seqs))
+	err := sp.store.view(func(tx *bolt.Tx) error {
+		b, err := sp.buckets(tx)
+		if err != nil {
+			return err
+		}
+		for _, seq := range seqs {
+			if rec := b.recs.Get(codec.SeqKey(seq)); rec != nil {
+				if m, ok := sp.readMove(seq, rec, asked); ok && len(m.vec) == dim {
+					out[seq] = m
+				}
 			}
-			return nil
 		}
-		if since.IsZero() {
-			since = time.Now()
-		}
-		sp.st.wakeMigrator()
-		if t.policy.Backpressure == tier.FailFast {
-			e := newErr(CodeBackpressure, op, sp.name, fmt.Sprintf("hot tier holds %d memories, capacity %d", hot, t.policy.HotCapacity), nil)
-			t.mu.Lock()
-			e.RetryAfter = max(t.lastCycle, 10*time.Millisecond)
-			t.mu.Unlock()
-			sp.metrics.rejected.Add(1)
-			return e
-		}
-		select {
-		case <-t.waitRoom():
-		case <-time.After(100 * time.Millisecond): // re-check: migration may have run elsewhere
-		case <-ctx.Done():
-			return ctxErr(op, sp.name, ctx.Err())
-		case <-sp.st.closing: // Close stops the migrator: no room will come
-			return newErr(CodeClosed, op, sp.name, "the store closed while the write waited for hot-tier room", nil)
-		case <-*sp.closing.Load():
-			return newErr(CodeSpaceNotFound, op, sp.name, "the space was dropped while the write waited for hot-tier room", nil)
-		}
-	}
+		return nil
+	})
+	return out, err
 }
 
 // ArchiveWhere moves every existing memory for which match returns true into the cold tier,
 // in batches of size (default 1000), one transaction each — "archive everything older than
 // a date". It returns how many moved.
 func (sp *Space) ArchiveWhere(ctx context.Context, size int, match func(Memory) bool) (int, error) {
-	const op = "archive"
+	const op = OpArchive
 	if size <= 0 {
 		size = 1000
 	}
 	moved := 0
-	var batch []uint64
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
+	pick := func(m seqMemory) (uint64, bool) { return m.seq, m.Tier != tier.Cold && match(m.Memory) }
+	err := chunked(sp.scanSeqs(ctx), size, pick, func(batch []uint64) error {
 		done, err := sp.enter(op) // DropSpace and Close wait for the batch
 		if err != nil {
 			return err
@@ -317,38 +300,18 @@ func (sp *Space) ArchiveWhere(ctx context.Context, size int, match func(Memory) 
 		defer sp.migrateMu.Unlock()
 		n, err := sp.move(ctx, op, batch, tier.Of(tier.Hot, tier.Warm), tier.Cold, nil)
 		moved += n
-		batch = batch[:0]
 		return err
-	}
-	for m, err := range sp.scanSeqs(ctx) {
-		if err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				c := *e
-				c.Op = op // the scan is this operation's
-				err = &c
-			}
-			return moved, err
+	})
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Op == OpScan {
+			c := *e
+			c.Op = op // the scan is this operation's
+			err = &c
 		}
-		if m.Tier != tier.Cold && match(m.Memory) {
-			batch = append(batch, m.seq)
-			if len(batch) == size {
-				if err := flush(); err != nil {
-					return moved, err
-				}
-			}
-		}
-	}
-	if err := flush(); err != nil {
 		return moved, err
 	}
-	sp.st.releaseFilePages(true) // the scan read every record
-	if sp.tier != nil {
-		sp.tier.mu.Lock()
-		sp.tier.archived += uint64(moved)
-		sp.tier.mu.Unlock()
-		sp.tier.freed()
-	}
+	sp.store.releaseFilePages(true) // the scan read every record
 	return moved, nil
 }
 
@@ -376,14 +339,7 @@ func (s *Store) migrateLoop(every time.Duration) {
 		case <-t.C:
 		case <-s.migrateWake:
 		}
-		s.mu.Lock()
-		var spaces []*Space
-		for _, sp := range s.spaces {
-			if sp.tier != nil {
-				spaces = append(spaces, sp)
-			}
-		}
-		s.mu.Unlock()
+		spaces := slices.DeleteFunc(s.spaceList(), func(sp *Space) bool { return sp.tiering == nil && !sp.expiry.any() })
 		// Warm recalls re-rank from records, so pages accumulate between cycles too.
 		s.releaseFilePages(false)
 		for _, sp := range spaces {
@@ -395,8 +351,9 @@ func (s *Store) migrateLoop(every time.Duration) {
 					}
 					break
 				}
-				// A full cycle means more is waiting: go again at once.
-				if st.Promoted+st.Demoted+st.Cooled < sp.tier.policy.MaxPerCycle {
+				// A full cycle means more is waiting: go again at once. (Expiry takes every
+				// expired memory in one cycle.)
+				if sp.tiering == nil || st.Promoted+st.Demoted+st.Cooled < sp.tiering.policy.MaxPerCycle {
 					break
 				}
 			}

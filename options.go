@@ -3,6 +3,7 @@ package engram
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"time"
 
@@ -74,6 +75,16 @@ type options struct {
 	limits       Limits
 	fileMode     os.FileMode
 	initialMmap  int
+	// wrapCommit, when set, wraps the store's commit environment (commit.go). No option
+	// sets it: the package's tests do, to inject commit failures.
+	wrapCommit func(commitEnv) commitEnv
+	// postingsPay, when set, replaces the recall planner's choice (plan.go); overfetch,
+	// when positive, the graph plan's margin; filterInSearch makes the graph plan apply the
+	// filter inside the search. No option sets them: the package's tests and benchmarks do,
+	// to run and measure each plan.
+	postingsPay    func(est, n, ef int) bool
+	overfetch      float64
+	filterInSearch bool
 }
 
 func defaultOptions() options {
@@ -118,13 +129,7 @@ func WithLogger(l *slog.Logger) Option {
 // Open in this process) holds before failing with LOCKED. The default is one second; 0
 // means try once.
 func WithLockTimeout(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("negative lock timeout %v", d)
-		}
-		o.lockTimeout = d
-		return nil
-	}
+	return durationOption("lock timeout", d, func(o *options) *time.Duration { return &o.lockTimeout })
 }
 
 // WithAccessFlushInterval sets how often the LastAccess / AccessCount updates that recalls
@@ -132,24 +137,24 @@ func WithLockTimeout(d time.Duration) Option {
 // flush: updates are then written only by Sync and Close. Access statistics are
 // best-effort: a crash loses at most the updates of the last interval.
 func WithAccessFlushInterval(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("negative access flush interval %v", d)
-		}
-		o.accessFlush = d
-		return nil
-	}
+	return durationOption("access flush interval", d, func(o *options) *time.Duration { return &o.accessFlush })
 }
 
 // WithMigrateInterval sets how often the background migrator moves memories between the
 // tiers of spaces with tiering (default one second; it also runs at once when a space's hot
 // tier passes its high watermark). 0 turns it off: then only Space.Migrate moves memories.
 func WithMigrateInterval(d time.Duration) Option {
+	return durationOption("migrate interval", d, func(o *options) *time.Duration { return &o.migrateEvery })
+}
+
+// durationOption sets the duration field picks out of the options, refusing negative
+// values.
+func durationOption(name string, d time.Duration, field func(*options) *time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {
-			return fmt.Errorf("negative migrate interval %v", d)
+			return fmt.Errorf("negative %s %v", name, d)
 		}
-		o.migrateEvery = d
+		*field(o) = d
 		return nil
 	}
 }
@@ -199,6 +204,17 @@ type spaceOptions struct {
 	thresholdSet bool
 	tiering      *tier.Policy
 	decay        *tier.Decay
+
+	ttl           time.Duration // expiry.go
+	ttlSet        bool
+	ttlRefresh    bool
+	ttlRefreshSet bool
+
+	embedder      Embedder // attached in this process (embedder.go)
+	embedChunk    int
+	embedParallel int
+	queryCache    int
+	queryCacheSet bool
 }
 
 // IndexKind chooses a space's vector index.
@@ -297,4 +313,82 @@ func WithConfidenceWeight(w float32) SpaceOption {
 		o.weight, o.weightSet = w, true
 		return nil
 	}
+}
+
+// WithTiering enables the hot / warm / cold tiers with the given policy (HotCapacity > 0).
+func WithTiering(p tier.Policy) SpaceOption {
+	return func(o *spaceOptions) error {
+		if p.HotCapacity <= 0 {
+			return fmt.Errorf("tiering needs a positive hot capacity, got %d", p.HotCapacity)
+		}
+		if p.Backpressure > tier.FailFast || p.HighWatermark < 0 || p.LowWatermark < 0 || p.HighWatermark > 10 ||
+			p.HotCapacity > math.MaxInt32 || p.MaxPerCycle > math.MaxInt32 || p.BatchSize > math.MaxInt32 ||
+			p.ActivationHalfLife < 0 || p.WarmIdle < 0 || p.WarmIdle > maxStoredDuration || p.ActivationHalfLife > maxStoredDuration {
+			return fmt.Errorf("invalid tier policy %+v", p)
+		}
+		// Durations are stored in whole seconds: round up, so a short idle time stays "soon"
+		// rather than becoming 0 (never).
+		p.ActivationHalfLife, p.WarmIdle = ceilSecond(p.ActivationHalfLife), ceilSecond(p.WarmIdle)
+		p = p.WithDefaults()
+		o.tiering = &p
+		return nil
+	}
+}
+
+// WithDecay enables lazy confidence decay at recall time (see tier.Decay).
+func WithDecay(d tier.Decay) SpaceOption {
+	return func(o *spaceOptions) error {
+		if d.Kind == tier.NoDecay || d.Kind > tier.PowerLaw || d.Floor < 0 || d.Floor > 1 || d.RecencyBoost < 0 ||
+			d.HalfLife < 0 || d.Scale < 0 || d.HalfLife > maxStoredDuration || d.Scale > maxStoredDuration ||
+			!(d.Exponent >= 0 && d.Exponent <= 100) {
+			return fmt.Errorf("invalid decay %+v", d)
+		}
+		d.HalfLife, d.Scale = ceilSecond(d.HalfLife), ceilSecond(d.Scale)
+		d = d.WithDefaults()
+		o.decay = &d
+		return nil
+	}
+}
+
+// maxStoredDuration is the longest duration the space config holds (uint32 seconds).
+const maxStoredDuration = math.MaxUint32 * time.Second
+
+func ceilSecond(d time.Duration) time.Duration {
+	return (d + time.Second - 1) / time.Second * time.Second
+}
+
+func tieringToConfig(p tier.Policy) codec.Tiering {
+	return codec.Tiering{
+		HotCapacity: p.HotCapacity, High: float32(p.HighWatermark), Low: float32(p.LowWatermark),
+		HalfLifeSec: uint32(p.ActivationHalfLife / time.Second), WarmIdleSec: uint32(p.WarmIdle / time.Second),
+		MaxPerCycle: p.MaxPerCycle, BatchSize: p.BatchSize,
+		Promote: uint8(p.Promote), Backpressure: uint8(p.Backpressure),
+	}
+}
+
+func policyOf(c codec.Config) tier.Policy {
+	t := c.Tiering
+	if t.HotCapacity <= 0 {
+		return tier.Policy{}
+	}
+	return tier.Policy{
+		HotCapacity: t.HotCapacity, HighWatermark: float64(t.High), LowWatermark: float64(t.Low),
+		ActivationHalfLife: time.Duration(t.HalfLifeSec) * time.Second, WarmIdle: time.Duration(t.WarmIdleSec) * time.Second,
+		MaxPerCycle: t.MaxPerCycle, BatchSize: t.BatchSize,
+		Promote: tier.Promotion(t.Promote), Backpressure: tier.Mode(t.Backpressure),
+	}.WithDefaults()
+}
+
+func decayToConfig(d tier.Decay) codec.Decay {
+	return codec.Decay{Kind: uint8(d.Kind), HalfLifeSec: uint32(d.HalfLife / time.Second), ScaleSec: uint32(d.Scale / time.Second),
+		Exponent: float32(d.Exponent), Floor: d.Floor, Boost: d.RecencyBoost}
+}
+
+func decayOf(c codec.Config) tier.Decay {
+	d := c.Decay
+	if d.Kind == 0 {
+		return tier.Decay{}
+	}
+	return tier.Decay{Kind: tier.DecayKind(d.Kind), HalfLife: time.Duration(d.HalfLifeSec) * time.Second,
+		Scale: time.Duration(d.ScaleSec) * time.Second, Exponent: float64(d.Exponent), Floor: d.Floor, RecencyBoost: d.Boost}.WithDefaults()
 }

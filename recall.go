@@ -1,6 +1,7 @@
 package engram
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/engram-go/engram/tier"
 	"github.com/engram-go/engram/vector"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sync/errgroup"
 )
 
 // maxBreadth bounds Query.Breadth: beyond it an approximate search costs more than an exact
@@ -25,10 +27,11 @@ const maxBreadth = 1 << 16
 // Each returned memory counts as accessed: its LastAccess and AccessCount are updated in
 // memory at once and written to disk by the next access flush, never by the recall itself.
 //
-// Invalid queries fail with INVALID_QUERY (K, thresholds, breadth), DIMENSION_MISMATCH or
-// INVALID_EMBEDDING (the cue); a space without memories returns no hits.
+// Invalid queries fail with INVALID_QUERY (K, thresholds, breadth, a filter that cannot be
+// evaluated), DIMENSION_MISMATCH or INVALID_EMBEDDING (the cue); a space without memories
+// returns no hits. Expired memories are never returned.
 func (sp *Space) Recall(ctx context.Context, q Query) (hits []Hit, err error) {
-	done, err := sp.enter("recall")
+	done, err := sp.enter(OpRecall)
 	if err != nil {
 		return nil, err
 	}
@@ -39,21 +42,23 @@ func (sp *Space) Recall(ctx context.Context, q Query) (hits []Hit, err error) {
 
 // recall is Recall inside an entered call.
 func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
-	const op = "recall"
-	bad := func(format string, args ...any) ([]Hit, error) {
-		return nil, newErr(CodeInvalidQuery, op, sp.name, fmt.Sprintf(format, args...), nil)
+	const op = OpRecall
+	if err := sp.checkQuery(q); err != nil {
+		return nil, err
 	}
-	switch {
-	case q.K <= 0 || q.K > sp.st.limit.MaxK:
-		return bad("K = %d, want 1 to %d", q.K, sp.st.limit.MaxK)
-	case !(q.MinSimilarity >= -1 && q.MinSimilarity <= 1):
-		return bad("MinSimilarity = %v, want -1 to 1", q.MinSimilarity)
-	case !(q.MinConfidence >= 0 && q.MinConfidence <= 1):
-		return bad("MinConfidence = %v, want 0 to 1", q.MinConfidence)
-	case q.Breadth < 0 || q.Breadth > maxBreadth:
-		return bad("Breadth = %d, want 0 to %d", q.Breadth, maxBreadth)
-	case q.Tiers&^tier.All != 0:
-		return bad("Tiers = %08b names unknown tiers", uint8(q.Tiers))
+	where, err := compileFilter(q.Where, q.Metadata, q.Tags)
+	if err != nil {
+		return nil, newErr(CodeInvalidQuery, op, sp.name, "Where: "+err.Error(), nil)
+	}
+	if q.Text != "" {
+		em := sp.embedder.Load() // checkQuery saw one
+		vecs, errs := sp.embedQueries(ctx, em, []string{q.Text})
+		if errs[0] != nil {
+			return nil, errs[0]
+		}
+		text := *q
+		text.Embedding, text.Text = vecs[0], ""
+		q = &text
 	}
 	dim, idx, weight := sp.state()
 	if len(q.Embedding) == 0 {
@@ -62,8 +67,10 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 	if dim != 0 && len(q.Embedding) != dim {
 		return nil, newErr(CodeDimensionMismatch, op, sp.name, fmt.Sprintf("cue has %d dimensions, the space %d", len(q.Embedding), dim), nil)
 	}
-	cue := slices.Clone(q.Embedding)
-	if _, err := vector.Normalize(cue); err != nil {
+	r := sp.getRecaller()
+	defer sp.putRecaller(r)
+	r.cue = append(r.cue[:0], q.Embedding...)
+	if _, err := vector.Normalize(r.cue); err != nil {
 		return nil, newErr(CodeInvalidEmbedding, op, sp.name, "cue", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -75,262 +82,394 @@ func (sp *Space) recall(ctx context.Context, q *Query) ([]Hit, error) {
 	if q.SimilarityOnly {
 		weight = 0
 	}
-	// Default recall searches hot and continues into warm only when hot has fewer than K
-	// passing hits; a query that names tiers searches each of them and merges.
-	cascade := q.Tiers == tier.Default
+	r.q, r.weight, r.dim = q, weight, dim
+	r.where, r.now, r.expiring = where, time.Now().UnixNano(), sp.expiry.any()
+	r.hasFunc = where != nil && where.hasFunc()
+	// Default recall (the zero Tiers) searches hot and warm together and keeps the K most
+	// similar of both; a query names tiers to narrow it (tier.Of(tier.Hot)) or to add cold.
 	tiers := q.Tiers.Resolve()
-	now := time.Now()
 
 	var hits []Hit
-	err := sp.st.view(func(tx *bolt.Tx) error {
-		b, err := sp.bucket(tx)
-		if err != nil {
+	err = sp.store.view(func(tx *bolt.Tx) error {
+		if err := r.open(tx); err != nil {
 			return err
 		}
-		r := &recaller{sp: sp, b: b, q: q, cue: cue, weight: weight, now: now}
 		if tiers.Has(tier.Hot) {
 			if err := r.hot(idx); err != nil {
 				return err
 			}
 		}
-		if tiers.Has(tier.Warm) && (!cascade || len(r.hits) < q.K) {
-			if err := r.warm(dim); err != nil {
+		if tiers.Has(tier.Warm) {
+			if err := r.warm(); err != nil {
 				return err
 			}
 		}
-		if tiers.Has(tier.Cold) && !cascade {
-			if err := r.scan(dim, tier.Cold); err != nil {
+		if tiers.Has(tier.Cold) {
+			if err := r.scan(tier.Cold); err != nil {
 				return err
 			}
 		}
-		hits = r.hits
+		hits = r.hits(time.Now())
 		return nil
 	})
 	if err != nil {
-		return nil, sp.st.storageErr(op, sp.name, err)
+		return nil, storageErr(op, sp.name, err)
 	}
-	// The K nearest by similarity across the tiers searched, then ordered by score.
-	if len(hits) > q.K {
-		bySimilarity(hits)
-		hits = hits[:q.K]
-	}
-	slices.SortStableFunc(hits, func(a, b Hit) int {
-		if c := cmp.Compare(b.Score, a.Score); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.Similarity, a.Similarity)
-	})
-	sp.touch(hits)
+	r.touch(hits)
 	return hits, nil
 }
 
-// recaller gathers the hits of one recall, tier by tier, in one read transaction.
-type recaller struct {
-	sp     *Space
-	b      spaceTx
-	q      *Query
-	cue    []float32
-	weight float32
-	now    time.Time
-	hits   []Hit
-	seen   map[uint64]bool // seqs already hit (a memory is in one tier, but be safe)
-}
-
-// needView reports whether the query filters on record fields.
-func (r *recaller) needView() bool {
-	return r.q.MinConfidence > 0 || len(r.q.Metadata) > 0 || len(r.q.Tags) > 0
-}
-
-// filter returns the record filter for index candidates: visible in this transaction,
-// in one of the tiers in accept (tier.All: no check), and passing the query's field
-// filters. err receives a decoding failure.
-func (r *recaller) filter(accept tier.Set, errp *error) func(uint64) bool {
-	checkTier := accept != tier.All
-	need := r.needView()
-	return func(key uint64) bool {
-		var kb [8]byte
-		k := seqKey(&kb, key)
-		v := r.b.recs.Get(k)
-		if v == nil {
-			return false // not (or no longer) visible in this transaction
-		}
-		if checkTier && !accept.Has(r.b.tierOf(k, v)) {
-			return false // moved by a migration that committed after the index was read
-		}
-		if !need {
-			return true
-		}
-		view, err := codec.Parse(v)
-		if err != nil {
-			*errp = newErr(CodeCorrupt, "recall", r.sp.name, fmt.Sprintf("record %d", key), err)
-			return false
-		}
-		return view.Confidence >= r.q.MinConfidence && view.HasTags(r.q.Tags) && view.HasMeta(r.q.Metadata)
+// checkQuery validates a query's numbers.
+func (sp *Space) checkQuery(q *Query) error {
+	bad := func(format string, args ...any) error {
+		return newErr(CodeInvalidQuery, OpRecall, sp.name, fmt.Sprintf(format, args...), nil)
 	}
-}
-
-// add turns index results (keys with similarities) into hits, reading their records.
-func (r *recaller) add(res []index.Result, exact bool) error {
-	for _, x := range res {
-		if r.seen[x.Key] {
-			continue
-		}
-		var kb [8]byte
-		k := seqKey(&kb, x.Key)
-		v := r.b.recs.Get(k)
-		if v == nil {
-			continue
-		}
-		view, err := codec.Parse(v)
-		if err != nil {
-			return newErr(CodeCorrupt, "recall", r.sp.name, fmt.Sprintf("record %d", x.Key), err)
-		}
-		sim := x.Similarity
-		if !exact { // a compressed tier's estimate: re-rank at full precision
-			vec := make([]float32, view.Dim)
-			view.Embedding(vec)
-			sim = vector.Dot(vec, r.cue)
-		}
-		if sim < r.q.MinSimilarity {
-			continue
-		}
-		m := r.sp.toMemory(r.b, k, &view)
-		conf, boost := m.Conf(), float32(1)
-		if d := r.sp.decay; d.Kind != tier.NoDecay {
-			last := m.CreatedAt
-			if m.LastAccess.After(last) {
-				last = m.LastAccess
-			}
-			idle := r.now.Sub(last)
-			conf, boost = d.Apply(conf, idle), d.Boost(idle)
-		}
-		if r.seen == nil {
-			r.seen = map[uint64]bool{}
-		}
-		r.seen[x.Key] = true
-		r.hits = append(r.hits, Hit{
-			Memory:     m,
-			Similarity: sim,
-			Confidence: conf,
-			Score:      sim * (1 - r.weight + r.weight*conf) * boost,
-			seq:        x.Key,
-		})
+	switch {
+	case q.K <= 0 || q.K > sp.store.limit.MaxK:
+		return bad("K = %d, want 1 to %d", q.K, sp.store.limit.MaxK)
+	case !(q.MinSimilarity >= -1 && q.MinSimilarity <= 1):
+		return bad("MinSimilarity = %v, want -1 to 1", q.MinSimilarity)
+	case !(q.MinConfidence >= 0 && q.MinConfidence <= 1):
+		return bad("MinConfidence = %v, want 0 to 1", q.MinConfidence)
+	case q.Breadth < 0 || q.Breadth > maxBreadth:
+		return bad("Breadth = %d, want 0 to %d", q.Breadth, maxBreadth)
+	case q.Tiers&^tier.All != 0:
+		return bad("Tiers = %08b names unknown tiers", uint8(q.Tiers))
+	case q.Text != "" && len(q.Embedding) > 0:
+		return bad("a query has an Embedding or a Text, not both")
+	case q.Text != "" && sp.embedder.Load() == nil:
+		return bad("Query.Text needs an Embedder attached to the space (WithEmbedder)")
 	}
 	return nil
 }
 
-// hot searches the in-memory index.
+// recaller gathers the candidates of one recall, tier by tier, in one read transaction,
+// and turns the best into hits. Recallers are pooled per space, so a recall's scratch
+// (the cue, the candidates, the re-rank buffer) is reused rather than allocated.
+type recaller struct {
+	sp        *Space
+	tx        *bolt.Tx
+	recs      *bolt.Bucket
+	cur       *bolt.Cursor // over recs: one cursor serves every lookup (Bucket.Get makes one each)
+	tiers     *bolt.Bucket // opened when a search needs the tier entries (tierBucket)
+	q         *Query
+	cue       []float32
+	weight    float32
+	dim       int
+	cands     []candidate
+	seen      map[uint64]bool // seqs already candidates, once there are many (see has)
+	vec       []float32       // re-rank scratch
+	seqs      []uint64
+	ids       []string
+	stats     []accessStat
+	hotHits   []uint64 // touch's scratch: hits by tier
+	otherHits []uint64
+
+	// The query's filter (plan.go), compiled; nil when it has none.
+	where    *fnode
+	hasFunc  bool     // where holds a FilterFunc
+	now      int64    // the recall's time, for expiry
+	expiring bool     // the space holds memories with an expiry
+	plan     planKind // how the hot tier was searched, for a filtered query
+	keys     []uint64 // the postings plan's candidates
+}
+
+// candidate is an index result whose record was read: everything the ranking needs, and
+// the parsed record to hydrate if it makes the result.
+type candidate struct {
+	seq   uint64
+	sim   float32
+	score float32
+	conf  float32 // the confidence the score used (decayed)
+	tier  tier.Tier
+	view  codec.View // points into the transaction's pages
+}
+
+func (sp *Space) getRecaller() *recaller {
+	if r, ok := sp.recallers.Get().(*recaller); ok {
+		return r
+	}
+	return &recaller{sp: sp}
+}
+
+func (sp *Space) putRecaller(r *recaller) {
+	clear(r.cands) // drop the views into the transaction's pages
+	clear(r.ids)
+	r.cands, r.seqs, r.stats, r.ids = r.cands[:0], r.seqs[:0], r.stats[:0], r.ids[:0]
+	r.q, r.tx, r.recs, r.cur, r.tiers = nil, nil, nil, nil, nil
+	r.where = nil
+	clear(r.seen)
+	sp.recallers.Put(r)
+}
+
+// open binds the recaller to a read transaction. Only the records bucket is opened up
+// front: a recall answered from the hot tier reads nothing else.
+func (r *recaller) open(tx *bolt.Tx) error {
+	r.tx = tx
+	if r.recs = tx.Bucket(r.sp.names.recs); r.recs == nil {
+		return newErr(CodeSpaceNotFound, opNone, r.sp.name, "space was dropped", nil)
+	}
+	r.cur = r.recs.Cursor()
+	return nil
+}
+
+// record returns the record at seq in this transaction, or nil.
+func (r *recaller) record(seq uint64) []byte {
+	var kb [8]byte
+	key := seqKey(&kb, seq)
+	k, v := r.cur.Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
+}
+
+// buckets returns the space's buckets with the tier entries, for the tier checks of
+// warm and cold searches.
+func (r *recaller) buckets() spaceTx {
+	if r.tiers == nil {
+		r.tiers = r.tx.Bucket(r.sp.names.tiers)
+	}
+	return spaceTx{recs: r.recs, tiers: r.tiers}
+}
+
+// needView reports whether the query filters on record fields (or the space has memories
+// that may have expired).
+func (r *recaller) needView() bool {
+	return r.q.MinConfidence > 0 || r.where != nil || r.expiring
+}
+
+// filter returns the record filter for index candidates: visible in this transaction,
+// in one of the tiers in accept (tier.All: no check), and passing the query's record
+// tests (confidence, filter, expiry). err receives a decoding failure.
+func (r *recaller) filter(accept tier.Set, errp *error) func(uint64) bool {
+	return func(key uint64) bool { return r.check(key, accept, errp) }
+}
+
+// check is the test of filter for one candidate.
+func (r *recaller) check(key uint64, accept tier.Set, errp *error) bool {
+	v := r.record(key)
+	if v == nil {
+		return false // not (or no longer) visible in this transaction
+	}
+	var kb [8]byte
+	if accept != tier.All && !accept.Has(r.buckets().tierOf(seqKey(&kb, key), v)) {
+		return false // moved by a migration that committed after the index was read
+	}
+	if !r.needView() {
+		return true
+	}
+	view, err := codec.Parse(v)
+	if err != nil {
+		*errp = newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %d", key), err)
+		return false
+	}
+	return r.passes(&view, key, func() tier.Tier { return r.buckets().tierOf(seqKey(&kb, key), v) })
+}
+
+// has reports whether seq is a candidate already (a memory is in one tier, but a move
+// racing the recall can show it in two).
+func (r *recaller) has(seq uint64) bool {
+	if len(r.cands) < 32 {
+		for i := range r.cands {
+			if r.cands[i].seq == seq {
+				return true
+			}
+		}
+		return false
+	}
+	if len(r.seen) == 0 {
+		if r.seen == nil {
+			r.seen = make(map[uint64]bool, len(r.cands))
+		}
+		for i := range r.cands {
+			r.seen[r.cands[i].seq] = true
+		}
+	}
+	return r.seen[seq]
+}
+
+// add turns index results of tier t into candidates, reading each one's record: the one
+// lookup a hit costs. exact says the results' similarities are at full precision; those
+// of a compressed tier are recomputed from the record. accept, unless tier.All, is the set
+// of tiers a result must be in within this transaction (the candidate then carries the
+// tier it is in). It returns how many results have no record in this transaction, are in
+// a tier accept leaves out, or fail the query's record tests (a write raced the index or
+// the postings, or a memory expired).
+func (r *recaller) add(res []index.Result, t tier.Tier, exact bool, accept tier.Set) (missing int, err error) {
+	for _, x := range res {
+		if r.has(x.Key) {
+			continue
+		}
+		v := r.record(x.Key)
+		if v == nil {
+			missing++
+			continue
+		}
+		ct := t
+		if accept != tier.All {
+			var kb [8]byte
+			if ct = r.buckets().tierOf(seqKey(&kb, x.Key), v); !accept.Has(ct) {
+				missing++
+				continue
+			}
+		}
+		view, err := codec.Parse(v)
+		if err != nil {
+			return missing, newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %d", x.Key), err)
+		}
+		sim := x.Similarity
+		if !exact { // a compressed tier's estimate: re-rank at full precision
+			r.vec = slices.Grow(r.vec[:0], view.Dim)[:view.Dim]
+			view.Embedding(r.vec)
+			sim = vector.Dot(r.vec, r.cue)
+		}
+		if !(sim >= r.q.MinSimilarity) { // NaN: a non-finite stored vector is never a hit
+			continue
+		}
+		if !r.passes(&view, x.Key, func() tier.Tier { return ct }) {
+			missing++
+			continue
+		}
+		r.cands = append(r.cands, candidate{seq: x.Key, sim: sim, tier: ct, view: view})
+		if r.seen != nil && len(r.seen) > 0 {
+			r.seen[x.Key] = true
+		}
+	}
+	return missing, nil
+}
+
+// hot searches the in-memory index: with a filter, by the plan hotFiltered picks.
 func (r *recaller) hot(idx index.Index) error {
 	var ferr error
-	filter := r.filter(tier.All, &ferr)
 	opt := index.SearchOptions{Breadth: r.q.Breadth, MinSimilarity: r.q.MinSimilarity, Exact: r.q.Exact}
-	if r.needView() {
-		opt.Filter = filter
-	}
-	res, err := idx.Search(r.cue, r.q.K, opt)
-	if err != nil {
-		return newErr(CodeDimensionMismatch, "recall", r.sp.name, "", err)
-	}
-	if !r.needView() && !allVisible(r.b.recs, res) {
-		// A write raced the index (a record committed after this transaction began, or
-		// forgotten while the index still held it). Rare: search again, admitting only
-		// keys visible here, so the result is still K long and consistent.
-		opt.Filter = filter
-		if res, err = idx.Search(r.cue, r.q.K, opt); err != nil {
-			return newErr(CodeDimensionMismatch, "recall", r.sp.name, "", err)
+	strict := false // every candidate checked against its record
+	var res []index.Result
+	var err error
+	if r.where != nil {
+		p := &r.sp.postings
+		p.mu.RLock()
+		p.bind(r.where)
+		res, err = r.hotFiltered(idx, opt, &ferr)
+		r.where.unbind() // the sets may change once the lock is released
+		p.mu.RUnlock()
+		r.sp.plans.n[r.plan].Add(1)
+	} else {
+		if r.q.MinConfidence > 0 {
+			opt.Filter, strict = r.filter(tier.All, &ferr), true
 		}
+		res, err = idx.Search(r.cue, r.q.K, opt)
+	}
+	if err != nil {
+		return newErr(CodeDimensionMismatch, OpRecall, r.sp.name, "", err)
 	}
 	if ferr != nil {
 		return ferr
 	}
-	return r.add(res, true)
+	start := len(r.cands)
+	missing, err := r.add(res, tier.Hot, true, tier.All)
+	if err != nil || missing == 0 || strict {
+		return err
+	}
+	// A write raced the index (a record committed after this transaction began, or
+	// forgotten while the index still held it), a patch raced the postings, or a result
+	// expired. Rare: search again, admitting only keys visible here that pass every test
+	// against their records, so the result is still K long and consistent.
+	if r.where != nil {
+		r.sp.plans.rechecks.Add(1)
+	}
+	r.cands = r.cands[:start]
+	clear(r.seen)
+	opt.Filter = r.filter(tier.All, &ferr)
+	if res, err = idx.Search(r.cue, r.q.K, opt); err != nil {
+		return newErr(CodeDimensionMismatch, OpRecall, r.sp.name, "", err)
+	}
+	if ferr != nil {
+		return ferr
+	}
+	_, err = r.add(res, tier.Hot, true, tier.All)
+	return err
 }
 
-// warmRerank is how many candidates per wanted hit the warm tier's compressed scan
-// hands to the full-precision re-rank.
-const warmRerank = 4
-
-// warm scans the warm tier's 8-bit codes for candidates and re-ranks them.
-func (r *recaller) warm(dim int) error {
+// warm searches the warm tier's index (warm.go) and re-ranks its candidates at full
+// precision. Once hot has K candidates, a warm memory must beat the K-th of them to make
+// the result, so the search leaves out codes that cannot (within their error bound).
+func (r *recaller) warm() error {
 	w := r.sp.warmIndex()
 	if w == nil || w.Len() == 0 {
 		return nil
 	}
 	if r.q.Exact {
-		return r.scan(dim, tier.Warm) // exhaustive: every warm record at full precision
+		return r.scan(tier.Warm) // exhaustive: every warm record at full precision
+	}
+	floor := r.q.MinSimilarity
+	if kth, ok := r.kthSim(); ok {
+		floor = max(floor, kth)
 	}
 	var ferr error
-	res, err := w.Search(r.cue, r.q.K, index.SearchOptions{
-		Breadth:       max(warmRerank*r.q.K, 40, r.q.Breadth),
-		MinSimilarity: r.q.MinSimilarity,
-		// Hot too: a memory whose demotion committed after this transaction began is
-		// already out of the graph, in the warm codes, and still hot here. (One promoted
-		// the other way is still in the codes until the graph has it.) Cold is left out:
-		// an archived memory is not recalled by default.
-		Filter: r.filter(tier.Of(tier.Hot, tier.Warm), &ferr),
-	})
+	var filter func(uint64) bool
+	if r.needView() {
+		filter = r.filter(warmTiers, &ferr)
+	}
+	res, err := r.warmSearch(w, floor, filter)
+	if err == nil {
+		err = ferr
+	}
 	if err != nil {
-		return newErr(CodeDimensionMismatch, "recall", r.sp.name, "", err)
-	}
-	if ferr != nil {
-		return ferr
-	}
-	// The scan's candidates are approximate; after the full-precision re-rank only the K
-	// most similar stay, so more candidates never mean more hits.
-	start := len(r.hits)
-	if err := r.add(res, false); err != nil {
 		return err
 	}
-	if warm := r.hits[start:]; len(warm) > r.q.K {
-		bySimilarity(warm)
-		r.hits = r.hits[:start+r.q.K]
+	start := len(r.cands)
+	accept := warmTiers
+	if filter != nil {
+		accept = tier.All // the filter checked the tiers
 	}
-	return nil
-}
-
-// bySimilarity sorts hits by decreasing similarity, ties by sequence number.
-func bySimilarity(hits []Hit) {
-	slices.SortStableFunc(hits, func(a, b Hit) int {
-		if c := cmp.Compare(b.Similarity, a.Similarity); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
+	missing, err := r.add(res, tier.Warm, false, accept)
+	if err != nil || missing == 0 || filter != nil {
+		return err
+	}
+	// A write raced the index (a memory forgotten, or moved out of hot and warm, after
+	// this transaction began, still in the index). Rare: search again, admitting only
+	// what this transaction accepts, so the result is still complete.
+	r.cands = r.cands[:start]
+	clear(r.seen)
+	if res, err = r.warmSearch(w, floor, r.filter(warmTiers, &ferr)); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return err
+	}
+	_, err = r.add(res, tier.Warm, false, tier.All)
+	return err
 }
 
 // scan reads the records of tier t on disk and scores them at full precision: the cold
 // tier keeps nothing in memory, so this is how it is searched — slow by design, and only
 // on request — and how Query.Exact searches the warm tier.
-func (r *recaller) scan(dim int, t tier.Tier) error {
+func (r *recaller) scan(t tier.Tier) error {
 	var ferr error
 	filter := r.filter(tier.All, &ferr)
 	acc := vector.NewTopKAcc(r.q.K, r.q.MinSimilarity, nil)
 	var keys []uint64
-	vec := make([]float32, dim)
-	consider := func(k, v []byte) error {
+	vec := make([]float32, r.dim)
+	// A record's tier is the one it was written to unless a tier entry says otherwise:
+	// walk the records once, checking each one's tier.
+	walk := r.buckets().tierWalk()
+	c := r.recs.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if walk(k, v) != t {
+			continue
+		}
 		view, err := codec.Parse(v)
 		if err != nil {
-			return newErr(CodeCorrupt, "recall", r.sp.name, fmt.Sprintf("record %x", k), err)
+			return newErr(CodeCorrupt, OpRecall, r.sp.name, fmt.Sprintf("record %x", k), err)
 		}
-		if view.Dim != dim {
-			return nil
+		if view.Dim != r.dim {
+			continue
 		}
 		seq, _ := codec.KeySeq(k)
 		view.Embedding(vec)
 		keys = append(keys, seq)
 		acc.Offer(len(keys)-1, vector.Dot(vec, r.cue), func(row int) bool { return filter(keys[row]) })
-		return nil
-	}
-	// A record's tier is the one it was written to unless a tier entry says otherwise:
-	// walk the records once, checking each one's tier.
-	c := r.b.recs.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if r.b.tierOf(k, v) != t {
-			continue
-		}
-		if err := consider(k, v); err != nil {
-			return err
-		}
 	}
 	if ferr != nil {
 		return ferr
@@ -340,55 +479,211 @@ func (r *recaller) scan(dim int, t tier.Tier) error {
 	for i, s := range best {
 		res[i] = index.Result{Key: keys[s.Row], Similarity: s.Score}
 	}
-	return r.add(res, true)
+	_, err := r.add(res, t, true, tier.All)
+	return err
 }
 
-// allVisible reports whether every result's record exists in the transaction of recs.
-func allVisible(recs *bolt.Bucket, res []index.Result) bool {
-	for _, r := range res {
-		var kb [8]byte
-		if recs.Get(seqKey(&kb, r.Key)) == nil {
-			return false
+// hits scores the candidates, keeps the K nearest by similarity, orders them by score and
+// turns them into hits that own their memory. Called inside the transaction the
+// candidates' records belong to.
+func (r *recaller) hits(now time.Time) []Hit {
+	cands := r.cands
+	if len(cands) == 0 {
+		return nil
+	}
+	// The K nearest by similarity across the tiers searched, then ordered by score.
+	if len(cands) > r.q.K {
+		slices.SortStableFunc(cands, func(a, b candidate) int {
+			if c := cmp.Compare(b.sim, a.sim); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		cands = cands[:r.q.K]
+	}
+	r.seqs, r.stats = r.seqs[:0], slices.Grow(r.stats[:0], len(cands))[:len(cands)]
+	for i := range cands {
+		r.seqs = append(r.seqs, cands[i].seq)
+	}
+	r.sp.access.lookup(r.seqs, r.stats)
+	d := r.sp.decay
+	for i := range cands {
+		c := &cands[i]
+		conf, boost := c.view.Confidence, float32(1)
+		if d.Kind != tier.NoDecay {
+			idle := now.Sub(time.Unix(0, max(c.view.Created, r.stats[i].last)))
+			conf, boost = d.Apply(conf, idle), d.Boost(idle)
+		}
+		c.conf = conf
+		c.score = c.sim * (1 - r.weight + r.weight*conf) * boost
+	}
+	order := make([]int, len(cands)) // sort positions, so the stats stay aligned
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		if c := cmp.Compare(cands[b].score, cands[a].score); c != 0 {
+			return c
+		}
+		return cmp.Compare(cands[b].sim, cands[a].sim)
+	})
+	// One allocation each for the hits, their embeddings and their confidences.
+	hits := make([]Hit, len(cands))
+	confs := make([]float32, len(cands))
+	var vecs []float32
+	if !r.q.SkipEmbedding {
+		vecs = make([]float32, len(cands)*r.dim)
+	}
+	for j, i := range order {
+		c := &cands[i]
+		vec := noEmbedding
+		if vecs != nil {
+			vec = vecs[j*r.dim : (j+1)*r.dim : (j+1)*r.dim]
+		}
+		hits[j] = Hit{
+			Memory:     memoryOf(&c.view, c.tier, r.stats[i], vec, &confs[j]),
+			Similarity: c.sim,
+			Confidence: c.conf,
+			Score:      c.score,
+			seq:        c.seq,
+		}
+		if c.view.Expires != 0 {
+			hits[j].Memory.ExpiresAt = expiryTime(r.sp.expiresAt(c.view.Expires, r.stats[i].last))
 		}
 	}
-	return true
+	return hits
 }
 
 // touch records the access of every hit, and shows it in the returned memories; with
 // tiering it also updates the hot memories' activation and queues warm and cold hits for
 // promotion (tier.Policy.Promote).
-func (sp *Space) touch(hits []Hit) {
+func (r *recaller) touch(hits []Hit) {
 	if len(hits) == 0 {
 		return
 	}
-	now := time.Unix(0, time.Now().UnixNano()).UTC() // wall clock only, as it reads back from disk
-	ids := make([]string, len(hits))
-	var hot, other []uint64
+	sp := r.sp
+	now := time.Now().UnixNano()
+	r.seqs, r.ids = r.seqs[:0], r.ids[:0]
+	r.hotHits, r.otherHits = r.hotHits[:0], r.otherHits[:0]
+	r.stats = slices.Grow(r.stats[:0], len(hits))[:len(hits)]
 	for i := range hits {
-		ids[i] = hits[i].Memory.ID
-		hits[i].Memory.LastAccess = now
-		hits[i].Memory.AccessCount++
+		r.seqs, r.ids = append(r.seqs, hits[i].seq), append(r.ids, hits[i].Memory.ID)
 		if hits[i].Memory.Tier == tier.Hot {
-			hot = append(hot, hits[i].seq)
+			r.hotHits = append(r.hotHits, hits[i].seq)
 		} else {
-			other = append(other, hits[i].seq)
+			r.otherHits = append(r.otherHits, hits[i].seq)
 		}
 	}
-	sp.access.touch(ids, now.UnixNano())
-	if t := sp.tier; t != nil {
+	sp.access.touch(r.seqs, r.ids, now, r.stats)
+	for i := range hits {
+		m := &hits[i].Memory
+		m.LastAccess = time.Unix(0, r.stats[i].last).UTC()
+		m.AccessCount = r.stats[i].count
+		if sp.ttlRefresh && !m.ExpiresAt.IsZero() { // refreshed by this recall (expiry.go)
+			m.ExpiresAt = expiryTime(max(m.ExpiresAt.UnixNano(), addNanos(r.stats[i].last, sp.ttl)))
+		}
+	}
+	if t := sp.tiering; t != nil {
+		other := r.otherHits
 		if !t.policy.Promote.OnRecall() {
 			other = nil
 		}
-		t.touch(hot, other, now.UnixNano())
+		t.touch(r.hotHits, other, now)
 		if w := sp.warmIndex(); w != nil {
 			for i := range hits {
 				if hits[i].Memory.Tier == tier.Warm {
-					w.SetStamp(hits[i].seq, stampOf(now.UnixNano()))
+					w.SetStamp(hits[i].seq, stampOf(now))
 				}
 			}
 		}
 		if len(other) > 0 {
-			sp.st.wakeMigrator()
+			sp.store.wakeMigrator()
 		}
 	}
+}
+
+// RecallResult is the outcome of one query of BatchRecall.
+type RecallResult struct {
+	Hits []Hit
+	Err  error
+}
+
+// BatchRecall runs the queries in parallel (at most GOMAXPROCS at a time) and returns one
+// result per query, in input order; a failed query does not affect the others. The error
+// is non-nil only when no query could run (store closed, space dropped, ctx done, or more
+// than Limits.MaxBatch queries); the results then all carry it.
+func (sp *Space) BatchRecall(ctx context.Context, qs []Query) ([]RecallResult, error) {
+	const op = OpRecall
+	out := make([]RecallResult, len(qs))
+	failAll := func(err error) ([]RecallResult, error) {
+		for i := range out {
+			out[i].Err = err
+		}
+		return out, err
+	}
+	done, err := sp.enter(op)
+	if err != nil {
+		return failAll(err)
+	}
+	defer done()
+	if len(qs) > sp.store.limit.MaxBatch {
+		return failAll(newErr(CodeBatchTooLarge, op, sp.name, fmt.Sprintf("%d queries exceed the limit %d", len(qs), sp.store.limit.MaxBatch), nil))
+	}
+	if err := ctx.Err(); err != nil {
+		return failAll(ctxErr(op, sp.name, err))
+	}
+	start := time.Now()
+	qs = sp.embedQueryTexts(ctx, qs, out)
+	var g errgroup.Group
+	g.SetLimit(maxParallel())
+	for i := range qs {
+		if out[i].Err != nil {
+			continue // its text could not be embedded
+		}
+		g.Go(func() error {
+			out[i].Hits, out[i].Err = sp.recall(ctx, &qs[i])
+			return nil
+		})
+	}
+	_ = g.Wait() // per-query errors are in out
+	failed := make([]ItemResult, len(out))
+	for i := range out {
+		failed[i].Err = out[i].Err
+	}
+	sp.metrics.observe(OpRecall, len(qs), time.Since(start), nil, failed)
+	return out, nil
+}
+
+// embedQueryTexts embeds the texts of the queries that have one, all in one go (cache
+// first), and returns the queries with their cues as embeddings (a copy when any text was
+// embedded). A query whose text failed gets its error in out.
+func (sp *Space) embedQueryTexts(ctx context.Context, qs []Query, out []RecallResult) []Query {
+	em := sp.embedder.Load()
+	var texts []string
+	var at []int
+	for i := range qs {
+		if qs[i].Text == "" {
+			continue
+		}
+		if err := sp.checkQuery(&qs[i]); err != nil {
+			out[i].Err = err
+			continue
+		}
+		texts, at = append(texts, qs[i].Text), append(at, i)
+	}
+	if len(texts) == 0 {
+		return qs
+	}
+	vecs, errs := sp.embedQueries(ctx, em, texts)
+	cp := slices.Clone(qs)
+	for j, i := range at {
+		if errs[j] != nil {
+			e := *errs[j]
+			e.Item = i
+			out[i].Err = &e
+			continue
+		}
+		cp[i].Embedding, cp[i].Text = vecs[j], ""
+	}
+	return cp
 }

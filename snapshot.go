@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/engram-go/engram/index"
-	"github.com/engram-go/engram/internal/codec"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -17,8 +16,9 @@ import (
 // vectors from the records, drops nodes whose records are gone and inserts records newer
 // than the snapshot; a damaged one (checksum, structure) is ignored and the graph rebuilt.
 //
-// Layout of <space>/snapshot: meta = u64 length, u32 chunks, u64 watermark (the records'
-// sequence at snapshot time); <u32 BE chunk number> = up to snapshotChunk bytes.
+// Layout of <space>/snapshot (and of <space>/warm, the warm tier's index: warm.go): meta =
+// u64 length, u32 chunks, u64 watermark (the records' sequence at snapshot time);
+// <u32 BE chunk number> = up to snapshotChunk bytes.
 
 var (
 	keyMeta = []byte("meta")
@@ -26,25 +26,40 @@ var (
 
 const snapshotChunk = 4 << 20
 
-// Snapshot saves the space's graph index so that the next Open loads it instead of
-// rebuilding it. Close does this for every space whose graph changed; call it yourself
-// to bound the rebuild work after a crash. Spaces on the exact index need no snapshot
-// (it is rebuilt by copying vectors) and return nil.
+// Snapshot saves the space's graph index — and, in a tiered space, the warm tier's index
+// — so that the next Open loads them instead of rebuilding them. Close does this for every
+// space whose indexes changed; call it yourself to bound the rebuild work after a crash.
+// The exact index needs no snapshot (it is rebuilt by copying vectors).
+//
+// A ctx that ends before the snapshot is committed fails it with CANCELED or
+// DEADLINE_EXCEEDED and leaves the previous snapshot in place.
 func (sp *Space) Snapshot(ctx context.Context) error {
-	done, err := sp.enter("snapshot")
+	done, err := sp.enter(OpSnapshot)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if sp.st.opts.readOnly {
-		return newErr(CodeReadOnly, "snapshot", sp.name, "", nil)
+	if sp.store.opts.readOnly {
+		return newErr(CodeReadOnly, OpSnapshot, sp.name, "", nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return ctxErr(OpSnapshot, sp.name, err)
 	}
 	return sp.snapshot(ctx)
 }
 
-// snapshot writes the graph if it changed since the last snapshot.
+// snapshot writes the hot graph and the warm tier's index, each if it changed since its
+// last snapshot.
 func (sp *Space) snapshot(ctx context.Context) error {
-	const op = "snapshot"
+	if err := sp.snapshotGraph(ctx); err != nil {
+		return err
+	}
+	return sp.snapshotWarm(ctx)
+}
+
+// snapshotGraph writes the graph if it changed since the last snapshot.
+func (sp *Space) snapshotGraph(ctx context.Context) error {
+	const op = OpSnapshot
 	var (
 		g       *index.HNSW
 		changes uint64
@@ -73,47 +88,69 @@ func (sp *Space) snapshot(ctx context.Context) error {
 	if err != nil {
 		return newErr(CodeStorage, op, sp.name, "encode", err)
 	}
-	err = sp.st.update(ctx, func(tx *bolt.Tx) error {
-		b, err := sp.bucket(tx)
-		if err != nil {
-			return err
-		}
-		name := sp.names.snapshot
-		if err := tx.DeleteBucket(name); err != nil && err != bolt.ErrBucketNotFound {
-			return err
-		}
-		sb, err := tx.CreateBucket(name)
-		if err != nil {
-			return err
-		}
-		sb.FillPercent = 1
-		chunks := 0
-		for off := 0; off < len(data); off += snapshotChunk {
-			end := min(off+snapshotChunk, len(data))
-			if err := sb.Put(binary.BigEndian.AppendUint32(nil, uint32(chunks)), data[off:end]); err != nil {
-				return err
-			}
-			chunks++
-		}
-		meta := binary.LittleEndian.AppendUint64(nil, uint64(len(data)))
-		meta = binary.LittleEndian.AppendUint32(meta, uint32(chunks))
-		meta = binary.LittleEndian.AppendUint64(meta, b.recs.Sequence())
-		return sb.Put(keyMeta, meta)
-	})
-	if err != nil {
-		return sp.st.storageErr(op, sp.name, err)
+	if err := sp.saveChunks(ctx, sp.names.snapshot, data); err != nil {
+		return err
 	}
 	sp.mu.Lock()
 	sp.snapChanges = changes
 	sp.mu.Unlock()
-	sp.st.log.Info("index snapshot saved", "space", sp.name, "bytes", len(data), "elapsed", time.Since(start))
+	sp.store.log.Info("index snapshot saved", "space", sp.name, "bytes", len(data), "elapsed", time.Since(start))
 	return nil
+}
+
+// saveChunks stores an index snapshot, data, as the bucket name (putChunks) in a write of
+// its own. Not through sp.buckets: a snapshot writes only its own bucket, so it is not
+// refused in a space an audit found damaged (audit.go). A ctx that ends inside is CANCELED
+// or DEADLINE_EXCEEDED, not STORAGE.
+func (sp *Space) saveChunks(ctx context.Context, name, data []byte) error {
+	err := sp.store.update(ctx, func(tx *bolt.Tx) error {
+		b, ok := openSpaceTx(tx, &sp.names)
+		if !ok {
+			return newErr(CodeSpaceNotFound, opNone, sp.name, "space was dropped", nil)
+		}
+		return putChunks(tx, name, data, b.recs.Sequence())
+	})
+	if err != nil {
+		return writeErr(ctx, OpSnapshot, sp.name, err)
+	}
+	return nil
+}
+
+// putChunks replaces the bucket name with data in chunks of snapshotChunk bytes and a
+// meta entry (length, chunks, and seq: the records' sequence at snapshot time).
+func putChunks(tx *bolt.Tx, name, data []byte, seq uint64) error {
+	if err := tx.DeleteBucket(name); err != nil && err != bolt.ErrBucketNotFound {
+		return err
+	}
+	sb, err := tx.CreateBucket(name)
+	if err != nil {
+		return err
+	}
+	sb.FillPercent = 1
+	chunks := 0
+	for off := 0; off < len(data); off += snapshotChunk {
+		end := min(off+snapshotChunk, len(data))
+		if err := sb.Put(binary.BigEndian.AppendUint32(nil, uint32(chunks)), data[off:end]); err != nil {
+			return err
+		}
+		chunks++
+	}
+	meta := binary.LittleEndian.AppendUint64(nil, uint64(len(data)))
+	meta = binary.LittleEndian.AppendUint32(meta, uint32(chunks))
+	meta = binary.LittleEndian.AppendUint64(meta, seq)
+	return sb.Put(keyMeta, meta)
 }
 
 // readSnapshot returns a copy of the space's snapshot bytes, or nil when there is none or
 // its framing is damaged (the snapshot's own checksum covers its content).
 func readSnapshot(tx *bolt.Tx, space string) ([]byte, error) {
-	sb := tx.Bucket(spaceBucket(space, kindSnapshot))
+	return readChunks(tx, spaceBucket(space, kindSnapshot))
+}
+
+// readChunks returns a copy of the bytes putChunks stored in bucket name, nil when there
+// is no such bucket, or an error when its framing is damaged.
+func readChunks(tx *bolt.Tx, name []byte) ([]byte, error) {
+	sb := tx.Bucket(name)
 	if sb == nil {
 		return nil, nil
 	}
@@ -138,9 +175,4 @@ func readSnapshot(tx *bolt.Tx, space string) ([]byte, error) {
 		return nil, fmt.Errorf("snapshot has %d of %d bytes", len(data), size)
 	}
 	return data, nil
-}
-
-// hnswConfig returns the graph parameters of a space.
-func hnswConfig(cfg codec.Config) index.HNSWConfig {
-	return index.HNSWConfig{M: cfg.M, EfConstruction: cfg.EfConstruction, EfSearch: cfg.EfSearch}
 }

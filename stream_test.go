@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/engram-go/engram/tier"
 )
 
 func TestStreamAcksInOrderAndCloseDrains(t *testing.T) {
@@ -73,12 +75,12 @@ func TestStreamBackpressure(t *testing.T) {
 	release := make(chan struct{})
 	var hold atomic.Bool
 	hold.Store(true)
-	s.commitHook = func(int) error {
+	setCommitHook(s, func(int) error {
 		if hold.Load() {
 			<-release
 		}
 		return nil
-	}
+	})
 
 	ff := sp.NewStream(StreamOptions{QueueSize: 8, MaxItems: 4, MaxDelay: time.Millisecond, Mode: FailFast, NoAcks: true})
 	accepted := 0
@@ -96,7 +98,7 @@ func TestStreamBackpressure(t *testing.T) {
 	if bp == nil || !bp.Retryable() || bp.RetryAfter <= 0 {
 		t.Fatalf("a full FailFast queue did not refuse with a retry hint: %+v", bp)
 	}
-	if q := sp.Stats().Queue; q.State != "overloaded" && q.State != "critical" || q.Rejected == 0 {
+	if q := sp.Stats().Queue; q.State != tier.Overloaded && q.State != tier.Critical || q.Rejected == 0 {
 		t.Fatalf("queue stats while full: %+v", q)
 	}
 
@@ -149,5 +151,5 @@ func TestStreamBackpressure(t *testing.T) {
 	if drained == 0 {
 		t.Fatal("no acks after draining")
 	}
-	s.commitHook = nil
+	setCommitHook(s, nil)
 }

@@ -206,8 +206,8 @@ func (h *stress) verifyInternals(sp *Space, where string) {
 		inIndex[k] = true
 	}
 	recs := map[uint64]string{}
-	err := sp.st.view(func(tx *bolt.Tx) error {
-		b, err := sp.bucket(tx)
+	err := sp.store.view(func(tx *bolt.Tx) error {
+		b, err := sp.buckets(tx)
 		if err != nil {
 			return err
 		}
@@ -342,14 +342,12 @@ func (h *stress) checkClosed(s *Store) {
 		}
 	}
 	st := sp.NewStream(StreamOptions{MaxDelay: time.Millisecond})
-	if _, err := st.Send(ctx, Memory{Embedding: v}); err != nil {
-		t.Errorf("Send on a new stream of a closed store: %v", err)
+	if _, err := st.Send(ctx, Memory{Embedding: v}); CodeOf(err) != CodeClosed {
+		t.Errorf("Send on a new stream of a closed store: %v, want CLOSED", err)
 	}
 	st.Close()
 	for a := range st.Acks() {
-		if CodeOf(a.Err) != CodeClosed {
-			t.Errorf("stream ack after Close: %v, want CLOSED", a.Err)
-		}
+		t.Errorf("stream ack of a stream that accepted nothing: %+v", a)
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)

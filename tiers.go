@@ -1,100 +1,22 @@
 package engram
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
 	"time"
 
 	"github.com/engram-go/engram/index"
-	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/tier"
 )
 
 // Tiers. A space with a hot capacity (WithTiering) keeps at most about that many memories
-// in its in-memory graph (hot); the rest are warm — 8-bit codes in memory (a quarter of the
-// float32 vectors), scanned with an int8 dot product and re-ranked at full precision from
-// the records — or cold: on disk only, searched only when a query names the cold tier,
-// always readable by Get. See tier.Policy for the placement rules and migrate.go for the
-// moves.
-
-// WithTiering enables the hot / warm / cold tiers with the given policy (HotCapacity > 0).
-func WithTiering(p tier.Policy) SpaceOption {
-	return func(o *spaceOptions) error {
-		if p.HotCapacity <= 0 {
-			return fmt.Errorf("tiering needs a positive hot capacity, got %d", p.HotCapacity)
-		}
-		if p.Backpressure > tier.FailFast || p.HighWatermark < 0 || p.LowWatermark < 0 || p.HighWatermark > 10 ||
-			p.HotCapacity > math.MaxInt32 || p.MaxPerCycle > math.MaxInt32 || p.BatchSize > math.MaxInt32 ||
-			p.ActivationHalfLife < 0 || p.WarmIdle < 0 || p.WarmIdle > maxStoredDuration || p.ActivationHalfLife > maxStoredDuration {
-			return fmt.Errorf("invalid tier policy %+v", p)
-		}
-		// Durations are stored in whole seconds: round up, so a short idle time stays "soon"
-		// rather than becoming 0 (never).
-		p.ActivationHalfLife, p.WarmIdle = ceilSecond(p.ActivationHalfLife), ceilSecond(p.WarmIdle)
-		p = p.WithDefaults()
-		o.tiering = &p
-		return nil
-	}
-}
-
-// WithDecay enables lazy confidence decay at recall time (see tier.Decay).
-func WithDecay(d tier.Decay) SpaceOption {
-	return func(o *spaceOptions) error {
-		if d.Kind == tier.NoDecay || d.Kind > tier.PowerLaw || d.Floor < 0 || d.Floor > 1 || d.RecencyBoost < 0 ||
-			d.HalfLife < 0 || d.Scale < 0 || d.HalfLife > maxStoredDuration || d.Scale > maxStoredDuration ||
-			!(d.Exponent >= 0 && d.Exponent <= 100) {
-			return fmt.Errorf("invalid decay %+v", d)
-		}
-		d.HalfLife, d.Scale = ceilSecond(d.HalfLife), ceilSecond(d.Scale)
-		d = d.WithDefaults()
-		o.decay = &d
-		return nil
-	}
-}
-
-// maxStoredDuration is the longest duration the space config holds (uint32 seconds).
-const maxStoredDuration = math.MaxUint32 * time.Second
-
-func ceilSecond(d time.Duration) time.Duration {
-	return (d + time.Second - 1) / time.Second * time.Second
-}
-
-func tieringToConfig(p tier.Policy) codec.Tiering {
-	return codec.Tiering{
-		HotCapacity: p.HotCapacity, High: float32(p.HighWatermark), Low: float32(p.LowWatermark),
-		HalfLifeSec: uint32(p.ActivationHalfLife / time.Second), WarmIdleSec: uint32(p.WarmIdle / time.Second),
-		MaxPerCycle: p.MaxPerCycle, BatchSize: p.BatchSize,
-		Promote: uint8(p.Promote), Backpressure: uint8(p.Backpressure),
-	}
-}
-
-func policyOf(c codec.Config) tier.Policy {
-	t := c.Tiering
-	if t.HotCapacity <= 0 {
-		return tier.Policy{}
-	}
-	return tier.Policy{
-		HotCapacity: t.HotCapacity, HighWatermark: float64(t.High), LowWatermark: float64(t.Low),
-		ActivationHalfLife: time.Duration(t.HalfLifeSec) * time.Second, WarmIdle: time.Duration(t.WarmIdleSec) * time.Second,
-		MaxPerCycle: t.MaxPerCycle, BatchSize: t.BatchSize,
-		Promote: tier.Promotion(t.Promote), Backpressure: tier.Mode(t.Backpressure),
-	}.WithDefaults()
-}
-
-func decayToConfig(d tier.Decay) codec.Decay {
-	return codec.Decay{Kind: uint8(d.Kind), HalfLifeSec: uint32(d.HalfLife / time.Second), ScaleSec: uint32(d.Scale / time.Second),
-		Exponent: float32(d.Exponent), Floor: d.Floor, Boost: d.RecencyBoost}
-}
-
-func decayOf(c codec.Config) tier.Decay {
-	d := c.Decay
-	if d.Kind == 0 {
-		return tier.Decay{}
-	}
-	return tier.Decay{Kind: tier.DecayKind(d.Kind), HalfLife: time.Duration(d.HalfLifeSec) * time.Second,
-		Scale: time.Duration(d.ScaleSec) * time.Second, Exponent: float64(d.Exponent), Floor: d.Floor, RecencyBoost: d.Boost}.WithDefaults()
-}
+// in its in-memory graph (hot); the rest are warm — 8-bit codes in a graph of their own
+// (a quarter of the float32 vectors: warm.go), searched with the hot graph by default and
+// re-ranked at full precision from the records — or cold: on disk only, searched only
+// when a query names the cold tier, always readable by Get. See tier.Policy for the
+// placement rules and migrate.go for the moves.
 
 // hotStat is what the demotion choice needs about a hot memory (24 bytes a memory).
 type hotStat struct {
@@ -111,11 +33,20 @@ type tierState struct {
 	hot     map[uint64]hotStat // hot memories by seq
 	promote map[uint64]int64   // warm / cold memories to bring back hot, with when they were asked for
 
-	warm *index.SQ8 // warm memories' codes (nil until the space has a dimension)
+	warm      *index.Graph8 // the warm tier's index (nil until the space has a dimension)
+	warmSaved uint64        // its change counter at its last snapshot (guarded by mu)
+	warmFrom  string        // how Open restored it: "snapshot", "records" or ""
 
 	// room is closed and replaced whenever migration frees hot capacity, waking writers
 	// that wait under Block backpressure.
 	room chan struct{}
+
+	// cut is the highest activation among the memories the last demotion cycle chose, as
+	// of cutAt (guarded by mu; cutAt zero: no demotion yet). Activations of memories not
+	// used meanwhile all fade at the same rate, so the cut, faded to now, still separates
+	// what a cycle would demote from what it would keep (see directToWarm).
+	cut   float64
+	cutAt time.Time
 
 	demoted, promoted, cooled, archived uint64 // moves since open (guarded by mu)
 	lastCycle, cycles                   time.Duration
@@ -125,13 +56,6 @@ type tierState struct {
 
 func newTierState(p tier.Policy) *tierState {
 	return &tierState{policy: p, hot: make(map[uint64]hotStat), promote: make(map[uint64]int64), room: make(chan struct{})}
-}
-
-// noteHot records hot memories (new, promoted or touched).
-func (t *tierState) noteHot(seq uint64, st hotStat) {
-	t.mu.Lock()
-	t.hot[seq] = st
-	t.mu.Unlock()
 }
 
 // setConf updates the confidence of those of seqs that are hot (a memory moved or replaced
@@ -152,15 +76,6 @@ func (t *tierState) lastUse(seq uint64) int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.hot[seq].last
-}
-
-func (t *tierState) forget(seqs ...uint64) {
-	t.mu.Lock()
-	for _, s := range seqs {
-		delete(t.hot, s)
-		delete(t.promote, s)
-	}
-	t.mu.Unlock()
 }
 
 // touch marks hot hits used, and queues warm and cold hits for promotion.
@@ -219,10 +134,40 @@ func (t *tierState) coldest(n int, now time.Time, keep map[uint64]int64) []uint6
 		nthSmallest(all, n, func(a, b scored) bool { return a.a < b.a || (a.a == b.a && a.seq < b.seq) })
 	}
 	out := make([]uint64, n)
+	cut := 0.0
 	for i := range out {
 		out[i] = all[i].seq
+		cut = max(cut, all[i].a)
+	}
+	if n > 0 {
+		t.mu.Lock()
+		t.cut, t.cutAt = cut, now
+		t.mu.Unlock()
 	}
 	return out
+}
+
+// directToWarm returns, for a write of n memories at now, a test of whether a memory
+// (its confidence, recall count and last use) would be demoted by the next migration
+// cycle as soon as it entered hot: the hot tier will pass its high watermark with the
+// write, and the memory's activation is below the last cycle's cut, faded to now. Such
+// memories are written to warm directly — a hot insert and a demotion saved. It returns
+// nil when no memory qualifies (no demotion yet, or room in hot).
+func (t *tierState) directToWarm(hot, n int, now time.Time) func(conf float32, count uint32, last int64) bool {
+	p := t.policy
+	if hot+n <= p.High() {
+		return nil
+	}
+	t.mu.Lock()
+	cut, at := t.cut, t.cutAt
+	t.mu.Unlock()
+	if at.IsZero() {
+		return nil
+	}
+	cut *= p.Activation(1, 0, now.Sub(at)) // faded as every untouched memory has faded since
+	return func(conf float32, count uint32, last int64) bool {
+		return p.Activation(conf, count, now.Sub(time.Unix(0, last))) < cut
+	}
 }
 
 // freed wakes writers waiting for hot capacity.
@@ -269,7 +214,8 @@ func nthSmallest[T any](s []T, n int, less func(a, b T) bool) {
 	}
 }
 
-// idleSeconds converts a Unix-nanosecond time to the warm tier's stamps (seconds).
+// stampOf converts a Unix-nanosecond time to a warm-tier stamp (Unix seconds, clamped to
+// uint32): the warm codes keep a memory's last use in four bytes.
 func stampOf(ns int64) uint32 {
 	return uint32(min(max(ns/int64(time.Second), 0), math.MaxUint32))
 }
@@ -277,9 +223,8 @@ func stampOf(ns int64) uint32 {
 // TieringStats describes a space's tiers.
 type TieringStats struct {
 	HotCapacity int
-	// State is the hot tier's pressure (tier.Policy.State): normal, warning, critical or
-	// overloaded.
-	State string
+	// State is the hot tier's pressure (tier.Policy.State).
+	State Pressure
 	// Moves since the space was opened.
 	Promoted, Demoted, Cooled, Archived uint64
 	// LastCycle is the duration of the last migration cycle, MigrationTime the total of
@@ -289,8 +234,13 @@ type TieringStats struct {
 	// BlockedTime their total wait.
 	BlockedWrites uint64
 	BlockedTime   time.Duration
-	// WarmBytes estimates the memory of the warm tier's codes.
-	WarmBytes int64
+	// WarmBytes estimates the memory of the warm tier's index (codes and links), and
+	// WarmIndexLen counts the memories it holds.
+	WarmBytes    int64
+	WarmIndexLen int
+	// WarmLoadedFrom says how Open restored the warm index: "snapshot" (loaded, then
+	// reconciled with the records), "records" (rebuilt) or "" (built in this session).
+	WarmLoadedFrom string
 }
 
 func (t *tierState) stats(hot int) TieringStats {
@@ -298,18 +248,62 @@ func (t *tierState) stats(hot int) TieringStats {
 	defer t.mu.Unlock()
 	return TieringStats{HotCapacity: t.policy.HotCapacity, State: t.policy.State(hot),
 		Promoted: t.promoted, Demoted: t.demoted, Cooled: t.cooled, Archived: t.archived, LastCycle: t.lastCycle, MigrationTime: t.cycles,
-		BlockedWrites: t.waits, BlockedTime: t.waited}
+		BlockedWrites: t.waits, BlockedTime: t.waited, WarmLoadedFrom: t.warmFrom}
 }
 
-// order ranks backpressure states for picking the worst.
-func order(state string) int {
-	switch state {
-	case "warning":
-		return 1
-	case "critical":
-		return 2
-	case "overloaded":
-		return 3
+// warmIndex returns the warm tier's index (nil without tiering or dimension).
+func (sp *Space) warmIndex() *index.Graph8 {
+	if sp.tiering == nil {
+		return nil
 	}
-	return 0
+	sp.mu.RLock()
+	defer sp.mu.RUnlock()
+	return sp.tiering.warm
+}
+
+// hotRoom applies hot-tier backpressure before a write: when the hot tier is overloaded
+// (tier.Policy.State) the write waits for migration to make room (Block) or is refused with
+// BACKPRESSURE and a retry hint (FailFast).
+func (sp *Space) hotRoom(ctx context.Context, op Op) *Error {
+	t := sp.tiering
+	if t == nil {
+		return nil
+	}
+	var since time.Time
+	for {
+		hot := int(sp.counts.Get(tier.Hot))
+		if !t.policy.Overloaded(hot) {
+			if !since.IsZero() {
+				t.mu.Lock()
+				t.waits++
+				t.waited += time.Since(since)
+				t.mu.Unlock()
+			}
+			return nil
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		sp.store.wakeMigrator()
+		if t.policy.Backpressure == tier.FailFast {
+			e := newErr(CodeBackpressure, op, sp.name, fmt.Sprintf("hot tier holds %d memories, capacity %d", hot, t.policy.HotCapacity), nil)
+			t.mu.Lock()
+			e.RetryAfter = max(t.lastCycle, 10*time.Millisecond)
+			t.mu.Unlock()
+			sp.metrics.rejected.Add(1)
+			return e
+		}
+		select {
+		case <-t.waitRoom():
+		case <-time.After(100 * time.Millisecond): // re-check: migration may have run elsewhere
+		case <-ctx.Done():
+			return ctxErr(op, sp.name, ctx.Err())
+		case <-sp.store.draining: // Close is draining calls in flight, batchers and streams:
+			return nil // commit over capacity (the migrator demotes after the next Open)
+		case <-sp.store.closing: // Close stops the migrator: no room will come
+			return newErr(CodeClosed, op, sp.name, "the store closed while the write waited for hot-tier room", nil)
+		case <-*sp.closing.Load():
+			return newErr(CodeSpaceNotFound, op, sp.name, "the space was dropped while the write waited for hot-tier room", nil)
+		}
+	}
 }

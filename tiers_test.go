@@ -8,10 +8,13 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/tier"
+	bolt "go.etcd.io/bbolt"
 )
 
 // tiered opens a store without background migration and a space with a hot capacity.
@@ -87,9 +90,11 @@ func TestDemotionFollowsActivation(t *testing.T) {
 	}
 }
 
-// TestCascadeRecallAndPromotion: default recall continues into warm when hot has fewer than
-// K passing hits; a recalled warm memory is promoted at the next cycle.
-func TestCascadeRecallAndPromotion(t *testing.T) {
+// TestDefaultRecallMergesHotAndWarm: default recall searches hot and warm together — the
+// warm memory that matches best is found even when hot has plenty of hits, filters apply
+// to both — a hot-only query stays hot, and a recalled warm memory is promoted at the next
+// cycle.
+func TestDefaultRecallMergesHotAndWarm(t *testing.T) {
 	ctx := context.Background()
 	s, sp := tiered(t, tier.Policy{HotCapacity: 20})
 	r := rand.New(rand.NewPCG(2, 2))
@@ -117,21 +122,27 @@ func TestCascadeRecallAndPromotion(t *testing.T) {
 		t.Fatal("no doubtful memory was demoted")
 	}
 	w, _ := sp.Get(ctx, warmID)
-	hits, err := sp.Recall(ctx, Query{Embedding: w.Embedding, K: 1, Tags: []string{"archive-me"}})
-	if err != nil || len(hits) != 1 || hits[0].Memory.ID != warmID || hits[0].Memory.Tier != Warm || hits[0].Similarity < 0.9999 {
-		t.Fatalf("cascade into warm: %+v %v", hits, err)
+	// Default recall: the warm memory is the best match among plenty of hot hits.
+	hits, err := sp.Recall(ctx, Query{Embedding: w.Embedding, K: 3, MinSimilarity: -1, SimilarityOnly: true})
+	if err != nil || len(hits) != 3 || hits[0].Memory.ID != warmID || hits[0].Memory.Tier != Warm || hits[0].Similarity < 0.9999 {
+		t.Fatalf("default recall: %+v %v", hits, err)
 	}
-	// With enough hot hits, default recall does not look at warm.
-	hits, _ = sp.Recall(ctx, Query{Embedding: w.Embedding, K: 3, MinSimilarity: -1})
+	// Filters apply across both tiers.
+	hits, err = sp.Recall(ctx, Query{Embedding: w.Embedding, K: 2, Tags: []string{"archive-me"}, MinSimilarity: -1})
+	if err != nil || len(hits) != 2 || hits[0].Memory.ID != warmID {
+		t.Fatalf("filtered default recall: %+v %v", hits, err)
+	}
 	for _, h := range hits {
-		if h.Memory.Tier != Hot {
-			t.Fatalf("default recall went into warm with %d hot hits: %+v", len(hits), h.Memory.ID)
+		if !slices.Contains(h.Memory.Tags, "archive-me") {
+			t.Fatalf("filter not applied: %+v", h.Memory)
 		}
 	}
-	// Naming the tiers merges them: the warm memory is the best match.
-	hits, _ = sp.Recall(ctx, Query{Embedding: w.Embedding, K: 3, Tiers: tier.Of(tier.Hot, tier.Warm), MinSimilarity: -1, SimilarityOnly: true})
-	if hits[0].Memory.ID != warmID {
-		t.Fatalf("hot+warm recall: %s first, want %s", hits[0].Memory.ID, warmID)
+	// A hot-only query does not look at warm.
+	hits, _ = sp.Recall(ctx, Query{Embedding: w.Embedding, K: 3, MinSimilarity: -1, Tiers: tier.Of(tier.Hot)})
+	for _, h := range hits {
+		if h.Memory.Tier != Hot {
+			t.Fatalf("hot-only recall returned %s from %v", h.Memory.ID, h.Memory.Tier)
+		}
 	}
 	if st, _ := sp.Migrate(ctx); st.Promoted < 1 || tierOfID(t, sp, warmID) != Hot {
 		t.Fatalf("recalled warm memory not promoted: %+v, tier %v", st, tierOfID(t, sp, warmID))
@@ -227,7 +238,7 @@ func TestHotBackpressure(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != CodeBackpressure || !e.Retryable() || e.RetryAfter <= 0 {
 		t.Fatalf("fail fast: %v", err)
 	}
-	if st := ff.Stats(); st.Tiering.State != "overloaded" || st.Queue.State != "overloaded" || st.Queue.Rejected == 0 {
+	if st := ff.Stats(); st.Tiering.State != tier.Overloaded || st.Queue.State != tier.Overloaded || st.Queue.Rejected == 0 {
 		t.Fatalf("state: %+v %+v", st.Tiering, st.Queue)
 	}
 	if _, err := ff.Migrate(ctx); err != nil {
@@ -264,23 +275,20 @@ func TestHotBackpressure(t *testing.T) {
 func TestMigrationFailureLeavesOneTier(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "m.db")
-	s, err := Open(path, WithMigrateInterval(0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openHooked(t, path, WithMigrateInterval(0))
 	sp := mustSpace(t, s, "t", WithTiering(tier.Policy{HotCapacity: 50, BatchSize: 5}), WithIndex(IndexHNSW))
 	r := rand.New(rand.NewPCG(6, 6))
 	mems := synthetic(r, 80, 8, "m")
 	mustStore(t, sp, mems)
 	n := 0
-	s.commitHook = func(int) error {
+	setCommitHook(s, func(int) error {
 		if n++; n == 3 {
 			return errors.New("injected: disk full")
 		}
 		return nil
-	}
+	})
 	st, err := sp.Migrate(ctx)
-	s.commitHook = nil
+	setCommitHook(s, nil)
 	if !errors.Is(err, ErrStorage) || st.Demoted != 10 {
 		t.Fatalf("migration with a failing third batch: %+v %v", st, err)
 	}
@@ -531,8 +539,8 @@ func TestArchiveWhereWithoutTiering(t *testing.T) {
 	s.Close()
 	if _, err := sp.ArchiveWhere(ctx, 0, func(Memory) bool { return true }); CodeOf(err) != CodeClosed {
 		t.Fatalf("after Close: %v", err)
-	} else if e := (*Error)(nil); errors.As(err, &e) && e.Op != "archive" {
-		t.Fatalf("error op %q, want archive", e.Op)
+	} else if e := (*Error)(nil); errors.As(err, &e) && e.Op != OpArchive {
+		t.Fatalf("error op %v, want archive", e.Op)
 	}
 }
 
@@ -592,7 +600,7 @@ func TestTierOptionValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sp.tier.policy.WarmIdle; got != time.Second {
+	if got := sp.tiering.policy.WarmIdle; got != time.Second {
 		t.Fatalf("WarmIdle 900ms kept as %v, want 1s", got)
 	}
 }
@@ -620,4 +628,59 @@ func TestUpdatedConfidenceRanksHotMemories(t *testing.T) {
 		t.Fatalf("x, updated to confidence 0.01, is %v after migration; want warm", got)
 	}
 	mustCheck(t, s)
+}
+
+// TestConcurrentConfidenceUpdatesRankInCommitOrder: concurrent BatchUpdates of one
+// memory's confidence reach the hot tier's ranking in commit order, so the ranking ends
+// with the confidence the record holds (before, the ranking was updated after the commit
+// but outside the space's commit order, and an older value could land last).
+func TestConcurrentConfidenceUpdatesRankInCommitOrder(t *testing.T) {
+	ctx := context.Background()
+	_, sp := tiered(t, tier.Policy{HotCapacity: 100})
+	r := rand.New(rand.NewPCG(7, 8))
+	mustStore(t, sp, []Memory{{ID: "x", Embedding: randUnit(r, 8)}})
+	for round := range 20 {
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Go(func() {
+				c := float32(round*8+w) / 200
+				if res, err := sp.BatchUpdate(ctx, []Update{{ID: "x", Patch: Patch{Confidence: Confidence(c)}}}); err != nil || res.Failed != 0 {
+					t.Errorf("BatchUpdate: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		m, err := sp.Get(ctx, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp.tiering.mu.Lock()
+		ranked := sp.tiering.hot[hitSeq(t, sp, "x")].conf
+		sp.tiering.mu.Unlock()
+		if ranked != m.Conf() {
+			t.Fatalf("round %d: the ranking holds confidence %v, the record %v", round, ranked, m.Conf())
+		}
+	}
+}
+
+// hitSeq returns the record sequence number of the memory with id.
+func hitSeq(t *testing.T, sp *Space, id string) uint64 {
+	t.Helper()
+	var seq uint64
+	err := sp.store.view(func(tx *bolt.Tx) error {
+		b, err := sp.buckets(tx)
+		if err != nil {
+			return err
+		}
+		k := b.keyOf(id)
+		if k == nil {
+			return fmt.Errorf("%s not found", id)
+		}
+		seq, err = codec.KeySeq(k)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
 }

@@ -3,7 +3,6 @@ package engram
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/engram-go/engram/internal/codec"
@@ -21,6 +20,9 @@ type Patch struct {
 	DeleteMetadata []string
 	// Tags, when non-nil, replace the tags (an empty non-nil slice removes them all).
 	Tags []string
+	// ExpiresAt, when non-nil, replaces the memory's expiry; a zero time removes it (the
+	// memory then never expires, whatever the space's TTL).
+	ExpiresAt *time.Time
 }
 
 // Update is a Patch for the memory with ID.
@@ -35,47 +37,65 @@ type Update struct {
 // BatchRemember, bad items never block good ones, and a whole-batch failure leaves no
 // trace and is returned as the error. The vectors, and so the index, are untouched.
 func (sp *Space) BatchUpdate(ctx context.Context, ups []Update) (*BatchResult, error) {
-	const op = "update"
+	const op = OpUpdate
 	start := time.Now()
 	res := &BatchResult{Items: make([]ItemResult, len(ups))}
-	finish := func(err error) (*BatchResult, error) {
-		res.Stored, res.Failed = 0, 0
-		for i := range res.Items {
-			if err != nil && res.Items[i].Err == nil {
-				e := *(err.(*Error))
-				e.Item, e.ID = i, ups[i].ID
-				res.Items[i].Err = &e
-			}
-			if res.Items[i].Err == nil {
-				res.Stored++
-			} else {
-				res.Failed++
-			}
+	finish := func(err *Error) (*BatchResult, error) {
+		if err != nil {
+			res.failRest(err, func(i int) string { return ups[i].ID })
 		}
-		res.Elapsed = time.Since(start)
-		sp.metrics.observe(OpUpdate, len(ups), res.Elapsed, nil, res.Items)
-		return res, err
+		res.tally(start)
+		sp.metrics.observe(op, len(ups), res.Elapsed, nil, res.Items)
+		if err != nil {
+			return res, err
+		}
+		return res, nil
 	}
 	done, err := sp.enter(op)
 	if err != nil {
-		return finish(err)
+		return finish(err.(*Error))
 	}
 	defer done()
 	switch {
 	case len(ups) == 0:
 		return res, newErr(CodeEmptyBatch, op, sp.name, "no updates", nil)
-	case len(ups) > sp.st.limit.MaxBatch:
-		return finish(newErr(CodeBatchTooLarge, op, sp.name, fmt.Sprintf("%d updates exceed the limit %d", len(ups), sp.st.limit.MaxBatch), nil))
-	case sp.st.opts.readOnly:
+	case len(ups) > sp.store.limit.MaxBatch:
+		return finish(newErr(CodeBatchTooLarge, op, sp.name, fmt.Sprintf("%d updates exceed the limit %d", len(ups), sp.store.limit.MaxBatch), nil))
+	case sp.store.opts.readOnly:
 		return finish(newErr(CodeReadOnly, op, sp.name, "", nil))
 	}
+	valid := sp.validateUpdates(ups, res)
+	if len(valid) == 0 {
+		return finish(nil)
+	}
+	w := &updateWrite{sp: sp, ups: ups, valid: valid, outcome: make([]ItemResult, len(ups))}
+	req := &writeReq{ctx: ctx, write: w.write}
+	apply := func() {
+		if sp.tiering != nil { // the hot tier ranks by confidence too: keep its copy current
+			sp.tiering.setConf(w.confSeqs, w.confs)
+		}
+		sp.postings.apply(w.postDel, w.postAdd) // patched metadata and tags
+		sp.expiry.add(w.expiring)
+	}
+	if err := sp.commitAndApply(req, apply); err != nil {
+		return finish(writeErr(ctx, op, sp.name, err))
+	}
+	for _, i := range valid {
+		res.Items[i] = w.outcome[i]
+	}
+	return finish(nil)
+}
+
+// validateUpdates checks each update on its own, recording failures in res, and returns
+// the positions of the valid ones.
+func (sp *Space) validateUpdates(ups []Update, res *BatchResult) []int {
 	fail := func(i int, code Code, msg string) {
-		res.Items[i] = ItemResult{Err: &Error{Code: code, Op: op, Space: sp.name, Item: i, ID: ups[i].ID, Msg: msg}}
+		res.Items[i] = ItemResult{Err: &Error{Code: code, Op: OpUpdate, Space: sp.name, Item: i, ID: ups[i].ID, Msg: msg}}
 	}
 	seen := make(map[string]int, len(ups))
 	valid := make([]int, 0, len(ups))
 	for i, u := range ups {
-		if err := sp.st.checkID(u.ID); err != nil {
+		if err := sp.store.checkID(u.ID); err != nil {
 			fail(i, CodeInvalidID, err.Error())
 			continue
 		}
@@ -87,68 +107,98 @@ func (sp *Space) BatchUpdate(ctx context.Context, ups []Update) (*BatchResult, e
 			fail(i, CodeInvalidConfidence, fmt.Sprintf("confidence %v is outside [0,1]", *c))
 			continue
 		}
+		if e := u.Patch.ExpiresAt; e != nil && !e.IsZero() && (e.Year() < 1678 || e.Year() > 2261) {
+			fail(i, CodeInvalidTimestamp, fmt.Sprintf("ExpiresAt %v is outside the years 1678-2261", *e))
+			continue
+		}
 		seen[u.ID] = i
 		valid = append(valid, i)
 	}
-	if len(valid) == 0 {
-		return finish(nil)
+	return valid
+}
+
+// updateWrite is the transaction side of a BatchUpdate. Its fields are rewritten by each
+// run of write (a shared transaction may rerun).
+type updateWrite struct {
+	sp      *Space
+	ups     []Update
+	valid   []int
+	outcome []ItemResult // per update, for the valid ones
+	// confSeqs and confs are the records whose confidence changed, for the hot tier's
+	// ranking.
+	confSeqs []uint64
+	confs    []float32
+	// postDel and postAdd are the old and new terms of the records whose metadata or
+	// tags changed; expiring the new expiries.
+	postDel, postAdd []postingDoc
+	expiring         []expiryEntry
+}
+
+func (w *updateWrite) write(tx *bolt.Tx) error {
+	const op = OpUpdate
+	sp := w.sp
+	w.confSeqs, w.confs = w.confSeqs[:0], w.confs[:0]
+	w.postDel, w.postAdd, w.expiring = w.postDel[:0], w.postAdd[:0], w.expiring[:0]
+	now := time.Now().UnixNano()
+	b, err := sp.buckets(tx)
+	if err != nil {
+		return err
 	}
-	outcome := make([]ItemResult, len(ups)) // written inside the transaction, which may rerun
-	var confSeqs []uint64                   // records whose confidence changed, by update order
-	var confs []float32
-	req := &writeReq{ctx: ctx}
-	req.write = func(tx *bolt.Tx) error {
-		confSeqs, confs = confSeqs[:0], confs[:0]
-		b, err := sp.bucket(tx)
+	fail := func(i int, code Code, msg string) {
+		w.outcome[i] = ItemResult{Err: &Error{Code: code, Op: op, Space: sp.name, Item: i, ID: w.ups[i].ID, Msg: msg}}
+	}
+	for _, i := range w.valid {
+		u := w.ups[i]
+		key := b.keyOf(u.ID)
+		if key == nil {
+			fail(i, CodeNotFound, "")
+			continue
+		}
+		view, err := codec.Parse(b.recs.Get(key))
 		if err != nil {
+			return newErr(CodeCorrupt, op, sp.name, "record of "+u.ID, err)
+		}
+		seq, _ := codec.KeySeq(key) // key came from keyOf: 8 bytes
+		if sp.expired(&view, seq, now) {
+			fail(i, CodeNotFound, "the memory has expired")
+			continue
+		}
+		rec := view.Record()
+		applyPatch(&rec, &u.Patch)
+		m := Memory{Metadata: rec.Meta, Tags: rec.Tags}
+		if msg := checkMetadata(&m, sp.store.limit); msg != "" {
+			fail(i, CodeMetadataTooLarge, msg)
+			continue
+		}
+		// Only what the patch brings is checked: text stored under older rules stays
+		// updatable (a confidence change must not fail on existing metadata).
+		if field := text.InvalidField("", u.Patch.SetMetadata, u.Patch.Tags); field != "" {
+			fail(i, CodeInvalidText, field+" is not valid UTF-8")
+			continue
+		}
+		// The old terms, copied before the Put below rewrites the record.
+		var oldDoc postingDoc
+		terms := len(u.Patch.SetMetadata) > 0 || len(u.Patch.DeleteMetadata) > 0 || u.Patch.Tags != nil
+		if terms {
+			oldDoc = docOf(seq, &view)
+		}
+		// Same key: the record stays in place, and the index (keyed by it) is untouched.
+		if err := b.recs.Put(append([]byte(nil), key...), codec.Encode(nil, &rec)); err != nil {
 			return err
 		}
-		for _, i := range valid {
-			u := ups[i]
-			key := b.keyOf(u.ID)
-			if key == nil {
-				outcome[i] = ItemResult{Err: &Error{Code: CodeNotFound, Op: op, Space: sp.name, Item: i, ID: u.ID}}
-				continue
-			}
-			view, err := codec.Parse(b.recs.Get(key))
-			if err != nil {
-				return newErr(CodeCorrupt, op, sp.name, "record of "+u.ID, err)
-			}
-			rec := view.Record()
-			applyPatch(&rec, &u.Patch)
-			m := Memory{Metadata: rec.Meta, Tags: rec.Tags}
-			if msg := checkMetadata(&m, sp.st.limit); msg != "" {
-				outcome[i] = ItemResult{Err: &Error{Code: CodeMetadataTooLarge, Op: op, Space: sp.name, Item: i, ID: u.ID, Msg: msg}}
-				continue
-			}
-			// Only what the patch brings is checked: text stored under older rules stays
-			// updatable (a confidence change must not fail on existing metadata).
-			if field := text.InvalidField("", u.Patch.SetMetadata, u.Patch.Tags); field != "" {
-				outcome[i] = ItemResult{Err: &Error{Code: CodeInvalidText, Op: op, Space: sp.name, Item: i, ID: u.ID, Msg: field + " is not valid UTF-8"}}
-				continue
-			}
-			// Same key: the record stays in place, and the index (keyed by it) is untouched.
-			if err := b.recs.Put(append([]byte(nil), key...), codec.Encode(nil, &rec)); err != nil {
-				return err
-			}
-			outcome[i] = ItemResult{ID: u.ID}
-			if u.Patch.Confidence != nil {
-				seq, _ := codec.KeySeq(key) // key came from keyOf: 8 bytes
-				confSeqs, confs = append(confSeqs, seq), append(confs, rec.Confidence)
-			}
+		w.outcome[i] = ItemResult{ID: u.ID}
+		if u.Patch.Confidence != nil {
+			w.confSeqs, w.confs = append(w.confSeqs, seq), append(w.confs, rec.Confidence)
 		}
-		return nil
+		if terms {
+			w.postDel = append(w.postDel, oldDoc)
+			w.postAdd = append(w.postAdd, postingDoc{seq: seq, tags: rec.Tags, meta: rec.Meta})
+		}
+		if rec.Expires != 0 && rec.Expires != view.Expires {
+			w.expiring = append(w.expiring, expiryEntry{rec.Expires, seq})
+		}
 	}
-	if err := sp.st.submit(req); err != nil {
-		return finish(sp.st.writeErr(ctx, op, sp.name, err))
-	}
-	if sp.tier != nil { // the hot tier ranks by confidence too: keep its copy current
-		sp.tier.setConf(confSeqs, confs)
-	}
-	for _, i := range valid {
-		res.Items[i] = outcome[i]
-	}
-	return finish(nil)
+	return nil
 }
 
 func applyPatch(rec *codec.Record, p *Patch) {
@@ -171,6 +221,16 @@ func applyPatch(rec *codec.Record, p *Patch) {
 	if p.Tags != nil {
 		rec.Tags = append([]string(nil), p.Tags...)
 	}
+	if p.ExpiresAt != nil {
+		switch ns := p.ExpiresAt.UnixNano(); {
+		case p.ExpiresAt.IsZero():
+			rec.Expires = 0
+		case ns == 0:
+			rec.Expires = 1 // 0 means never: see expiryOnWrite
+		default:
+			rec.Expires = ns
+		}
+	}
 }
 
 // UpdateWhere scans the space and, for every memory where fn returns ok, applies the patch
@@ -182,116 +242,30 @@ func (sp *Space) UpdateWhere(ctx context.Context, size int, fn func(m Memory) (P
 	if size <= 0 {
 		size = 1000
 	}
-	size = min(size, sp.st.limit.MaxBatch)
+	size = min(size, sp.store.limit.MaxBatch)
 	start := time.Now()
 	total := &BatchResult{}
-	var pending []Update
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		r, err := sp.BatchUpdate(ctx, pending)
-		total.Items = append(total.Items, r.Items...)
-		total.Stored += r.Stored
-		total.Failed += r.Failed
-		pending = pending[:0]
-		return err
-	}
 	var firstErr error
-	for m, err := range sp.All(ctx) {
-		if err != nil {
-			firstErr = err
-			break
-		}
-		if p, ok := fn(m); ok {
-			pending = append(pending, Update{ID: m.ID, Patch: p})
-			if len(pending) == size {
-				if err := flush(); err != nil && firstErr == nil {
-					firstErr = err
-				}
-			}
-		}
+	pick := func(m seqMemory) (Update, bool) {
+		p, ok := fn(m.Memory)
+		return Update{ID: m.ID, Patch: p}, ok
 	}
-	if err := flush(); err != nil && firstErr == nil {
+	err := chunked(sp.scanSeqs(ctx), size, pick, func(batch []Update) error {
+		r, err := sp.BatchUpdate(ctx, batch)
+		for _, it := range r.Items {
+			if it.Err != nil {
+				it.Err = withItem(it.Err, len(total.Items)) // position in the whole result
+			}
+			total.Items = append(total.Items, it)
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err // reported per item; later batches still run
+		}
+		return nil
+	})
+	if err != nil && firstErr == nil {
 		firstErr = err
 	}
-	total.Elapsed = time.Since(start)
+	total.tally(start)
 	return total, firstErr
-}
-
-// SpaceMemory is a memory addressed to a named space, for RememberMixed.
-type SpaceMemory struct {
-	Space  string
-	Memory Memory
-}
-
-// RememberMixed stores memories addressed to different spaces: it groups them by space and
-// runs one BatchRemember per space, all spaces in parallel (they share commits through
-// group commit). Results are in input order. Items for a space that does not exist fail
-// with SPACE_NOT_FOUND (spaces are not created implicitly); the error is the first
-// whole-batch failure, if any.
-func (s *Store) RememberMixed(ctx context.Context, items []SpaceMemory) (*BatchResult, error) {
-	start := time.Now()
-	res := &BatchResult{Items: make([]ItemResult, len(items))}
-	groups := map[string][]int{}
-	var order []string
-	for i, it := range items {
-		if _, ok := groups[it.Space]; !ok {
-			order = append(order, it.Space)
-		}
-		groups[it.Space] = append(groups[it.Space], i)
-	}
-	type outcome struct {
-		idx []int
-		r   *BatchResult
-		err error
-	}
-	outs := make([]outcome, len(order))
-	var wg sync.WaitGroup
-	for gi, name := range order {
-		idx := groups[name]
-		sp, err := s.LookupSpace(name)
-		if err != nil {
-			outs[gi] = outcome{idx: idx, err: err}
-			continue
-		}
-		wg.Go(func() {
-			mems := make([]Memory, len(idx))
-			for j, i := range idx {
-				mems[j] = items[i].Memory
-			}
-			r, err := sp.BatchRemember(ctx, mems)
-			outs[gi] = outcome{idx: idx, r: r, err: err}
-		})
-	}
-	wg.Wait()
-	var firstErr error
-	for _, o := range outs {
-		for j, i := range o.idx {
-			var it ItemResult
-			if o.r != nil {
-				it = o.r.Items[j]
-			} else {
-				it = ItemResult{Err: o.err}
-			}
-			if e, ok := it.Err.(*Error); ok {
-				c := *e
-				c.Item = i
-				it.Err = &c
-			}
-			res.Items[i] = it
-		}
-		if o.err != nil && o.r != nil && firstErr == nil {
-			firstErr = o.err
-		}
-	}
-	for _, it := range res.Items {
-		if it.Err == nil {
-			res.Stored++
-		} else {
-			res.Failed++
-		}
-	}
-	res.Elapsed = time.Since(start)
-	return res, firstErr
 }

@@ -132,34 +132,3 @@ func TestFixtureRoundTrip(t *testing.T) {
 		t.Fatal("corrupted fixture accepted")
 	}
 }
-
-func TestGloveCacheRoundTripAndValidation(t *testing.T) {
-	doc := &winkJSON{
-		L2NormIndex: 2, WordIndex: 3, Size: 3, Dimensions: 2,
-		Words: []string{"a", "zero", "b"},
-		Vectors: map[string][]float32{
-			"a":    {3, 4, 5, 0},
-			"zero": {0, 0, 0, 1},
-			"b":    {1, 0, 1, 2},
-		},
-	}
-	words, vecs, dim, skipped, err := flattenWink(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if skipped != 1 || !slices.Equal(words, []string{"a", "b"}) || !slices.Equal(vecs, []float32{3, 4, 1, 0}) {
-		t.Fatalf("got %v %v skipped=%d", words, vecs, skipped)
-	}
-	path := t.TempDir() + "/g.bin"
-	if err := writeGloveCache(path, words, vecs, dim); err != nil {
-		t.Fatal(err)
-	}
-	w2, v2, d2, err := readGloveCache(path)
-	if err != nil || d2 != dim || !slices.Equal(w2, words) || !slices.Equal(v2, vecs) {
-		t.Fatalf("cache round-trip: %v %v %v %v", w2, v2, d2, err)
-	}
-	doc.Vectors["b"] = []float32{1, 0, 7, 2} // wrong stored norm
-	if _, _, _, _, err := flattenWink(doc); err == nil {
-		t.Fatal("wrong norm accepted")
-	}
-}

@@ -8,6 +8,8 @@
 //	go run . ann [flags]                # recall / QPS / build / memory table
 //	go run . fixture --out FILE         # small real-data fixture for CI
 //	go run . tiers [--n 1000000]        # tiered store: memory, recall, migration
+//	go run . pg [--n 100000] [--dim 384] # PostgreSQL import / export vs RememberAll
+//	go run . filter [--json]            # filtered recall at 50/10/1/0.1% selectivity
 package main
 
 import (
@@ -41,6 +43,16 @@ func main() {
 		err = cmdBatch(args)
 	case "tiers":
 		err = cmdTiers(args)
+	case "embed":
+		err = cmdEmbed(args)
+	case "pg":
+		err = cmdPG(args)
+	case "warmindex":
+		err = cmdWarmIndex(args)
+	case "hotchurn":
+		err = cmdHotChurn(args)
+	case "filter":
+		err = cmdFilter(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -65,6 +77,11 @@ commands:
   reopen    Open time of a 341k-vector store: graph snapshot vs rebuild
   batch     batch writes vs raw bbolt, the index alone and chromem-go; recall vs chromem-go
   tiers     1M memories over hot / warm / cold: resident memory, recall, migration rates
+  embed     text in: hash and GloVe-SIF embedders alone, storing alone, and both pipelined
+  pg        import from PostgreSQL and export back vs RememberAll from RAM (starts its own cluster)
+  warmindex the warm tier's index candidates alone: maintenance cost, recall and QPS
+  hotchurn  the hot tier's graph under demotion, alone: repair cost and recall vs a fresh graph
+  filter    filtered recall at 50/10/1/0.1% selectivity vs unfiltered: recall@10, QPS, plan
 
 run "go run . <command> -h" for the flags of a command.
 `)

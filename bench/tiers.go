@@ -6,13 +6,15 @@ package main
 // and reports:
 //
 //   - resident memory (VmRSS, split into anonymous and file-backed pages) beside the budget
-//     1.25 × (hot vectors + graph) + 30% of the warm memories' float32 bytes + 5% of the
-//     cold ones';
-//   - recall@10 of hot-only queries against a store holding only the hot memories (same
-//     queries, same graph parameters), and of hot+warm queries against brute force over both;
-//   - warm-tier query rate, migration and archive throughput, and import rate.
+//     1.25 × H × h + 0.5 × W × h + 0.05 × C × 4d, for H / W / C memories hot / warm / cold,
+//     d the dimension and h = 4d + 200 bytes (a hot memory's vector and graph);
+//   - recall@10 of the default query (hot and warm together) against brute force over both,
+//     and its rate beside the rate of hot-only queries; recall@10 of hot-only queries
+//     against a store holding only the hot memories (same queries, same graph parameters);
+//   - the import rate beside the rate of the same import into an untiered space (at the end
+//     of the run; --skip-untiered leaves it out), migration and archive throughput.
 //
-//	go run . tiers [--n 1000000] [--dim 384] [--hot 100000] [--json]
+//	go run . tiers [--n 1000000] [--dim 384] [--hot 100000] [--json] [--skip-untiered]
 //
 // The synthetic data is not isotropic noise (whose nearest neighbours are ties): each
 // vector is a point of a 32-dimensional Gaussian mixture (4096 clusters, --spread around
@@ -53,8 +55,14 @@ type tiersResult struct {
 	// Tiers after the import and the archive step: hot, warm, cold.
 	Tiers [3]int64 `json:"tiers"`
 
-	ImportPerS    float64 `json:"import_per_s"`
-	ImportS       float64 `json:"import_s"`
+	ImportPerS float64 `json:"import_per_s"`
+	ImportS    float64 `json:"import_s"`
+	// IngestUntieredPerS is the same import into a space without tiering (0: skipped).
+	IngestUntieredPerS float64 `json:"ingest_untiered_per_s"`
+	// The CPU time (user + system) of each import, migration included: on a shared machine,
+	// the work each did whatever else ran meanwhile.
+	ImportCPUS    float64 `json:"import_cpu_s"`
+	UntieredCPUS  float64 `json:"ingest_untiered_cpu_s"`
 	BlockedWrites uint64  `json:"import_blocked_writes"` // calls that waited for hot room
 	BlockedS      float64 `json:"import_blocked_s"`
 	ArchivePerS   float64 `json:"archive_where_per_s"`
@@ -71,23 +79,28 @@ type tiersResult struct {
 	RSSFileBytes int64 `json:"rss_file_bytes"`
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
 	HeapBytes    int64 `json:"heap_inuse_bytes"`
-	HotRawBytes  int64 `json:"hot_raw_bytes"`   // hot vectors + bottom-layer lists, the budget's base
 	IndexBytes   int64 `json:"hot_index_bytes"` // the graph's own estimate of its heap
 	WarmBytes    int64 `json:"warm_index_bytes"`
 	BudgetBytes  int64 `json:"budget_bytes"`
 	FileBytes    int64 `json:"file_bytes"`
 
-	Queries            int      `json:"queries"`
+	Queries int `json:"queries"`
+	// The default query (hot and warm together) against brute force over both, and
+	// hot-only queries (tier.Of(tier.Hot)) in the same run.
+	RecallDefault float64 `json:"recall_default"`
+	QPSDefault    float64 `json:"qps_default"`
+	QPSHot        float64 `json:"qps_hot"`
+	// Hot-only queries against brute force over the hot memories, in the tiered store and
+	// in a store holding only those memories; RecallHotDelta is the second minus the first.
 	RecallHot          float64  `json:"recall_hot"`
 	RecallHotOnlyStore float64  `json:"recall_hot_only_store"`
-	RecallHotWarm      float64  `json:"recall_hot_warm"`
-	RecallWarm         float64  `json:"recall_warm"`
-	HotQPS             float64  `json:"hot_qps"`
+	RecallHotDelta     float64  `json:"recall_hot_delta"`
 	HotOnlyStoreQPS    float64  `json:"hot_only_store_qps"`
-	HotWarmQPS         float64  `json:"hot_warm_qps"`
+	RecallWarm         float64  `json:"recall_warm"` // warm-only queries against brute force over warm
 	WarmQPS            float64  `json:"warm_qps"`
 	ReopenS            float64  `json:"reopen_s"`
 	TiersAfterReopen   [3]int64 `json:"tiers_after_reopen"`
+	WarmLoadedFrom     string   `json:"warm_loaded_from"`
 }
 
 func cmdTiers(args []string) error {
@@ -102,6 +115,7 @@ func cmdTiers(args []string) error {
 	cache := fs.String("cache", defaultCacheDir(), "data set cache, for --data glove (env ENGRAM_BENCH_CACHE)")
 	spread := fs.Float64("spread", 1.0, "spread of the points around their cluster centre in the latent space (centres have spread 1)")
 	asJSON := fs.Bool("json", false, "one JSON object instead of a table")
+	skipUntiered := fs.Bool("skip-untiered", false, "leave out the untiered import (ingest_untiered_per_s) that ends the run")
 	dir := fs.String("dir", "", "work directory (default: a temp dir, removed afterwards)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the resident-memory measurement to this file")
@@ -155,7 +169,7 @@ func cmdTiers(args []string) error {
 	end := time.Now().Add(-time.Hour)
 	span := 365 * 24 * time.Hour
 	created := func(i int) time.Time { return end.Add(-span + time.Duration(float64(span)*float64(i)/float64(*n))) }
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	batch := make([]engram.Memory, 1000)
 	for off := 0; off < *n; off += len(batch) {
 		b := batch[:min(len(batch), *n-off)]
@@ -178,6 +192,7 @@ func cmdTiers(args []string) error {
 	if _, err := sp.Migrate(ctx); err != nil { // settle below the high watermark
 		return err
 	}
+	res.ImportCPUS = (cpuTime() - cpu).Seconds()
 	st := sp.Stats()
 	res.Demoted = st.Tiering.Demoted
 	if st.Tiering.MigrationTime > 0 {
@@ -204,13 +219,12 @@ func cmdTiers(args []string) error {
 	st = sp.Stats()
 	res.Tiers = st.Tiers
 	res.IndexBytes, res.WarmBytes = st.IndexBytes, st.Tiering.WarmBytes
-	// The budget's hot term is what the hot tier needs at least: each memory's float32
-	// vector and its bottom-layer list of 2M neighbours (the upper layers hold 1/M of the
-	// nodes). Everything else — slack in the graph's blocks, maps, the Go runtime, bbolt —
-	// must fit in the margins.
-	raw := int64(*dim) * 4
-	res.HotRawBytes = st.Tiers[0] * (raw + int64(2*engram.DefaultHNSWM+1)*4)
-	res.BudgetBytes = int64(1.25*float64(res.HotRawBytes) + 0.30*float64(st.Tiers[1]*raw) + 0.05*float64(st.Tiers[2]*raw))
+	// The budget of issue 15: with h = 4d + 200 bytes, a hot memory's vector and graph,
+	// 1.25 × H × h + 0.5 × W × h + 0.05 × C × 4d — the warm tier, searchable, costs at
+	// most half of holding it hot. Everything else — the Go runtime, bbolt, maps — must fit
+	// in the margins.
+	h := float64(4**dim + 200)
+	res.BudgetBytes = int64(1.25*float64(st.Tiers[0])*h + 0.5*float64(st.Tiers[1])*h + 0.05*float64(st.Tiers[2])*float64(4**dim))
 	res.RSSBytes, res.RSSAnonBytes, res.RSSFileBytes, res.PeakRSSBytes = procStatus()
 	if *memProfile != "" {
 		if f, err := os.Create(*memProfile); err == nil {
@@ -242,8 +256,9 @@ func cmdTiers(args []string) error {
 	if sp, err = s.LookupSpace("mem"); err != nil {
 		return err
 	}
-	res.TiersAfterReopen = sp.Stats().Tiers
-	logf("reopen: %.1fs, tiers %v", res.ReopenS, res.TiersAfterReopen)
+	st = sp.Stats()
+	res.TiersAfterReopen, res.WarmLoadedFrom = st.Tiers, st.Tiering.WarmLoadedFrom
+	logf("reopen: %.1fs, tiers %v, warm index from %s", res.ReopenS, res.TiersAfterReopen, res.WarmLoadedFrom)
 
 	// 5. Ground truth by brute force over the records, per tier, and the hot-only store.
 	qs := make([][]float32, *queries)
@@ -302,17 +317,18 @@ func cmdTiers(args []string) error {
 	if res.RecallHotOnlyStore, res.HotOnlyStoreQPS, err = measure(only, 0, gtHot); err != nil {
 		return err
 	}
-	if res.RecallHot, res.HotQPS, err = measure(sp, tier.Of(tier.Hot), gtHot); err != nil {
+	if res.RecallHot, res.QPSHot, err = measure(sp, tier.Of(tier.Hot), gtHot); err != nil {
 		return err
 	}
+	res.RecallHotDelta = res.RecallHotOnlyStore - res.RecallHot
 	if res.RecallWarm, res.WarmQPS, err = measure(sp, tier.Of(tier.Warm), gtWarm); err != nil {
 		return err
 	}
-	if res.RecallHotWarm, res.HotWarmQPS, err = measure(sp, tier.Of(tier.Hot, tier.Warm), gtHotWarm); err != nil {
+	if res.RecallDefault, res.QPSDefault, err = measure(sp, tier.Default, gtHotWarm); err != nil {
 		return err
 	}
-	logf("recall@10 hot %.4f (hot-only store %.4f), warm %.4f, hot+warm %.4f; QPS hot %.0f, warm %.1f, hot+warm %.1f",
-		res.RecallHot, res.RecallHotOnlyStore, res.RecallWarm, res.RecallHotWarm, res.HotQPS, res.WarmQPS, res.HotWarmQPS)
+	logf("recall@10 default %.4f at %.0f QPS (hot-only queries %.0f QPS: %.2f×); hot %.4f (hot-only store %.4f, Δ %.4f); warm %.4f at %.0f QPS",
+		res.RecallDefault, res.QPSDefault, res.QPSHot, res.QPSDefault/res.QPSHot, res.RecallHot, res.RecallHotOnlyStore, res.RecallHotDelta, res.RecallWarm, res.WarmQPS)
 
 	// 7. The recalls queued promotions of the warm hits: one explicit cycle runs them.
 	mst, err := sp.Migrate(ctx)
@@ -325,6 +341,16 @@ func cmdTiers(args []string) error {
 	}
 	logf("promotion cycle: %+v", mst)
 
+	// 8. The same import into a space without tiering, for the ingest rate.
+	if !*skipUntiered {
+		s.Close()
+		s2.Close()
+		if res.IngestUntieredPerS, res.UntieredCPUS, err = importUntiered(ctx, filepath.Join(work, "untiered.db"), *n, *dim, *data, *cache, *seed, *queries, *spread, created); err != nil {
+			return err
+		}
+		logf("untiered import: %.0f/s (%.0f CPU-s); tiered %.0f/s (%.0f CPU-s): %.2f×", res.IngestUntieredPerS, res.UntieredCPUS, res.ImportPerS, res.ImportCPUS, res.ImportPerS/res.IngestUntieredPerS)
+	}
+
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
@@ -336,16 +362,55 @@ func printTiers(r tiersResult) {
 	fmt.Printf("n=%d dim=%d hot capacity=%d threads=%d; tiers hot/warm/cold %v; file %s\n",
 		r.N, r.Dim, r.HotCapacity, r.Threads, r.Tiers, mb(r.FileBytes))
 	fmt.Printf("import (durable BatchRemember 1000, migration on)  %9.0f memories/s (%.0f s)\n", r.ImportPerS, r.ImportS)
+	if r.IngestUntieredPerS > 0 {
+		fmt.Printf("the same into an untiered space                    %9.0f memories/s (tiered/untiered %.2f)\n", r.IngestUntieredPerS, r.ImportPerS/r.IngestUntieredPerS)
+	}
 	fmt.Printf("migration (demotions during import)                %9.0f memories/s\n", r.MigrationPerS)
 	fmt.Printf("ArchiveWhere                                       %9.0f memories/s\n", r.ArchivePerS)
 	fmt.Printf("promotion cycle (%d promoted)                     %9.0f moves/s\n", r.Promoted, r.PromotionPerS)
 	fmt.Printf("resident: rss %s (anon %s + file %s), peak %s; budget %s → rss/budget %.2f\n",
 		mb(r.RSSBytes), mb(r.RSSAnonBytes), mb(r.RSSFileBytes), mb(r.PeakRSSBytes), mb(r.BudgetBytes), float64(r.RSSBytes)/float64(r.BudgetBytes))
-	fmt.Printf("recall@10 hot %.4f vs hot-only store %.4f (Δ %+.4f); hot+warm %.4f; warm %.4f\n",
-		r.RecallHot, r.RecallHotOnlyStore, r.RecallHot-r.RecallHotOnlyStore, r.RecallHotWarm, r.RecallWarm)
-	fmt.Printf("QPS (1 query at a time): hot %.0f, hot-only store %.0f, warm %.1f, hot+warm %.1f\n",
-		r.HotQPS, r.HotOnlyStoreQPS, r.WarmQPS, r.HotWarmQPS)
-	fmt.Printf("reopen %.1f s, tiers %v\n", r.ReopenS, r.TiersAfterReopen)
+	fmt.Printf("recall@10 default (hot + warm) %.4f at %.0f QPS; hot-only queries %.0f QPS (default/hot %.2f)\n",
+		r.RecallDefault, r.QPSDefault, r.QPSHot, r.QPSDefault/r.QPSHot)
+	fmt.Printf("recall@10 hot %.4f vs hot-only store %.4f (Δ %.4f); warm only %.4f at %.0f QPS\n",
+		r.RecallHot, r.RecallHotOnlyStore, r.RecallHotDelta, r.RecallWarm, r.WarmQPS)
+	fmt.Printf("reopen %.1f s, tiers %v, warm index from %s\n", r.ReopenS, r.TiersAfterReopen, r.WarmLoadedFrom)
+}
+
+// importUntiered imports the run's memories into a fresh store's space without tiering,
+// the same way (durable BatchRemember of 1000, graph index), and returns the rate.
+func importUntiered(ctx context.Context, path string, n, dim int, data, cache string, seed uint64, queries int, spread float64, created func(int) time.Time) (perS, cpuS float64, err error) {
+	var src vectorSource = newLatentGen(seed, dim, spread)
+	if data == "glove" {
+		base, query, d, err := loadSplit(cache, n, queries, seed)
+		if err != nil {
+			return 0, 0, err
+		}
+		src = rowsSource{rows: base, queries: query, dim: d}
+	}
+	s, err := engram.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(path)
+	defer s.Close()
+	sp, err := s.Space(ctx, "mem", engram.WithDimension(dim), engram.WithIndex(engram.IndexHNSW))
+	if err != nil {
+		return 0, 0, err
+	}
+	batch := make([]engram.Memory, 1000)
+	start, cpu := time.Now(), cpuTime()
+	for off := 0; off < n; off += len(batch) {
+		b := batch[:min(len(batch), n-off)]
+		fill(src, b, off, created)
+		if r, err := sp.BatchRemember(ctx, b); err != nil || r.Failed > 0 {
+			return 0, 0, fmt.Errorf("untiered import at %d: %v %v", off, err, r.Err())
+		}
+		if every := max(n/20/1000, 1) * 1000; off%every == 0 {
+			logf("untiered: imported %d", off+len(b))
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), (cpuTime() - cpu).Seconds(), nil
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }

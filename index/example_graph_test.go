@@ -39,25 +39,6 @@ func ExampleNewHNSW() {
 	// 40
 }
 
-func ExampleNewSQ8() {
-	// 8-bit codes: a quarter of the memory of float32 vectors, approximate similarities.
-	s := index.NewSQ8(2)
-	s.Add([]uint64{10, 20, 30}, []float32{
-		1, 0,
-		0, 1,
-		0.6, 0.8,
-	})
-	res, _ := s.Search([]float32{1, 0}, 2, index.SearchOptions{MinSimilarity: -1})
-	for _, r := range res {
-		fmt.Printf("%d %.2f\n", r.Key, r.Similarity) // within about 1e-3 of the exact value
-	}
-	fmt.Println(s.Len(), s.MemoryBytes() > 0)
-	// Output:
-	// 10 1.00
-	// 30 0.60
-	// 3 true
-}
-
 func ExampleDecodeHNSW() {
 	vecs := map[uint64][]float32{1: {1, 0}, 2: {0, 1}, 3: {0.6, 0.8}}
 	g := index.NewHNSW(2, index.HNSWConfig{})

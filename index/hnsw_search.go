@@ -2,12 +2,28 @@ package index
 
 import (
 	"fmt"
+	"math"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/engram-go/engram/vector"
 	"github.com/viterin/vek/vek32"
 )
+
+// simOf is the similarity of q to a stored vector. A NaN (a vector with a non-finite
+// component, stored by an older engram or added to the index directly) becomes
+// unscorable, below every real similarity: the node is still traversed, so the graph
+// stays connected through it, but it never displaces a real hit and is never returned.
+// Compared as they were, NaNs would wedge the heaps (every comparison with them is false)
+// and stop a greedy descent that started on one.
+func simOf(q, v []float32) float32 {
+	if s := vek32.Dot(q, v); s == s {
+		return s
+	}
+	return unscorable
+}
+
+var unscorable = float32(math.Inf(-1))
 
 // cand is a node with its similarity to the query.
 type cand struct {
@@ -195,7 +211,7 @@ func (g *HNSW) greedy(s *searchScratch, q []float32, cur uint32, curSim float32,
 		n := min(int(atomic.LoadUint32(&lst[0])), len(lst)-1)
 		for i := 1; i <= n; i++ {
 			nb := atomic.LoadUint32(&lst[i])
-			sim := vek32.Dot(q, g.vecOf(g.block(&s.dir, nb), nb))
+			sim := simOf(q, g.vecOf(g.block(&s.dir, nb), nb))
 			if sim > curSim {
 				cur, curSim, changed = nb, sim, true
 			}
@@ -250,7 +266,7 @@ func (g *HNSW) searchLayer(s *searchScratch, q []float32, ef, l int, admit admit
 		}
 		g.warmRecs(s, fresh)
 		for i := range fresh {
-			fresh[i].sim = vek32.Dot(q, g.vecOf(g.block(&s.dir, fresh[i].id), fresh[i].id))
+			fresh[i].sim = simOf(q, g.vecOf(g.block(&s.dir, fresh[i].id), fresh[i].id))
 		}
 		s.fresh = fresh
 		evals += len(fresh)
@@ -350,7 +366,7 @@ func (g *HNSW) Search(q []float32, k int, opt SearchOptions) ([]Result, error) {
 	g.mu.Unlock()
 	s.visit.reset(high)
 
-	cur, curSim := ep, vek32.Dot(q, g.vecOf(g.block(&s.dir, ep), ep))
+	cur, curSim := ep, simOf(q, g.vecOf(g.block(&s.dir, ep), ep))
 	for l := top; l > 0; l-- {
 		cur, curSim = g.greedy(s, q, cur, curSim, l)
 	}
@@ -383,12 +399,15 @@ func (g *HNSW) Search(q []float32, k int, opt SearchOptions) ([]Result, error) {
 		// product makes a search whose ef covers the graph find every node; with a small ef
 		// the far entry point is simply never expanded.
 		s.visit.visit(ep)
-		s.cands.push(cand{vek32.Dot(q, g.vecOf(g.block(&s.dir, ep), ep)), ep})
+		s.cands.push(cand{simOf(q, g.vecOf(g.block(&s.dir, ep), ep)), ep})
 	}
 	if !g.searchLayer(s, q, ef, 0, admit, budget) {
 		// The filter rejected so much that the graph search ran out of budget before it
 		// settled: its results are whatever it stumbled on. A selective filter leaves few
 		// candidates, which is exactly when the exact scan is cheap and right.
+		if opt.FellBack != nil {
+			*opt.FellBack = true
+		}
 		return g.exact(q, k, opt), nil
 	}
 	out := make([]Result, 0, min(k, len(s.out)))
@@ -396,7 +415,7 @@ func (g *HNSW) Search(q []float32, k int, opt SearchOptions) ([]Result, error) {
 		if len(out) == k {
 			break
 		}
-		if c.sim < opt.MinSimilarity {
+		if c.sim < opt.MinSimilarity || c.sim == unscorable {
 			break // sorted: the rest are below too
 		}
 		out = append(out, Result{Key: s.dir[c.id>>blockShift].keys[c.id&blockMask], Similarity: c.sim})

@@ -1,5 +1,6 @@
 // Package index holds engram's vector indexes behind one interface: the exact flat scan
-// (this file's Flat) and, in its own file, the HNSW graph.
+// (Flat), the HNSW graph of the hot tier (HNSW) and the warm tier's graph over 8-bit codes
+// (Graph8).
 //
 // An index maps caller keys (uint64; the store uses a record's sequence number) to
 // unit-normalized vectors and answers k-nearest-neighbour queries by cosine similarity,
@@ -27,8 +28,8 @@ func (k Kind) String() string {
 		return "flat"
 	case KindHNSW:
 		return "hnsw"
-	case KindSQ8:
-		return "sq8"
+	case KindGraph8:
+		return "graph8"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -57,6 +58,10 @@ type SearchOptions struct {
 	Filter func(key uint64) bool
 	// Exact asks an approximate index for an exhaustive scan; exact indexes ignore it.
 	Exact bool
+	// FellBack, when non-nil, is set to true when a filtered approximate search gave up
+	// on the graph and scanned exhaustively instead (see HNSW.Search), so a caller can
+	// tell how its query was answered.
+	FellBack *bool
 }
 
 // Index is what a space needs from a vector index. Implementations are safe for

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/engram-go/engram"
+	"github.com/engram-go/engram/tier"
 )
 
 // decode parses one non-blank line into a memory.
@@ -74,7 +75,7 @@ func decodeValue(v []byte, target any) error {
 	if len(v) > 0 && v[0] != 'n' && hasNull(v) {
 		return ErrNestedNull
 	}
-	return json.Unmarshal(v, target)
+	return humanize(json.Unmarshal(v, target))
 }
 
 // hasNull reports whether the valid JSON value v holds a null. Outside strings, the only
@@ -233,8 +234,32 @@ func field(m *engram.Memory, key string) (uint16, any) {
 		return 1 << 7, &m.Metadata
 	case "tags":
 		return 1 << 8, &m.Tags
+	case "tier":
+		return 1 << 9, (*tierValue)(&m.Tier)
+	case "expires_at":
+		return 1 << 10, &m.ExpiresAt
 	}
 	return 0, nil
+}
+
+// tierValue decodes a memory's "tier": exactly "hot", "warm" or "cold".
+type tierValue engram.Tier
+
+func (t *tierValue) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" { // absent, as for every field
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New(`expected "hot", "warm" or "cold"`)
+	}
+	for _, x := range tier.Tiers {
+		if s == x.String() {
+			*t = tierValue(x)
+			return nil
+		}
+	}
+	return fmt.Errorf(`%s is not a tier ("hot", "warm" or "cold")`, quote(s))
 }
 
 // explain returns why a line that is not valid JSON cannot be decoded. It reads the line
@@ -243,6 +268,21 @@ func field(m *engram.Memory, key string) (uint16, any) {
 // (ErrTrailingData). Errors about fields (unknown, repeated, wrong type) found before the
 // syntax error are reported instead of it: they are just as true.
 func explain(line []byte) error {
+	err := explainJSON(line)
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return truncatedError{}
+	case errors.As(err, &se):
+		if e := syntaxError(line); e != nil {
+			return e // its column says where; the field it was in adds little
+		}
+	}
+	return err
+}
+
+// explainJSON is explain before its syntax errors are put in words.
+func explainJSON(line []byte) error {
 	var m engram.Memory
 	dec := json.NewDecoder(bytes.NewReader(line))
 	tok, err := dec.Token()
@@ -271,7 +311,7 @@ func explain(line []byte) error {
 		}
 		seen |= bit
 		if err := dec.Decode(target); err != nil {
-			return fmt.Errorf("field %s: %w", quote(key), truncated(err))
+			return fmt.Errorf("field %s: %w", quote(key), humanize(truncated(err)))
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace

@@ -55,3 +55,20 @@ func ExampleWithMaxLineBytes() {
 	// jsonl: line 2: line too long: more than 64 bytes true
 	// short-too
 }
+
+func ExampleSyntaxError() {
+	input := `{"id":"a","embedding":[1,0]}
+{"id": nope, "embedding":[0,1]}
+`
+	r := jsonl.NewReader(strings.NewReader(input))
+	for _, err := range r.All() {
+		var se *jsonl.SyntaxError
+		if errors.As(err, &se) {
+			fmt.Println(err)
+			fmt.Println("column", se.Column)
+		}
+	}
+	// Output:
+	// jsonl: line 2, column 8: nope is not a JSON value (a number, true, false, null, or text in double quotes)
+	// column 8
+}

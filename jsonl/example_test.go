@@ -33,7 +33,7 @@ func ExampleNewReader() {
 	}
 	// Output:
 	// line 1: tea "Ada prefers tea" confidence 1.0
-	// line 3 skipped: field "embedding": json: cannot unmarshal string into Go value of type float32
+	// line 3 skipped: field "embedding": expected a number, found a string
 	// line 4 skipped: unknown field "Confidence"
 	// line 5: bike "Ada cycles to work" confidence 0.8
 }

@@ -47,6 +47,8 @@ func diff(a, b engram.Memory) string {
 		return fmt.Sprintf("confidence %v vs %v", *a.Confidence, *b.Confidence)
 	case !a.CreatedAt.Equal(b.CreatedAt):
 		return fmt.Sprintf("created_at %v vs %v", a.CreatedAt, b.CreatedAt)
+	case !a.ExpiresAt.Equal(b.ExpiresAt):
+		return fmt.Sprintf("expires_at %v vs %v", a.ExpiresAt, b.ExpiresAt)
 	case !a.LastAccess.Equal(b.LastAccess):
 		return fmt.Sprintf("last_access %v vs %v", a.LastAccess, b.LastAccess)
 	case a.AccessCount != b.AccessCount:

@@ -4,10 +4,50 @@
 //
 //	{"id":"mem-000000","content":"...","embedding":[0.1,-0.2],"confidence":0.9,"created_at":"2025-03-01T10:00:00Z","metadata":{"topic":"music"},"tags":["music"]}
 //
-// The fields are those of engram.Memory's JSON form: id, content, embedding, confidence,
-// created_at, last_access, access_count, metadata and tags. last_access and access_count
-// are accepted because exports carry them, but the store maintains them itself and ignores
-// them on write.
+// The fields are those of engram.Memory's JSON form — id, content, embedding, confidence,
+// created_at, expires_at, last_access, access_count, metadata and tags — and tier ("hot",
+// "warm" or "cold"), which the lossless form adds. BatchRemember ignores last_access,
+// access_count and tier (the store maintains them); engram.Space.Restore keeps them.
+// expires_at is kept by both (an imported memory expires when the exported one would
+// have).
+//
+// # The lossless form
+//
+// An export meant to be imported back as it was (a backup of a space, a move to another
+// store) starts with a header line, and each memory line ends with its tier:
+//
+//	{"engram_jsonl":1,"space":"notes","dim":384,"settings":{...}}
+//	{"id":"a","content":"...","embedding":[...],"confidence":0.9,"created_at":"...","last_access":"...","access_count":3,"tier":"warm"}
+//
+// Header format version 1. The header is the first non-blank line, a JSON object whose
+// member "engram_jsonl" is the format version (a positive integer). Its members:
+//
+//	engram_jsonl       1
+//	space              the exported space's name
+//	dim                the embedding dimension; 0 if the space had none fixed
+//	settings.index     "auto", "flat" or "hnsw"
+//	settings.hnsw      {"m", "ef_construction", "ef_search", "threshold"}: the graph's
+//	                   parameters and the auto index's switch-over size, positive integers
+//	settings.confidence_weight
+//	                   confidence's weight in scores, 0 to 1
+//	settings.tiering   absent without tiering; else {"hot_capacity" (> 0),
+//	                   "high_watermark", "low_watermark" (fractions of the capacity),
+//	                   "activation_half_life_seconds", "warm_idle_seconds" (0: never),
+//	                   "promote" (a list of "recall" and "get"; [] for never),
+//	                   "max_per_cycle", "batch_size", "backpressure" ("block" or
+//	                   "fail-fast")}
+//	settings.decay     absent without decay; else {"kind" ("exponential" or "power-law"),
+//	                   "half_life_seconds", "scale_seconds", "exponent", "floor",
+//	                   "recency_boost"}
+//	settings.embedder  absent when none is recorded; else the name of the embedder that
+//	                   made the vectors (informational: an import cannot attach it)
+//
+// Durations are whole seconds (0 to 2^32-1), as the store keeps them; the meanings are
+// those of engram.SpaceSettings, tier.Policy and tier.Decay. Unknown members are refused:
+// a new member or meaning is a new format version, and a reader refuses versions newer
+// than its FormatVersion rather than misread them. Writer.WriteHeader writes the header
+// (HeaderOf gives a space's); Reader.Header reads it. A file without a header is plain
+// JSON Lines, read as ever.
 //
 // The Reader is meant for files from anywhere, so it is strict where encoding/json is
 // lenient, and bounded: see Reader for the rules. It checks the format only; whether a
@@ -53,7 +93,12 @@ type LineError struct {
 	Err  error // what is wrong with the line
 }
 
-func (e *LineError) Error() string { return fmt.Sprintf("jsonl: line %d: %v", e.Line, e.Err) }
+func (e *LineError) Error() string {
+	if se, ok := e.Err.(*SyntaxError); ok {
+		return fmt.Sprintf("jsonl: line %d, column %d: %s", e.Line, se.Column, se.Msg)
+	}
+	return fmt.Sprintf("jsonl: line %d: %v", e.Line, e.Err)
+}
 
 // Unwrap returns the cause, so errors.Is(err, ErrLineTooLong) and friends work.
 func (e *LineError) Unwrap() error { return e.Err }
@@ -89,6 +134,12 @@ func WithMaxLineBytes(n int) Option {
 //   - Numbers must fit their field: an embedding component beyond float32's range or a
 //     negative or fractional access_count is a type error, not a rounded value.
 //
+// Errors say where and what, in the file's terms: a line that is not JSON gives a
+// *SyntaxError with its column ("line 3, column 8: nope is not a JSON value"), a value of
+// the wrong type names what was expected ("field "embedding": expected a number, found a
+// string"), a line cut short wraps io.ErrUnexpectedEOF. encoding/json's own error values
+// (*json.SyntaxError, *json.UnmarshalTypeError) stay reachable with errors.As.
+//
 // Memory use is bounded by the line limit: a line longer than it is discarded as it is
 // read, and decoding one line allocates at most a small multiple of its length, whatever
 // the input (under 40× in total for the worst forged shape, a long list of empty tags;
@@ -100,7 +151,15 @@ type Reader struct {
 	max  int
 	buf  []byte // the current line, reused
 	line int    // lines read so far
-	err  error  // sticky: io.EOF or the underlying reader's failure
+	err  error  // sticky: io.EOF, the underlying reader's failure, or a bad header
+
+	started bool    // the first non-blank line has been looked at (for a header)
+	header  *Header // the input's header, nil if none
+	// pending is the first non-blank line when it is not a header: read to look for one,
+	// decoded by the next call of Next.
+	pending        []byte
+	hasPending     bool
+	pendingTooLong bool
 }
 
 // NewReader returns a Reader decoding r.
@@ -114,32 +173,100 @@ func NewReader(r io.Reader, opts ...Option) *Reader {
 }
 
 // Line returns the number of the line Next last returned a memory or a *LineError for
-// (blank lines skipped before it are counted), 0 before the first call.
+// (blank lines skipped before it are counted), or of the header once Header read it; 0
+// before the first call.
 func (r *Reader) Line() int { return r.line }
+
+// Header returns the input's header, or nil when it has none (plain JSON Lines). The
+// header is the first non-blank line when that line is a JSON object with an
+// "engram_jsonl" member; Header reads up to that line if Next has not, and Next never
+// returns it as a memory. A header that cannot be used — not a valid header, or written in
+// a newer FormatVersion — is returned as a *LineError wrapping ErrHeader, and ends
+// reading: Next returns the same error from then on, since the memories of a file whose
+// header is not understood cannot be placed as their export meant.
+func (r *Reader) Header() (*Header, error) {
+	r.start()
+	if r.header == nil && errors.Is(r.err, ErrHeader) {
+		return nil, r.err
+	}
+	return r.header, nil
+}
+
+// start reads up to the first non-blank line, once: a header is taken, any other line is
+// kept for Next.
+func (r *Reader) start() {
+	if r.started {
+		return
+	}
+	r.started = true
+	for r.err == nil {
+		line, tooLong, ok := r.read()
+		if !ok {
+			return
+		}
+		if tooLong {
+			r.hasPending, r.pendingTooLong = true, true
+			return
+		}
+		if len(bytes.Trim(line, " \t\r")) == 0 {
+			continue
+		}
+		if isHeader(line) {
+			h, err := parseHeader(line)
+			if err != nil {
+				r.err = &LineError{Line: r.line, Err: err}
+				return
+			}
+			r.header = h
+			return
+		}
+		r.pending, r.hasPending = line, true
+		return
+	}
+}
+
+// read reads the next line, counting it and dropping a byte order mark on the first; ok
+// is false at the end of the input or on a failure of the underlying reader (then in
+// r.err).
+func (r *Reader) read() (line []byte, tooLong, ok bool) {
+	line, tooLong, err := r.readLine()
+	if err != nil {
+		if err != io.EOF {
+			err = fmt.Errorf("jsonl: reading line %d: %w", r.line+1, err)
+		}
+		r.err = err
+		return nil, false, false
+	}
+	r.line++
+	if r.line == 1 {
+		line = bytes.TrimPrefix(line, []byte("\uFEFF"))
+	}
+	return line, tooLong, true
+}
 
 // Next returns the next memory. At the end of the input it returns io.EOF. For a bad line
 // it returns a *LineError and the next call continues with the following line. Any other
-// error comes from the underlying reader, wrapped; it is final and every later call
-// returns it again.
+// error — from the underlying reader, wrapped, or a bad header (see Header) — is final and
+// every later call returns it again.
 func (r *Reader) Next() (engram.Memory, error) {
+	r.start()
 	for {
-		if r.err != nil {
-			return engram.Memory{}, r.err
-		}
-		line, tooLong, err := r.readLine()
-		if err != nil {
-			if err != io.EOF {
-				err = fmt.Errorf("jsonl: reading line %d: %w", r.line+1, err)
+		var line []byte
+		var tooLong bool
+		if r.hasPending { // the first line, read by start
+			line, tooLong = r.pending, r.pendingTooLong
+			r.pending, r.hasPending, r.pendingTooLong = nil, false, false
+		} else {
+			var ok bool
+			if r.err != nil {
+				return engram.Memory{}, r.err
 			}
-			r.err = err
-			return engram.Memory{}, err
+			if line, tooLong, ok = r.read(); !ok {
+				return engram.Memory{}, r.err
+			}
 		}
-		r.line++
 		if tooLong {
 			return engram.Memory{}, &LineError{Line: r.line, Err: fmt.Errorf("%w: more than %d bytes", ErrLineTooLong, r.max)}
-		}
-		if r.line == 1 {
-			line = bytes.TrimPrefix(line, []byte("\uFEFF"))
 		}
 		if len(bytes.Trim(line, " \t\r")) == 0 {
 			continue
@@ -153,7 +280,8 @@ func (r *Reader) Next() (engram.Memory, error) {
 }
 
 // All iterates over the remaining memories. A bad line yields a zero Memory with its
-// *LineError and iteration continues; an error of the underlying reader is yielded last.
+// *LineError and iteration continues; an error of the underlying reader, or a bad header,
+// is yielded last.
 // The end of the input is not an error. Breaking out of the loop stops reading.
 func (r *Reader) All() iter.Seq2[engram.Memory, error] {
 	return func(yield func(engram.Memory, error) bool) {
@@ -166,7 +294,7 @@ func (r *Reader) All() iter.Seq2[engram.Memory, error] {
 				return
 			}
 			var le *LineError
-			if err != nil && !errors.As(err, &le) {
+			if err != nil && (!errors.As(err, &le) || errors.Is(err, ErrHeader)) {
 				return
 			}
 		}

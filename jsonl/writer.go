@@ -15,11 +15,22 @@ import (
 // Writer encodes memories as JSON Lines, byte for byte as json.Encoder with its default
 // settings writes an engram.Memory (which is what `engram synth` does): one object per
 // line, fields in struct order, empty optional fields omitted, "<", ">" and "&" escaped.
+// After WriteHeader it writes the lossless form: the header line first, and each memory
+// with its "tier" as the last field.
 //
 // Output is buffered: call Flush when done. A Writer is not safe for concurrent use.
 type Writer struct {
-	bw  *bufio.Writer
-	enc *json.Encoder
+	bw       *bufio.Writer
+	enc      *json.Encoder
+	lossless bool // WriteHeader was called: memories carry their tier
+	wrote    bool // a line was written
+}
+
+// record is a memory line of the lossless form: the memory's JSON fields, then its tier
+// (engram.Memory's Tier is not part of its JSON form).
+type record struct {
+	engram.Memory
+	Tier string `json:"tier"`
 }
 
 // NewWriter returns a Writer to w.
@@ -51,12 +62,38 @@ func (w *Writer) Write(m engram.Memory) error {
 	}
 	// json.Encoder marshals into its own buffer first, so a value it refuses leaves
 	// nothing half-written in the output.
-	err := w.enc.Encode(m)
+	var err error
+	if w.lossless {
+		if !m.Tier.Valid() {
+			return &MemoryError{ID: m.ID, Err: fmt.Errorf("%v is not a tier", m.Tier)}
+		}
+		err = w.enc.Encode(record{m, m.Tier.String()})
+	} else {
+		err = w.enc.Encode(m)
+	}
+	w.wrote = true
 	var unsupported *json.UnsupportedValueError
 	var marshaler *json.MarshalerError
 	if errors.As(err, &unsupported) || errors.As(err, &marshaler) {
 		return &MemoryError{ID: m.ID, Err: err}
 	}
+	return err
+}
+
+// WriteHeader writes h as the first line, in FormatVersion (whatever h.Version says), and
+// switches the Writer to the lossless form: every memory written after it carries its
+// tier. Call it before the first Write, at most once.
+func (w *Writer) WriteHeader(h Header) error {
+	if w.wrote || w.lossless {
+		return errors.New("jsonl: WriteHeader after the first line")
+	}
+	line, err := encodeHeader(h)
+	if err != nil {
+		return err
+	}
+	w.lossless = true
+	line = append(line, '\n')
+	_, err = w.bw.Write(line)
 	return err
 }
 

@@ -35,7 +35,7 @@ func TestRoundTrip(t *testing.T) {
 	at := time.Date(2024, 2, 29, 23, 59, 59, 123456789, time.FixedZone("", -7*3600))
 	mems := []engram.Memory{
 		{ID: "full", Content: "Ada <3 tea & \"cake\"\n\ttab \u2028 é 😀 \x00", Embedding: []float32{0.1, -0.2, 3.4028235e38, 1.4e-45, float32(math.Copysign(0, -1))},
-			Confidence: engram.Confidence(0.7), CreatedAt: at, LastAccess: at.Add(time.Hour), AccessCount: math.MaxUint32,
+			Confidence: engram.Confidence(0.7), CreatedAt: at, ExpiresAt: at.Add(48 * time.Hour), LastAccess: at.Add(time.Hour), AccessCount: math.MaxUint32,
 			Metadata: map[string]string{"k": "v", "": "empty key", "<": ">"}, Tags: []string{"a", "", "b c"}},
 		{}, // every field empty: embedding is written as null
 		{ID: "zero-confidence", Confidence: engram.Confidence(0), Embedding: []float32{}},

@@ -10,6 +10,7 @@ package engramprom
 
 import (
 	"github.com/engram-go/engram"
+	"github.com/engram-go/engram/tier"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -56,7 +57,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-var states = []string{"normal", "warning", "critical", "overloaded"}
+var states = []engram.Pressure{tier.Normal, tier.Warning, tier.Critical, tier.Overloaded}
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
@@ -93,7 +94,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			if s == q.State {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(c.backpressure, prometheus.GaugeValue, v, sp.Name, s)
+			ch <- prometheus.MustNewConstMetric(c.backpressure, prometheus.GaugeValue, v, sp.Name, s.String())
 		}
 	}
 }

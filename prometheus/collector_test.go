@@ -27,6 +27,7 @@ func TestCollectorExportsStats(t *testing.T) {
 	want := `
 # HELP engram_items_total Items (memories, queries, IDs) handled per space and operation.
 # TYPE engram_items_total counter
+engram_items_total{op="embed",space="notes"} 0
 engram_items_total{op="forget",space="notes"} 0
 engram_items_total{op="get",space="notes"} 0
 engram_items_total{op="recall",space="notes"} 1

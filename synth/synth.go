@@ -92,35 +92,36 @@ func (g *Generator) Config() Config { return g.cfg }
 
 // unit draws a random unit vector.
 func (g *Generator) unit() []float32 {
-	v := make([]float32, g.cfg.Dim)
-	var ss float64
+	v := make([]float64, g.cfg.Dim)
 	for i := range v {
-		x := g.rng.NormFloat64()
-		v[i] = float32(x)
-		ss += x * x
+		v[i] = g.rng.NormFloat64()
 	}
-	inv := 1 / math.Sqrt(ss)
-	for i := range v {
-		v[i] = float32(float64(v[i]) * inv)
-	}
-	return v
+	return unitOf(v)
 }
 
 // near returns a unit vector around centre: centre + spread × a random unit direction.
 func (g *Generator) near(centre []float32) []float32 {
 	noise := g.unit()
-	v := make([]float32, len(centre))
-	var ss float64
+	v := make([]float64, len(centre))
 	for i := range v {
-		x := float64(centre[i]) + g.cfg.Spread*float64(noise[i])
-		v[i] = float32(x)
+		v[i] = float64(centre[i]) + g.cfg.Spread*float64(noise[i])
+	}
+	return unitOf(v)
+}
+
+// unitOf returns v scaled to unit length, as float32. The sum is taken in float64, so the
+// same seed gives the same vectors on every platform.
+func unitOf(v []float64) []float32 {
+	var ss float64
+	for _, x := range v {
 		ss += x * x
 	}
 	inv := 1 / math.Sqrt(ss)
-	for i := range v {
-		v[i] = float32(float64(v[i]) * inv)
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(float64(float32(x)) * inv) // rounded first, as the vectors always were
 	}
-	return v
+	return out
 }
 
 // Next returns the next memory.

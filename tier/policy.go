@@ -1,6 +1,7 @@
 package tier
 
 import (
+	"fmt"
 	"math"
 	"time"
 )
@@ -53,14 +54,64 @@ const (
 func (p Promotion) OnRecall() bool { return p&PromoteNever == 0 && p&PromoteOnRecall != 0 }
 func (p Promotion) OnGet() bool    { return p&PromoteNever == 0 && p&PromoteOnGet != 0 }
 
-// Mode is what a write does when the hot tier is overloaded.
+// Mode is what a write does when what it waits for is full: the hot tier (Policy's
+// Backpressure) or a stream's queue (engram.StreamOptions.Mode).
 type Mode uint8
 
 // Backpressure modes.
 const (
+	// Block waits for room until the write's ctx ends.
 	Block Mode = iota
+	// FailFast refuses at once with the retryable BACKPRESSURE code and a retry hint.
 	FailFast
 )
+
+func (m Mode) String() string {
+	switch m {
+	case Block:
+		return "block"
+	case FailFast:
+		return "fail-fast"
+	}
+	return fmt.Sprintf("mode(%d)", uint8(m))
+}
+
+// Pressure grades how full something bounded is — the hot tier (Policy.State), a space's
+// queues (engram.QueueStats) — from Normal to Overloaded; a worse grade is a larger value,
+// so the worse of two is their max. It marshals as its name ("normal", ...).
+type Pressure uint8
+
+// Pressure grades.
+const (
+	Normal     Pressure = iota // well within bounds
+	Warning                    // filling: past the high watermark, or half full
+	Critical                   // nearly full
+	Overloaded                 // full: writes wait or are refused (Mode)
+	numPressures
+)
+
+var pressureNames = [numPressures]string{"normal", "warning", "critical", "overloaded"}
+
+func (p Pressure) String() string {
+	if p < numPressures {
+		return pressureNames[p]
+	}
+	return fmt.Sprintf("pressure(%d)", uint8(p))
+}
+
+// MarshalText renders the grade's name, so JSON and expvar show "normal", not 0.
+func (p Pressure) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText parses a grade's name.
+func (p *Pressure) UnmarshalText(b []byte) error {
+	for i, n := range pressureNames {
+		if string(b) == n {
+			*p = Pressure(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("tier: unknown pressure %q", b)
+}
 
 // WithDefaults fills unset fields.
 func (p Policy) WithDefaults() Policy {
@@ -107,18 +158,18 @@ func (p Policy) Low() int  { return int(math.Floor(p.LowWatermark*float64(p.HotC
 //
 // The thresholds are exact (no integer division), so small capacities keep their margins,
 // and overloaded always lies above the high watermark, where migration makes room.
-func (p Policy) State(hot int) string {
+func (p Policy) State(hot int) Pressure {
 	switch {
 	case p.HotCapacity <= 0:
-		return "normal"
+		return Normal
 	case p.Overloaded(hot):
-		return "overloaded"
+		return Overloaded
 	case int64(hot)*20 >= int64(p.base())*21:
-		return "critical"
+		return Critical
 	case hot >= p.High():
-		return "warning"
+		return Warning
 	}
-	return "normal"
+	return Normal
 }
 
 func (p Policy) base() int { return max(p.HotCapacity, p.High()) }

@@ -22,7 +22,7 @@ func TestActivationRanksUseConfidenceAndRecency(t *testing.T) {
 	if p.High() != 100 || p.Low() != 90 {
 		t.Fatalf("watermarks %d %d", p.High(), p.Low())
 	}
-	for hot, want := range map[int]string{50: "normal", 100: "warning", 106: "critical", 110: "overloaded"} {
+	for hot, want := range map[int]Pressure{50: Normal, 100: Warning, 106: Critical, 110: Overloaded} {
 		if got := p.State(hot); got != want {
 			t.Errorf("State(%d) = %s, want %s", hot, got, want)
 		}
@@ -64,7 +64,7 @@ func TestDecayMatchesFormulas(t *testing.T) {
 // capacities, and overloaded is always above the high watermark (where demotion runs).
 func TestStateSmallCapacities(t *testing.T) {
 	p := Policy{HotCapacity: 4}.WithDefaults()
-	for hot, want := range map[int]string{3: "normal", 4: "warning", 5: "overloaded"} {
+	for hot, want := range map[int]Pressure{3: Normal, 4: Warning, 5: Overloaded} {
 		if got := p.State(hot); got != want {
 			t.Errorf("capacity 4: State(%d) = %s, want %s", hot, got, want)
 		}

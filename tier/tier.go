@@ -1,8 +1,9 @@
 // Package tier owns where a memory lives.
 //
-//   - Hot: full-precision vector in the space's in-memory index; fastest recall.
-//   - Warm: persisted and recallable, but outside the in-memory index.
-//   - Cold: archived and compact; excluded from default recall, always reachable by ID.
+//   - Hot: full-precision vector in the space's in-memory graph; fastest recall.
+//   - Warm: an 8-bit code in memory, in an index of its own (a quarter of the hot tier's
+//     vector memory), re-ranked from the record; recalled by default with hot.
+//   - Cold: archived, on disk only; excluded from default recall, always reachable by ID.
 //
 // A record carries the tier it was written to (hot for Remember, cold for Archive); the
 // store keeps later moves in a small placement bucket beside the records, so migrating a
@@ -55,7 +56,7 @@ func Parse(s string) (Tier, error) {
 }
 
 // Set is a set of tiers, used by queries to name where to search. The zero value means
-// "the default": hot, continuing into warm.
+// "the default": hot and warm, searched together.
 type Set uint8
 
 // Common sets.

@@ -15,7 +15,9 @@ type Scored struct {
 // TopK scans the row-major matrix m (rows of length dim) and returns the k rows with the
 // largest dot product with q, best first (ties broken by lower row), appended to dst[:0].
 //
-// Rows scoring below minScore are skipped. filter, when non-nil, is consulted only for rows
+// Rows scoring below minScore are skipped, and so are rows scoring NaN (a row with a
+// non-finite component): a NaN in the heap would compare false with everything and never
+// leave it, taking a real hit's place. filter, when non-nil, is consulted only for rows
 // that would enter the current top k, so an expensive predicate (a metadata lookup, say)
 // runs for a small fraction of the rows instead of all of them.
 //
@@ -52,7 +54,7 @@ func (a *TopKAcc) Scan(m []float32, dim int, q []float32, base int, filter func(
 	h, k := a.h, a.k
 	for i := 0; i < rows; i++ {
 		s := vek32.Dot(m[i*dim:(i+1)*dim], q)
-		if s < a.minScore {
+		if !(s >= a.minScore) { // a NaN score (a non-finite row) is never a hit
 			continue
 		}
 		row := base + i
@@ -70,7 +72,7 @@ func (a *TopKAcc) Scan(m []float32, dim int, q []float32, base int, filter func(
 // Offer considers one row with its precomputed score, for callers that cannot hand over a
 // contiguous matrix (a graph whose rows are not all live). filter is as for Scan.
 func (a *TopKAcc) Offer(row int, score float32, filter func(row int) bool) {
-	if a.k <= 0 || score < a.minScore {
+	if a.k <= 0 || !(score >= a.minScore) { // NaN included: it would wedge the heap's root
 		return
 	}
 	if len(a.h) == a.k && !a.h.beats(score, row, 0) {

@@ -92,8 +92,10 @@ func Validate(v []float32) error {
 	return nil
 }
 
-// Normalize scales v in place to unit length and returns its original norm. It returns an
-// error, leaving v untouched, when Validate would.
+// Normalize scales v in place to unit length and returns its original norm. A vector
+// already of unit length within float32 rounding (IsUnit) is left bit for bit, so
+// normalizing twice changes nothing. It returns an error, leaving v untouched, when
+// Validate would.
 func Normalize(v []float32) (float32, error) {
 	if err := Validate(v); err != nil {
 		return 0, err
@@ -106,34 +108,64 @@ func normalizeValid(v []float32) float32 {
 	ss := vek32.Dot(v, v)
 	if ss >= minSafeSumSq && !isInf(ss) {
 		n := float32(math.Sqrt(float64(ss)))
-		vek32.MulNumber_Inplace(v, 1/n)
+		if !IsUnit(ss) { // a unit vector stays bit for bit: normalizing is idempotent
+			vek32.MulNumber_Inplace(v, 1/n)
+		}
 		return n
 	}
-	// The squares overflowed (components near MaxFloat32) or underflowed (subnormals):
-	// divide by the largest magnitude first so the sum of squares is representable.
-	scale := float32(0)
+	return normalizeScaled(v)
+}
+
+// normalizeScaled normalizes a vector whose float32 sum of squares overflowed (components
+// near MaxFloat32) or underflowed (tiny or subnormal components), in float64: the
+// components are divided by the largest magnitude first, so the squares neither overflow
+// nor vanish. Rescaling in float32 instead cannot work at the bottom of the range: the
+// reciprocal of a subnormal (up to 2^149) overflows float32 to +Inf, and 0·Inf is NaN —
+// a vector of 1e-40s came out all NaN. Rare rows only (the batch path sends every
+// well-scaled row through the SIMD branch above), so the scalar loops cost nothing that
+// matters. Returns the original norm (+Inf when it exceeds float32's range).
+func normalizeScaled(v []float32) float32 {
+	var scale float64
 	for _, x := range v {
-		if a := float32(math.Abs(float64(x))); a > scale {
-			scale = a
-		}
+		scale = max(scale, math.Abs(float64(x)))
 	}
-	vek32.MulNumber_Inplace(v, 1/scale)
-	ss = vek32.Dot(v, v)
-	n := float32(math.Sqrt(float64(ss)))
-	vek32.MulNumber_Inplace(v, 1/n)
-	return n * scale
+	var ss float64
+	for _, x := range v {
+		y := float64(x) / scale
+		ss += y * y
+	}
+	n := math.Sqrt(ss) // in [1, sqrt(len(v))]: the largest component became ±1
+	for i, x := range v {
+		v[i] = float32(float64(x) / scale / n)
+	}
+	return float32(n * scale)
 }
 
 // NormalizeBatch normalizes every row of the row-major matrix m (rows of length dim) in
-// place, in one pass. errs[i] is nil for each row that was normalized and the Validate
-// error for each row that was left untouched; norms[i] is the original norm of row i.
-// It returns the number of rows that failed. len(m) must be a multiple of dim.
+// place. errs[i] is nil for each row that was normalized and the Validate error for each
+// row that was left untouched; norms[i] is the original norm of row i. It returns the
+// number of rows that failed. len(m) must be a multiple of dim.
+//
+// A well-scaled row costs one dot product (its sum of squares, which also proves it finite
+// and non-zero) and one scaling, both SIMD; only a row whose sum of squares is not a
+// normal positive number takes the slow path of Validate and a rescale. A row already of
+// unit length within float32 rounding (IsUnit) is left bit for bit as it is, so a vector
+// read back from the store and written again does not drift.
 func NormalizeBatch(m []float32, dim int, norms []float32, errs []error) int {
 	rows := Rows(m, dim)
 	failed := 0
 	for i := 0; i < rows; i++ {
 		row := m[i*dim : (i+1)*dim]
-		n, err := Normalize(row)
+		var n float32
+		var err error
+		if ss := vek32.Dot(row, row); ss >= minSafeSumSq && !isInf(ss) {
+			n = float32(math.Sqrt(float64(ss)))
+			if !IsUnit(ss) {
+				vek32.MulNumber_Inplace(row, 1/n)
+			}
+		} else {
+			n, err = Normalize(row)
+		}
 		if norms != nil {
 			norms[i] = n
 		}
@@ -146,6 +178,16 @@ func NormalizeBatch(m []float32, dim int, norms []float32, errs []error) int {
 	}
 	return failed
 }
+
+// unitSlack is how far from 1 the sum of squares of a vector that was normalized in
+// float32 may lie: a few units of float32 rounding per component add up to well below it
+// for any dimension the store takes, and a vector this close to unit length scores within
+// 2^-17 of its renormalized self.
+const unitSlack = 1.0 / (1 << 16)
+
+// IsUnit reports whether ss, a vector's sum of squares, says the vector is unit length
+// within float32 rounding: normalizing it again would only move its last bits.
+func IsUnit(ss float32) bool { return ss >= 1-unitSlack && ss <= 1+unitSlack }
 
 // Rows returns how many rows of length dim m holds, panicking on a ragged matrix since
 // that is always a caller bug.

@@ -92,7 +92,7 @@ func TestNormalizeUnitLength(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Normalize(%v): %v", orig, err)
 		}
-		if l := math.Sqrt(dotRef(v, v)); math.Abs(l-1) > 1e-5 {
+		if l := math.Sqrt(dotRef(v, v)); !(math.Abs(l-1) <= 1e-5) { // NaN fails too
 			t.Errorf("Normalize(%v): length %v, want 1", orig, l)
 		}
 		if want := math.Sqrt(dotRef(orig, orig)); want < math.MaxFloat32 && want > 1e-30 && math.Abs(float64(n)-want) > 1e-4*want {
@@ -102,6 +102,53 @@ func TestNormalizeUnitLength(t *testing.T) {
 	bad := []float32{1, float32(math.NaN())}
 	if _, err := Normalize(bad); !errors.Is(err, ErrNonFinite) || bad[0] != 1 {
 		t.Fatalf("Normalize(NaN) = %v, vector %v (must be untouched)", err, bad)
+	}
+}
+
+// TestNormalizeAcrossTheFloat32Range: a vector of any magnitude float32 can hold —
+// subnormal, tiny, huge — normalizes to finite components of unit length pointing where
+// the float64 normalization of its exact values points, through Normalize and through
+// NormalizeBatch (1e-40 used to come out as NaN: the reciprocal of the scale overflowed).
+func TestNormalizeAcrossTheFloat32Range(t *testing.T) {
+	patterns := [][]float64{{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -2, 3, -4}, {1, 0.5, 0.25, 0}}
+	var scales []float64
+	for e := -149; e <= 127; e += 4 {
+		scales = append(scales, math.Ldexp(1, e))
+	}
+	scales = append(scales, 1e-40, 1e-45, 3e-39, 1.2e-38, math.MaxFloat32/4)
+	for _, sc := range scales {
+		for _, p := range patterns {
+			v := make([]float32, len(p))
+			for i, x := range p {
+				v[i] = float32(x * sc)
+			}
+			if Validate(v) != nil { // the pattern's small parts underflowed to 0 at this scale
+				continue
+			}
+			orig := slices.Clone(v)
+			var want [4]float64
+			var ss float64
+			for _, x := range orig {
+				ss += float64(x) * float64(x) / (sc * sc)
+			}
+			for i, x := range orig {
+				want[i] = float64(x) / sc / math.Sqrt(ss)
+			}
+			batch := slices.Clone(v)
+			n, err := Normalize(v)
+			if err != nil || !(n > 0) {
+				t.Fatalf("Normalize(%v) = %v, %v", orig, n, err)
+			}
+			norms, errs := make([]float32, 1), make([]error, 1)
+			NormalizeBatch(batch, len(batch), norms, errs)
+			for _, got := range [][]float32{v, batch} {
+				for i := range got {
+					if d := math.Abs(float64(got[i]) - want[i]); !(d <= 1e-6) {
+						t.Fatalf("normalize %v: %v, want %v", orig, got, want)
+					}
+				}
+			}
+		}
 	}
 }
 

@@ -16,13 +16,14 @@ import (
 // reopens the store and checks that nothing acknowledged was lost, no batch is partly
 // present, and the index holds exactly the stored memories.
 type crashtestCmd struct {
-	Trials int           `default:"10" help:"Kill/reopen cycles."`
-	Dim    int           `default:"16" help:"Embedding dimension."`
-	Min    time.Duration `default:"100ms" help:"Shortest time before a kill."`
-	Max    time.Duration `default:"800ms" help:"Longest time before a kill."`
-	Seed   uint64        `default:"1" help:"Seed of the kill times."`
-	Dir    string        `help:"Directory for the store and the log (default: a temporary one, removed on success)."`
-	Quiet  bool          `help:"Print only the summary line."`
+	Trials     int           `default:"10" help:"Kill/reopen cycles."`
+	Dim        int           `default:"16" help:"Embedding dimension."`
+	Min        time.Duration `default:"100ms" help:"Shortest time before a kill."`
+	Max        time.Duration `default:"800ms" help:"Longest time before a kill."`
+	Seed       uint64        `default:"1" help:"Seed of the kill times."`
+	CloseEvery int           `default:"3" help:"Every Nth trial, the child closes its store before the kill, which then lands during or after Close (0: never)."`
+	Dir        string        `help:"Directory for the store and the log (default: a temporary one, removed on success)."`
+	Quiet      bool          `help:"Print only the summary line."`
 }
 
 func (c *crashtestCmd) Run() error {
@@ -40,10 +41,10 @@ func (c *crashtestCmd) Run() error {
 	}
 	start := time.Now()
 	sum, err := crashtest.Run(crashtest.Config{
-		Dir: dir, Trials: c.Trials, Dim: c.Dim, MinRun: c.Min, MaxRun: c.Max, Seed: c.Seed,
-		Child: func(store, log string, dim, run int) *exec.Cmd {
-			return exec.Command(exe, "crashtest-child", "--store", store, "--log", log,
-				"--dim", strconv.Itoa(dim), "--run", strconv.Itoa(run))
+		Dir: dir, Trials: c.Trials, Dim: c.Dim, MinRun: c.Min, MaxRun: c.Max, Seed: c.Seed, CloseEvery: c.CloseEvery,
+		Child: func(cc crashtest.ChildConfig) *exec.Cmd {
+			return exec.Command(exe, "crashtest-child", "--store", cc.Store, "--log", cc.Log,
+				"--dim", strconv.Itoa(cc.Dim), "--run", strconv.Itoa(cc.Run), "--close-at", cc.CloseAt.String())
 		},
 		Progress: func(t int, s crashtest.Summary) {
 			if !c.Quiet {
@@ -69,12 +70,13 @@ func (c *crashtestCmd) Run() error {
 
 // crashtestChildCmd is the writing child (not for direct use).
 type crashtestChildCmd struct {
-	Store string `required:""`
-	Log   string `required:""`
-	Dim   int    `default:"16"`
-	Trial int    `name:"run" default:"1"`
+	Store   string        `required:""`
+	Log     string        `required:""`
+	Dim     int           `default:"16"`
+	Trial   int           `name:"run" default:"1"`
+	CloseAt time.Duration `name:"close-at" default:"0s"`
 }
 
 func (c *crashtestChildCmd) Run() error {
-	return crashtest.RunChild(context.Background(), crashtest.ChildConfig{Store: c.Store, Log: c.Log, Dim: c.Dim, Run: c.Trial})
+	return crashtest.RunChild(context.Background(), crashtest.ChildConfig{Store: c.Store, Log: c.Log, Dim: c.Dim, Run: c.Trial, CloseAt: c.CloseAt})
 }

@@ -4,12 +4,22 @@ go 1.26.8
 
 replace github.com/engram-go/engram => ../../
 
+replace github.com/engram-go/engram/postgres => ../../postgres
+
 require (
 	github.com/alecthomas/kong v1.17.0
 	github.com/engram-go/engram v0.0.0-00010101000000-000000000000
+	github.com/engram-go/engram/postgres v0.0.0-00010101000000-000000000000
+	github.com/jackc/pgx/v5 v5.13.0
 	github.com/schollz/progressbar/v3 v3.19.1
 	golang.org/x/term v0.44.0
 	gonum.org/v1/plot v0.17.0
+)
+
+require (
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
 )
 
 require (
@@ -29,5 +39,5 @@ require (
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.46.0 // indirect
-	golang.org/x/text v0.28.0 // indirect
+	golang.org/x/text v0.41.0 // indirect
 )

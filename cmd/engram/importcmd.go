@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"os/signal"
@@ -20,19 +21,34 @@ import (
 )
 
 // importCmd is `engram import --path STORE --space NAME FILE|-`: JSON Lines in, through
-// BatchRemember, into a space. A bad line or a memory the store rejects fails alone and is
-// reported; the exit status is non-zero only when nothing was stored, when a whole batch
-// failed (the import then stops there), or when the input could not be read.
+// BatchRemember (or Restore), into a space. A bad line or a memory the store rejects fails
+// alone and is reported; the exit status is 1 when nothing was stored, when a whole batch
+// failed (the import then stops there), when the input could not be read, or — with
+// --strict — when any line or memory was rejected.
+//
+// A lossless export (a file that starts with a jsonl header) recreates its space's
+// settings when the import creates the space, and is stored with Space.Restore: each
+// memory in its tier, with its access statistics (--keep-tiers, on by default for such
+// files). A gzip'ed file is recognized by its first bytes.
+//
+// A failed import leaves no trace: the dimension is checked against the file's header or
+// first memory before any space is created, a space the import created but stored nothing
+// in is dropped again, and a store file it created is removed.
 //
 // IDs follow the store's rules: a line whose ID is already stored replaces that memory,
 // but an ID repeated within one batch fails with DUPLICATE_ID (the first one is kept), so
 // which of two lines with the same ID wins depends on --batch.
 type importCmd struct {
-	Path  string `required:"" help:"Store file (created if missing)."`
-	Space string `required:"" help:"Space to import into (created if missing)."`
-	Batch int    `default:"1000" help:"Memories per transaction (1-100000)."`
-	Dim   int    `help:"Embedding dimension for a new space (default: set by the first memory); must match an existing space."`
-	File  string `arg:"" help:"JSON Lines file (one engram.Memory object per line, as 'engram synth' and 'engram export' write), or - for standard input."`
+	Path      string        `required:"" help:"Store file (created if missing)."`
+	Space     string        `required:"" help:"Space to import into (created if missing)."`
+	Batch     int           `default:"1000" help:"Memories per transaction (1-100000)."`
+	Dim       int           `help:"Embedding dimension for a new space (default: the file's); must match the file and an existing space."`
+	KeepTiers *bool         `negatable:"" help:"Keep each memory's tier and access statistics (Space.Restore). Default: on for a lossless export (a file with a header), off otherwise."`
+	Strict    bool          `help:"Exit with status 1 if any line or memory was rejected (the others are still imported)."`
+	Embed     embedderFlags `embed:""`
+	File      string        `arg:"" optional:"" help:"JSON Lines file (one engram.Memory object per line, as 'engram synth' and 'engram export' write; gzip'ed or not), or - for standard input."`
+
+	pgImportFlags `embed:""` // --from postgres://... (pgcmd.go)
 }
 
 // maxReported bounds the bad lines and rejected memories printed one by one.
@@ -71,11 +87,17 @@ type readStats struct {
 }
 
 func (c *importCmd) Run() error {
+	if c.From != "" {
+		return c.runPostgres()
+	}
+	if c.File == "" {
+		return usagef("give a FILE to import (or - for standard input), or --from")
+	}
 	if c.Batch < 1 || c.Batch > engram.DefaultLimits.MaxBatch {
-		return fmt.Errorf("--batch %d is outside 1-%d", c.Batch, engram.DefaultLimits.MaxBatch)
+		return usagef("--batch %d is outside 1-%d", c.Batch, engram.DefaultLimits.MaxBatch)
 	}
 	if c.Dim < 0 {
-		return fmt.Errorf("--dim %d is negative", c.Dim)
+		return usagef("--dim %d is negative", c.Dim)
 	}
 	in, size, name, err := openInput(c.File)
 	if err != nil {
@@ -86,26 +108,71 @@ func (c *importCmd) Run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
+	bar := newBar(size, "importing "+name, true)
+	data, err := decompress(io.TeeReader(in, bar))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	// Before anything is created: the header, and the first memory's dimension.
+	src, err := newSource(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if err := c.checkDim(src); err != nil {
+		return err
+	}
+	embedder, err := c.Embed.build(ctx, c.Dim)
+	if err != nil {
+		return err
+	}
+	_, statErr := os.Stat(c.Path)
+	newStore := errors.Is(statErr, fs.ErrNotExist)
 	store, err := engram.Open(c.Path)
 	if err != nil {
 		return err
 	}
-	var opts []engram.SpaceOption
-	if c.Dim > 0 {
-		opts = append(opts, engram.WithDimension(c.Dim))
-	}
-	sp, err := store.Space(ctx, c.Space, opts...)
+	sp, created, err := c.space(ctx, store, src, embedder)
 	if err != nil {
 		store.Close()
+		c.removeNew(newStore)
 		return err
 	}
-	bar := newBar(size, "importing "+name, true)
-	sum := importJSONL(ctx, sp, io.TeeReader(in, bar), c.Batch)
+	restore := src.header != nil
+	if c.KeepTiers != nil {
+		restore = *c.KeepTiers
+	}
+	sum := importFrom(ctx, sp, src, c.Batch, restore)
 	bar.Finish()
+	var undone []string
+	if sum.stored == 0 && created && !newStore {
+		if err := store.DropSpace(context.Background(), c.Space); err == nil {
+			undone = append(undone, fmt.Sprintf("space %q, created by this import, was dropped again", c.Space))
+		}
+	}
 	closeErr := store.Close()
+	if sum.stored == 0 && c.removeNew(newStore) {
+		undone = append(undone, fmt.Sprintf("%s, created by this import, was removed", c.Path))
+	}
 
 	fmt.Printf("import of %s into space %q of %s, %s:\n", name, c.Space, c.Path, sum.elapsed.Round(time.Millisecond))
+	if h := src.header; h != nil {
+		how := "stored as hot memories (--no-keep-tiers)"
+		if restore {
+			how = "tiers and access statistics kept"
+		}
+		what := "settings recreated"
+		if !created {
+			what = "the existing space's settings kept"
+		}
+		fmt.Printf("  lossless export of space %q (format %d, %d dimensions): %s, %s\n", h.Space, h.Version, h.Settings.Dim, what, how)
+		if e := h.Settings.Embedder; e != "" {
+			fmt.Printf("  its vectors were made by embedder %q: attach it to the space (engram.WithEmbedder) to remember or query text\n", e)
+		}
+	}
 	sum.print(os.Stdout)
+	for _, u := range undone {
+		fmt.Println("  undone:     ", u)
+	}
 	switch {
 	case sum.abort != nil:
 		return fmt.Errorf("import stopped at line %d: %w", sum.abortLine, sum.abort)
@@ -113,8 +180,56 @@ func (c *importCmd) Run() error {
 		return closeErr
 	case sum.stored == 0:
 		return errors.New("nothing was imported")
+	case c.Strict && (sum.badLines > 0 || sum.rejectedCount() > 0):
+		return fmt.Errorf("--strict: %d bad lines and %d rejected memories", sum.badLines, sum.rejectedCount())
 	}
 	return nil
+}
+
+// checkDim compares --dim with the file's dimension (its header's, else its first
+// memory's), before anything is created.
+func (c *importCmd) checkDim(src *source) error {
+	dim, where := src.dim()
+	if c.Dim > 0 && dim > 0 && c.Dim != dim {
+		return fmt.Errorf("--dim %d disagrees with the file: %s has %d dimensions; nothing was imported", c.Dim, where, dim)
+	}
+	return nil
+}
+
+// space returns the space to import into, creating it (with the header's settings, when
+// the file has one) if it does not exist. An existing space's dimension must fit the file
+// and --dim.
+func (c *importCmd) space(ctx context.Context, store *engram.Store, src *source, embedder engram.Embedder) (*engram.Space, bool, error) {
+	dim, where := src.dim()
+	if c.Dim > 0 {
+		dim, where = c.Dim, "--dim"
+	}
+	if sp, err := store.LookupSpace(c.Space); err == nil {
+		if have := sp.Dim(); have != 0 && dim != 0 && have != dim {
+			return nil, false, fmt.Errorf("space %q has %d dimensions, %s %d; nothing was imported", c.Space, have, where, dim)
+		}
+		if embedder != nil { // attach it (the space checks it is the one that made its vectors)
+			sp, err = store.Space(ctx, c.Space, spaceOption(embedder)...)
+		}
+		return sp, false, err
+	} else if engram.CodeOf(err) != engram.CodeSpaceNotFound {
+		return nil, false, err
+	}
+	opts := spaceOption(embedder)
+	if src.header != nil {
+		opts = src.header.Settings.Options()
+	}
+	if dim > 0 {
+		opts = append(opts, engram.WithDimension(dim))
+	}
+	sp, err := store.Space(ctx, c.Space, opts...)
+	return sp, err == nil, err
+}
+
+// removeNew removes the store file when this import created it and stored nothing in it,
+// and reports whether it did.
+func (c *importCmd) removeNew(newStore bool) bool {
+	return newStore && os.Remove(c.Path) == nil
 }
 
 // openInput opens path for reading ("-" is standard input) and returns its size when
@@ -140,13 +255,23 @@ type batch struct {
 	lines []int
 }
 
-// importJSONL streams r into sp, size memories per BatchRemember. Decoding runs in its own
-// goroutine, one batch ahead, so that it overlaps the previous batch's commit.
+// importJSONL streams plain JSON Lines from r into sp, size memories per BatchRemember.
+func importJSONL(ctx context.Context, sp *engram.Space, r io.Reader, size int) *importSummary {
+	src, err := newSource(r)
+	if err != nil {
+		return &importSummary{abort: err, abortLine: 1, failed: map[engram.Code]int{}}
+	}
+	return importFrom(ctx, sp, src, size, false)
+}
+
+// importFrom streams src into sp, size memories per BatchRemember (per Restore with
+// restore). Decoding runs in its own goroutine, one batch ahead, so that it overlaps the
+// previous batch's commit.
 //
 // A whole-batch failure stops the import: what follows would most likely fail the same
 // way (a failed commit, Ctrl-C). So does the end of ctx while waiting for input, without
 // waiting for the blocked read.
-func importJSONL(ctx context.Context, sp *engram.Space, r io.Reader, size int) *importSummary {
+func importFrom(ctx context.Context, sp *engram.Space, src *source, size int, restore bool) *importSummary {
 	start := time.Now()
 	var (
 		mu      sync.Mutex // guards stats, which the decoding goroutine updates
@@ -156,7 +281,6 @@ func importJSONL(ctx context.Context, sp *engram.Space, r io.Reader, size int) *
 	)
 	go func() {
 		defer close(batches)
-		rd := jsonl.NewReader(r)
 		var b batch
 		send := func() bool {
 			select {
@@ -167,27 +291,27 @@ func importJSONL(ctx context.Context, sp *engram.Space, r io.Reader, size int) *
 				return false
 			}
 		}
-		for m, err := range rd.All() {
+		for it := range src.items {
 			mu.Lock()
-			stats.lines = rd.Line()
+			stats.lines = it.line
 			var le *jsonl.LineError
 			switch {
-			case errors.As(err, &le):
+			case errors.As(it.err, &le):
 				stats.badLines++
 				if len(stats.bad) < maxReported {
 					stats.bad = append(stats.bad, lineProblem{le.Line, le.Err})
 				}
-			case err != nil: // the last thing All yields
-				stats.err, stats.errLine = err, rd.Line()+1
+			case it.err != nil: // the last thing All yields
+				stats.err, stats.errLine = it.err, it.line+1
 			default:
 				stats.read++
 			}
 			mu.Unlock()
-			if err != nil {
+			if it.err != nil {
 				continue
 			}
-			b.mems = append(b.mems, m)
-			b.lines = append(b.lines, rd.Line())
+			b.mems = append(b.mems, it.m)
+			b.lines = append(b.lines, it.line)
 			if len(b.mems) == size && !send() {
 				return
 			}
@@ -212,7 +336,11 @@ loop:
 			sum.abort, sum.abortLine = ctx.Err(), committed+1
 			break loop
 		}
-		res, err := sp.BatchRemember(ctx, b.mems)
+		write := sp.BatchRemember
+		if restore {
+			write = sp.Restore
+		}
+		res, err := write(ctx, b.mems)
 		sum.stored += res.Stored
 		for i, it := range res.Items {
 			switch {
@@ -246,6 +374,15 @@ loop:
 	return sum
 }
 
+// rejectedCount is how many memories the store refused (whole-batch failures aside).
+func (s *importSummary) rejectedCount() int {
+	n := 0
+	for _, c := range s.failed {
+		n += c
+	}
+	return n - s.abortItems
+}
+
 func (s *importSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "  lines read:  %d\n", s.lines)
 	fmt.Fprintf(w, "  memories:    %d read, %d stored (%d replaced an existing memory)\n", s.read, s.stored, s.replaced)
@@ -275,6 +412,10 @@ func (s *importSummary) print(w io.Writer) {
 	if s.badLines > 0 {
 		fmt.Fprintf(w, "  bad lines:   %d\n", s.badLines)
 		for _, p := range s.bad {
+			if se, ok := p.err.(*jsonl.SyntaxError); ok {
+				fmt.Fprintf(w, "    line %d, column %d: %s\n", p.line, se.Column, se.Msg)
+				continue
+			}
 			fmt.Fprintf(w, "    line %d: %v\n", p.line, p.err)
 		}
 		if more := s.badLines - len(s.bad); more > 0 {

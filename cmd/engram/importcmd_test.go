@@ -142,9 +142,9 @@ func TestImportBadLines(t *testing.T) {
 		"line 9: DUPLICATE_ID (id \"e\")",
 		"line 13: INVALID_TIMESTAMP",
 		"bad lines:   4",
-		"line 2: field \"embedding\": unexpected EOF",
+		"line 2: the line ends inside its JSON object",
 		"line 7: unknown field \"Content\"",
-		"line 11: field \"embedding\": json: cannot unmarshal string",
+		"line 11: field \"embedding\": expected a number, found a string",
 		"line 12: invalid UTF-8",
 	} {
 		if !strings.Contains(out, want) {
@@ -183,7 +183,7 @@ func TestImportReportsAtMostTen(t *testing.T) {
 	src := filepath.Join(dir, "in.jsonl")
 	os.WriteFile(src, []byte(b.String()), 0o600)
 	out := capture(t, (&importCmd{Path: filepath.Join(dir, "s.db"), Space: "s", Batch: 1000, File: src}).Run)
-	if strings.Count(out, "invalid character") != 10 || strings.Count(out, "INVALID_EMBEDDING:") != 10 ||
+	if strings.Count(out, "not a JSON value") != 10 || strings.Count(out, "INVALID_EMBEDDING:") != 10 ||
 		!strings.Contains(out, "... and 15 more") || !strings.Contains(out, "1 stored") {
 		t.Fatalf("summary:\n%s", out)
 	}
@@ -207,7 +207,7 @@ func TestImportFailures(t *testing.T) {
 		"empty input":        {importCmd{File: write("empty.jsonl", "\n\n")}, "nothing was imported"},
 		"missing file":       {importCmd{File: filepath.Join(dir, "nope.jsonl")}, "no such file"},
 		"batch too large":    {importCmd{Batch: 100_001, File: "-"}, "--batch"},
-		"dimension conflict": {importCmd{Dim: 3, File: write("ok.jsonl", `{"embedding":[1,0]}`)}, "DIMENSION_MISMATCH"},
+		"dimension conflict": {importCmd{Dim: 3, File: write("ok.jsonl", `{"embedding":[1,0]}`)}, "--dim 3 disagrees with the file: its first memory (line 1) has 2 dimensions"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := tc.cmd

@@ -64,10 +64,10 @@ func TestDemoRuns(t *testing.T) {
 	}
 	dir := t.TempDir()
 	chart := filepath.Join(dir, "chart.svg")
-	d := demoCmd{Dim: 32, Recall: 2000, Budget: 100 * time.Millisecond, Chart: chart, Seed: 1, NoColor: true}
+	d := demoCmd{Dim: 32, Recall: 2000, Texts: 1000, Budget: 100 * time.Millisecond, Chart: chart, Seed: 1, NoColor: true}
 	out := capture(t, d.Run)
 	for _, want := range []string{"batch size", "DIMENSION_MISMATCH", "DEADLINE_EXCEEDED", "time-based", "adaptive",
-		"5000 acknowledged (5000 in order)", "recall@10 vs exact search", "Metrics", "chart of throughput"} {
+		"5000 acknowledged (5000 in order)", "recall@10 vs exact search", "Text in", "embed", "Metrics", "chart of throughput"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}

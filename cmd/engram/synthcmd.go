@@ -18,6 +18,7 @@ type synthCmd struct {
 	Topics int     `default:"16" help:"Number of topic clusters."`
 	Spread float64 `default:"0.35" help:"Noise around each topic centre (cosine to centre about 1/sqrt(1+spread^2))."`
 	Prefix string  `default:"mem" help:"ID prefix (IDs are prefix-000000, ...); empty leaves IDs to the store."`
+	Text   bool    `help:"Text-only memories: content and no embedding, for a store that embeds (engram import --embedder)."`
 }
 
 func (c *synthCmd) Run() error {
@@ -25,6 +26,9 @@ func (c *synthCmd) Run() error {
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
 	enc := json.NewEncoder(w)
 	for m := range g.All(c.N) {
+		if c.Text {
+			m.Embedding = nil
+		}
 		if err := enc.Encode(m); err != nil {
 			return err
 		}

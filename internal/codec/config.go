@@ -6,8 +6,12 @@ import (
 	"math"
 )
 
-// ConfigVersion is the space-config format this package writes.
-const ConfigVersion = 1
+// Space-config versions. A config that uses nothing beyond v1 is written as v1, so spaces
+// without the newer settings stay readable by older code; v2 appends the extended fields.
+const (
+	ConfigVersion   = 1
+	ConfigVersionV2 = 2
+)
 
 // Metric names the similarity a space ranks by. Only cosine exists today; the byte is
 // persisted so a future metric cannot be mistaken for it.
@@ -35,6 +39,10 @@ const (
 // decay: u8 kind, 3 reserved, u32 half-life (s), u32 scale (s), f32 exponent, f32 floor,
 // f32 recency boost,
 // u32 CRC-32C.
+//
+// Config v2 is v1 without its CRC, then: u16 embedder-name length, the name's bytes (at
+// most MaxEmbedderName), u32 embedder dim, i64 default TTL (nanoseconds, 0 = none), u8
+// flags (1 = a recall extends the TTL), u8 × 3 reserved, u32 CRC-32C of everything before.
 type Config struct {
 	Metric           Metric
 	Index            uint8
@@ -47,7 +55,22 @@ type Config struct {
 	HNSWThreshold    int
 	Tiering          Tiering
 	Decay            Decay
+	Ext              ConfigExt
 }
+
+// ConfigExt are the fields of config v2.
+type ConfigExt struct {
+	// EmbedderName and EmbedderDim record the embedder that made the space's vectors.
+	EmbedderName string
+	EmbedderDim  int
+	// TTL is the default time-to-live of memories written without an expiry; TTLRefresh
+	// extends it on recall.
+	TTL        int64
+	TTLRefresh bool
+}
+
+// MaxEmbedderName bounds a recorded embedder name, in bytes.
+const MaxEmbedderName = 1024
 
 // Tiering is the persisted tier policy (see tier.Policy).
 type Tiering struct {
@@ -95,19 +118,43 @@ func EncodeConfig(c Config) []byte {
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(d.Exponent))
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(d.Floor))
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(d.Boost))
+	if c.Ext != (ConfigExt{}) {
+		b[0] = ConfigVersionV2
+		e := c.Ext
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(e.EmbedderName)))
+		b = append(b, e.EmbedderName...)
+		b = binary.LittleEndian.AppendUint32(b, uint32(e.EmbedderDim))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.TTL))
+		var flags byte
+		if e.TTLRefresh {
+			flags |= 1
+		}
+		b = append(b, flags, 0, 0, 0)
+	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
 // DecodeConfig parses b.
 func DecodeConfig(b []byte) (Config, error) {
-	if len(b) != configLen {
-		return Config{}, corrupt("space config of %d bytes, want %d", len(b), configLen)
+	if len(b) < configLen {
+		return Config{}, corrupt("space config of %d bytes, want at least %d", len(b), configLen)
 	}
-	if b[0] != ConfigVersion {
-		return Config{}, corrupt("unknown space config version %d", b[0])
-	}
-	if got, want := crc32.Checksum(b[:configLen-4], castagnoli), binary.LittleEndian.Uint32(b[configLen-4:]); got != want {
+	if got, want := crc32.Checksum(b[:len(b)-4], castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
 		return Config{}, corrupt("space config checksum %08x, want %08x", got, want)
+	}
+	var ext ConfigExt
+	switch b[0] {
+	case ConfigVersion:
+		if len(b) != configLen {
+			return Config{}, corrupt("space config v1 of %d bytes, want %d", len(b), configLen)
+		}
+	case ConfigVersionV2:
+		var err error
+		if ext, err = decodeExt(b[configLen-4 : len(b)-4]); err != nil {
+			return Config{}, err
+		}
+	default:
+		return Config{}, corrupt("unknown space config version %d", b[0])
 	}
 	// Reserved bytes must be zero: each config has one encoding.
 	for _, off := range []int{3, 26, 27, 62, 63, 65, 66, 67} {
@@ -134,6 +181,7 @@ func DecodeConfig(b []byte) (Config, error) {
 		Promote: b[60], Backpressure: b[61],
 	}
 	c.Decay = Decay{Kind: b[64], HalfLifeSec: u32(68), ScaleSec: u32(72), Exponent: f32(76), Floor: f32(80), Boost: f32(84)}
+	c.Ext = ext
 	switch {
 	case c.Metric != MetricCosine:
 		return Config{}, corrupt("unknown metric %d", c.Metric)
@@ -191,4 +239,29 @@ func KeySeq(k []byte) (uint64, error) {
 		return 0, corrupt("sequence key of %d bytes", len(k))
 	}
 	return binary.BigEndian.Uint64(k), nil
+}
+
+// decodeExt parses the v2 tail (without the CRC).
+func decodeExt(t []byte) (ConfigExt, error) {
+	var e ConfigExt
+	if len(t) < 2 {
+		return e, corrupt("space config v2 tail of %d bytes", len(t))
+	}
+	n := int(binary.LittleEndian.Uint16(t))
+	if n > MaxEmbedderName || len(t) != 2+n+4+8+4 {
+		return e, corrupt("space config v2 tail of %d bytes with a name of %d", len(t), n)
+	}
+	e.EmbedderName = string(t[2 : 2+n])
+	t = t[2+n:]
+	e.EmbedderDim = int(binary.LittleEndian.Uint32(t))
+	e.TTL = int64(binary.LittleEndian.Uint64(t[4:]))
+	flags := t[12]
+	e.TTLRefresh = flags&1 != 0
+	if flags&^1 != 0 || t[13] != 0 || t[14] != 0 || t[15] != 0 || e.TTL < 0 || e.EmbedderDim < 0 || e.EmbedderDim > 1<<20 {
+		return e, corrupt("space config v2 fields out of range")
+	}
+	if e == (ConfigExt{}) {
+		return e, corrupt("space config v2 without v2 fields") // one encoding per config
+	}
+	return e, nil
 }

@@ -13,6 +13,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	r := sample()
 	f.Add(Encode(nil, &r))
 	f.Add(Encode(nil, &Record{Vec: []float32{1}}))
+	r.Expires = 1_800_000_000_000_000_000
+	f.Add(Encode(nil, &r))
 	f.Add([]byte{})
 	f.Add(make([]byte, 40))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -27,6 +29,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		v, _ := Parse(b)
 		v.HasTags([]string{"a"})
 		v.HasMeta(map[string]string{"a": "b"})
+		checkAccessors(t, &v, &rec)
 		if again := Encode(nil, &rec); !bytes.Equal(again, b) && !hasDupMeta(b) {
 			t.Fatalf("decode/encode not stable:\n in %x\nout %x", b, again)
 		}
@@ -59,6 +62,8 @@ func hasDupMeta(b []byte) bool {
 // — unless they already carry one, as the seeds do.
 func FuzzDecodeConfig(f *testing.F) {
 	f.Add(EncodeConfig(Config{Metric: MetricCosine, Dim: 100, M: 16, EfConstruction: 200, EfSearch: 128}))
+	f.Add(EncodeConfig(Config{Metric: MetricCosine, Dim: 384, M: 16, EfConstruction: 200, EfSearch: 128,
+		Ext: ConfigExt{EmbedderName: "hash:v1;dim=384", EmbedderDim: 384, TTL: 3600e9, TTLRefresh: true}}))
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, in := range [][]byte{b, seal(b)} {
@@ -83,6 +88,9 @@ func FuzzParseRecordBody(f *testing.F) {
 	r := sample()
 	good := Encode(nil, &r)
 	f.Add(good[:len(good)-4])
+	r.Expires = -1
+	v2 := Encode(nil, &r)
+	f.Add(v2[:len(v2)-4])
 	f.Add(make([]byte, headerLen))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b := binary.LittleEndian.AppendUint32(bytes.Clone(body), crc32.Checksum(body, castagnoli))
@@ -96,9 +104,44 @@ func FuzzParseRecordBody(f *testing.F) {
 		}
 		v.HasTags([]string{"pets"})
 		v.HasMeta(map[string]string{"lang": "en"})
+		checkAccessors(t, &v, &rec)
 		// One encoding per record, behind the checksum too.
 		if again := Encode(nil, &rec); !bytes.Equal(again, b) && !hasDupMeta(b) {
 			t.Fatalf("parse/encode not stable:\n in %x\nout %x", b, again)
 		}
 	})
+}
+
+// checkAccessors: the aliasing accessors filters use agree with the decoded record.
+func checkAccessors(t *testing.T, v *View, rec *Record) {
+	t.Helper()
+	if string(v.ContentBytes()) != rec.Content || v.Expires != rec.Expires || (v.Expires != 0) != (v2(rec)) {
+		t.Fatalf("content or expiry disagree")
+	}
+	n := 0
+	for tg := range v.TagBytes() {
+		if !v.HasTag(string(tg)) || string(tg) != rec.Tags[n] {
+			t.Fatalf("tag %q", tg)
+		}
+		n++
+	}
+	for k, val := range v.MetaBytes() {
+		got, ok := v.MetaValue(string(k))
+		if !ok || (!bytes.Equal(got, val) && !hasDupMetaView(v)) {
+			t.Fatalf("meta %q", k)
+		}
+	}
+}
+
+func v2(rec *Record) bool { return rec.version() == RecordVersionV2 }
+
+func hasDupMetaView(v *View) bool {
+	seen := map[string]bool{}
+	for k := range v.MetaBytes() {
+		if seen[string(k)] {
+			return true
+		}
+		seen[string(k)] = true
+	}
+	return false
 }

@@ -21,6 +21,15 @@
 //	    uvarint count, then per entry, sorted by key: uvarint len + key, uvarint len + value
 //	    u32  CRC-32C (Castagnoli) of all preceding bytes
 //
+// Record v2 is v1 with version byte 2 and one more field between the metadata and the
+// CRC: an i64 expiry, Unix nanoseconds, never 0.
+//
+// A record without an expiry is written as v1, so stores that do not use expiry stay
+// readable by code that predates v2, and every record keeps exactly one encoding: a v2
+// record whose expiry is 0 is rejected as corrupt. The expiry trails the variable fields
+// rather than joining the fixed header so that the embedding keeps its offset (24) in both
+// versions, and Open's index rebuild reads vectors the same way from either.
+//
 // Decoders never panic on arbitrary input and never return slices that alias the input:
 // bbolt's values live in its mmap and are only valid during the transaction.
 package codec
@@ -30,12 +39,17 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"iter"
 	"math"
 	"slices"
 )
 
-// RecordVersion is the record format this package writes.
-const RecordVersion = 1
+// Record versions. RecordVersion (v1) is written for records without an expiry,
+// RecordVersionV2 for those with one; both are read.
+const (
+	RecordVersion   = 1
+	RecordVersionV2 = 2
+)
 
 const headerLen = 24
 
@@ -59,6 +73,15 @@ type Record struct {
 	Content    string
 	Tags       []string
 	Meta       map[string]string
+	Expires    int64 // Unix nanoseconds; 0 = never (encoded as v1)
+}
+
+// version returns the record version r is encoded with.
+func (r *Record) version() byte {
+	if r.Expires != 0 {
+		return RecordVersionV2
+	}
+	return RecordVersion
 }
 
 // EncodedLen returns the exact size Encode will produce for r.
@@ -74,6 +97,9 @@ func EncodedLen(r *Record) int {
 	for k, v := range r.Meta {
 		n += uvarintLen(len(k)) + len(k) + uvarintLen(len(v)) + len(v)
 	}
+	if r.Expires != 0 {
+		n += 8
+	}
 	return n
 }
 
@@ -81,7 +107,7 @@ func EncodedLen(r *Record) int {
 // with EncodedLen; Encode itself does not, to avoid a second pass over the metadata.
 func Encode(dst []byte, r *Record) []byte {
 	start := len(dst)
-	dst = append(dst, RecordVersion, r.Tier, 0, 0)
+	dst = append(dst, r.version(), r.Tier, 0, 0)
 	dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(r.Confidence))
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(r.Created))
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(r.Vec)))
@@ -103,6 +129,9 @@ func Encode(dst []byte, r *Record) []byte {
 		dst = appendString(dst, k)
 		dst = appendString(dst, r.Meta[k])
 	}
+	if r.Expires != 0 {
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(r.Expires))
+	}
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
 
@@ -114,6 +143,7 @@ type View struct {
 	Created    int64
 	Norm       float32
 	Dim        int
+	Expires    int64 // Unix nanoseconds; 0 = never
 	vec        []byte
 	id         []byte
 	content    []byte
@@ -127,7 +157,7 @@ func Parse(b []byte) (View, error) {
 	if len(b) < headerLen+4 {
 		return v, corrupt("record of %d bytes is shorter than its header", len(b))
 	}
-	if b[0] != RecordVersion {
+	if b[0] != RecordVersion && b[0] != RecordVersionV2 {
 		return v, corrupt("unknown record version %d", b[0])
 	}
 	body := b[:len(b)-4]
@@ -164,6 +194,16 @@ func Parse(b []byte) (View, error) {
 	if r.err != nil {
 		return View{}, r.err
 	}
+	if b[0] == RecordVersionV2 {
+		if len(r.b)-r.off < 8 {
+			return View{}, corrupt("record v2 without room for its expiry")
+		}
+		v.Expires = int64(binary.LittleEndian.Uint64(r.b[r.off:]))
+		r.off += 8
+		if v.Expires == 0 {
+			return View{}, corrupt("record v2 with a zero expiry") // that is a v1 record
+		}
+	}
 	if r.off != len(r.b) {
 		return View{}, corrupt("%d trailing bytes in record", len(r.b)-r.off)
 	}
@@ -175,7 +215,7 @@ func Parse(b []byte) (View, error) {
 // store uses it to confirm which memory a record holds before reading it in full, so a
 // damaged record is still reported as damaged rather than as missing.
 func PeekID(b []byte) []byte {
-	if len(b) < headerLen+4 || b[0] != RecordVersion {
+	if len(b) < headerLen+4 || (b[0] != RecordVersion && b[0] != RecordVersionV2) {
 		return nil
 	}
 	body := b[:len(b)-4]
@@ -189,6 +229,16 @@ func PeekID(b []byte) []byte {
 		return nil
 	}
 	return id
+}
+
+// PeekTier returns the tier byte an encoded record was written with, without checking the
+// rest of it, and whether b is long enough to hold one. The store's placement bucket
+// overrides it for memories moved since.
+func PeekTier(b []byte) (uint8, bool) {
+	if len(b) < 2 {
+		return 0, false
+	}
+	return b[1], true
 }
 
 // ID returns a copy of the record's ID.
@@ -238,6 +288,59 @@ func (v *View) HasMeta(want map[string]string) bool {
 	return matched == len(want)
 }
 
+// HasTag reports whether the record carries tag.
+func (v *View) HasTag(tag string) bool {
+	r := reader{b: v.tags}
+	for n := r.count(); n > 0; n-- {
+		if string(r.bytes()) == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// MetaValue returns the value of the metadata key, aliasing the input, and whether the
+// record has the key.
+func (v *View) MetaValue(key string) ([]byte, bool) {
+	r := reader{b: v.meta}
+	for n := r.count(); n > 0; n-- {
+		k := r.bytes()
+		val := r.bytes()
+		if string(k) == key {
+			return val, true
+		}
+	}
+	return nil, false
+}
+
+// ContentBytes returns the record's content, aliasing the input.
+func (v *View) ContentBytes() []byte { return v.content }
+
+// TagBytes iterates over the record's tags, aliasing the input.
+func (v *View) TagBytes() iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		r := reader{b: v.tags}
+		for n := r.count(); n > 0; n-- {
+			if !yield(r.bytes()) {
+				return
+			}
+		}
+	}
+}
+
+// MetaBytes iterates over the record's metadata entries in key order, aliasing the input.
+func (v *View) MetaBytes() iter.Seq2[[]byte, []byte] {
+	return func(yield func(k, v []byte) bool) {
+		r := reader{b: v.meta}
+		for n := r.count(); n > 0; n-- {
+			k := r.bytes()
+			if !yield(k, r.bytes()) {
+				return
+			}
+		}
+	}
+}
+
 // Record copies the view into a Record that owns all its memory.
 func (v *View) Record() Record {
 	rec := Record{
@@ -246,26 +349,49 @@ func (v *View) Record() Record {
 		Created:    v.Created,
 		Norm:       v.Norm,
 		Vec:        make([]float32, v.Dim),
-		ID:         string(v.id),
-		Content:    string(v.content),
+		Tags:       v.Tags(),
+		Meta:       v.Meta(),
+		Expires:    v.Expires,
 	}
+	rec.ID, rec.Content = v.IDContent()
 	v.Embedding(rec.Vec)
-	r := reader{b: v.tags}
-	if n := r.count(); n > 0 {
-		rec.Tags = make([]string, 0, n)
-		for ; n > 0; n-- {
-			rec.Tags = append(rec.Tags, string(r.bytes()))
-		}
-	}
-	r = reader{b: v.meta}
-	if n := r.count(); n > 0 {
-		rec.Meta = make(map[string]string, n)
-		for ; n > 0; n-- {
-			k := string(r.bytes())
-			rec.Meta[k] = string(r.bytes())
-		}
-	}
 	return rec
+}
+
+// IDContent returns copies of the record's ID and content, sharing one allocation (the
+// two are read together, and together they are the bulk of a memory's text).
+func (v *View) IDContent() (id, content string) {
+	s := string(append(append(make([]byte, 0, len(v.id)+len(v.content)), v.id...), v.content...))
+	return s[:len(v.id)], s[len(v.id):]
+}
+
+// Tags returns copies of the record's tags, or nil when it has none.
+func (v *View) Tags() []string {
+	r := reader{b: v.tags}
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	tags := make([]string, 0, n)
+	for ; n > 0; n-- {
+		tags = append(tags, string(r.bytes()))
+	}
+	return tags
+}
+
+// Meta returns a copy of the record's metadata, or nil when it has none.
+func (v *View) Meta() map[string]string {
+	r := reader{b: v.meta}
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	meta := make(map[string]string, n)
+	for ; n > 0; n-- {
+		k := string(r.bytes())
+		meta[k] = string(r.bytes())
+	}
+	return meta
 }
 
 // Decode parses and copies b.

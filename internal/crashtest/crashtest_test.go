@@ -22,7 +22,8 @@ func TestChild(t *testing.T) {
 	}
 	dim, _ := strconv.Atoi(os.Getenv("ENGRAM_CRASH_DIM"))
 	run, _ := strconv.Atoi(os.Getenv("ENGRAM_CRASH_RUN"))
-	err := RunChild(context.Background(), ChildConfig{Store: store, Log: os.Getenv("ENGRAM_CRASH_LOG"), Dim: dim, Run: run})
+	closeAt, _ := time.ParseDuration(os.Getenv("ENGRAM_CRASH_CLOSE_AT"))
+	err := RunChild(context.Background(), ChildConfig{Store: store, Log: os.Getenv("ENGRAM_CRASH_LOG"), Dim: dim, Run: run, CloseAt: closeAt})
 	fmt.Fprintln(os.Stderr, "child:", err)
 	os.Exit(3)
 }
@@ -37,11 +38,13 @@ func TestCrashHarness(t *testing.T) {
 	}
 	dir := t.TempDir()
 	sum, err := Run(Config{
-		Dir: dir, Trials: 5, Dim: 16, MinRun: 100 * time.Millisecond, MaxRun: 600 * time.Millisecond, Seed: 1,
-		Child: func(store, log string, dim, run int) *exec.Cmd {
+		Dir: dir, Trials: 6, Dim: 16, MinRun: 100 * time.Millisecond, MaxRun: 600 * time.Millisecond, Seed: 1,
+		CloseEvery: 2, // half the kills land during or after a Close
+		Child: func(c ChildConfig) *exec.Cmd {
 			cmd := exec.Command(exe, "-test.run=^TestChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "ENGRAM_CRASH_CHILD="+store, "ENGRAM_CRASH_LOG="+log,
-				"ENGRAM_CRASH_DIM="+strconv.Itoa(dim), "ENGRAM_CRASH_RUN="+strconv.Itoa(run))
+			cmd.Env = append(os.Environ(), "ENGRAM_CRASH_CHILD="+c.Store, "ENGRAM_CRASH_LOG="+c.Log,
+				"ENGRAM_CRASH_DIM="+strconv.Itoa(c.Dim), "ENGRAM_CRASH_RUN="+strconv.Itoa(c.Run),
+				"ENGRAM_CRASH_CLOSE_AT="+c.CloseAt.String())
 			return cmd
 		},
 	})
@@ -49,7 +52,7 @@ func TestCrashHarness(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(sum)
-	if sum.Violations() > 0 || sum.Acknowledged == 0 {
+	if sum.Violations() > 0 || sum.Acknowledged == 0 || sum.Closes != 3 {
 		t.Fatalf("%s\n%q", sum, sum.Details)
 	}
 	// The kills must also have hit a working migrator: the tiered space has moved memories.
@@ -66,6 +69,15 @@ func TestCrashHarness(t *testing.T) {
 		t.Fatalf("tiered space never migrated: tiers %v", tiers)
 	} else {
 		t.Logf("tiered space: hot/warm/cold %v", tiers)
+	}
+	// And the warm space's warm index: demoted into, snapshotted.
+	if sp, err = st.LookupSpace("warm"); err != nil {
+		t.Fatal(err)
+	}
+	if st := sp.Stats(); st.Tiers[1] == 0 || st.Tiering.WarmLoadedFrom != "snapshot" {
+		t.Fatalf("warm space: tiers %v, warm index from %q", st.Tiers, st.Tiering.WarmLoadedFrom)
+	} else {
+		t.Logf("warm space: hot/warm/cold %v, warm index from %s", st.Tiers, st.Tiering.WarmLoadedFrom)
 	}
 }
 

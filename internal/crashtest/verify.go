@@ -27,9 +27,13 @@ type Config struct {
 	Dim            int           // embedding dimension
 	MinRun, MaxRun time.Duration // the child is killed after a random time in [MinRun, MaxRun]
 	Seed           uint64
-	// Child returns the command that runs RunChild for one trial (the CLI re-executes
-	// itself; tests re-execute the test binary).
-	Child func(store, log string, dim, run int) *exec.Cmd
+	// CloseEvery, when > 0, makes every CloseEvery-th trial's child close its store
+	// (Store.Close: draining its stream, saving graph snapshots) at a random moment before
+	// the kill, which then lands during or after the Close.
+	CloseEvery int
+	// Child returns the command that runs RunChild with c for one trial (the CLI
+	// re-executes itself; tests re-execute the test binary).
+	Child func(c ChildConfig) *exec.Cmd
 	// Progress, when set, is called after each trial.
 	Progress func(trial int, s Summary)
 }
@@ -42,11 +46,14 @@ type Summary struct {
 	PartialBatches  int // batches present in part
 	IndexMismatches int // problems Store.Check found (records vs index vs tiers)
 	RecallMisses    int // acknowledged memories an exact recall by their own vector misses
-	// ApproxMisses counts acknowledged memories the default (approximate, graph) recall did
-	// not return at rank 1 for their own vector while the exact recall did: search
-	// quality, reported but not a violation (the graph's reachability is part of Check).
+	// ApproxMisses counts acknowledged hot or warm memories the default recall (hot and
+	// warm together, approximate) did not return at rank 1 for their own vector while the
+	// exact recall did: search quality, reported but not a violation (the graphs'
+	// reachability is part of Check).
 	ApproxMisses int
-	Details      []string
+	// Closes counts the trials whose child closed its store before the kill.
+	Closes  int
+	Details []string
 }
 
 // Violations counts broken promises.
@@ -55,8 +62,8 @@ func (s Summary) Violations() int {
 }
 
 func (s Summary) String() string {
-	return fmt.Sprintf("crashtest: trials=%d acknowledged=%d lost=%d partial_batches=%d index_mismatches=%d recall_misses=%d approx_misses=%d",
-		s.Trials, s.Acknowledged, s.Lost, s.PartialBatches, s.IndexMismatches, s.RecallMisses, s.ApproxMisses)
+	return fmt.Sprintf("crashtest: trials=%d closes=%d acknowledged=%d lost=%d partial_batches=%d index_mismatches=%d recall_misses=%d approx_misses=%d",
+		s.Trials, s.Closes, s.Acknowledged, s.Lost, s.PartialBatches, s.IndexMismatches, s.RecallMisses, s.ApproxMisses)
 }
 
 func (s *Summary) detail(format string, args ...any) {
@@ -75,13 +82,18 @@ func Run(c Config) (Summary, error) {
 	r := rand.New(rand.NewPCG(c.Seed, 11))
 	var sum Summary
 	for t := 1; t <= c.Trials; t++ {
-		cmd := c.Child(store, log, c.Dim, t)
+		wait := c.MinRun + time.Duration(r.Int64N(int64(c.MaxRun-c.MinRun)+1))
+		cc := ChildConfig{Store: store, Log: log, Dim: c.Dim, Run: t}
+		if c.CloseEvery > 0 && t%c.CloseEvery == 0 {
+			cc.CloseAt = max(time.Millisecond, wait/2+time.Duration(r.Int64N(int64(wait/2)+1))-10*time.Millisecond)
+			sum.Closes++
+		}
+		cmd := c.Child(cc)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			return sum, err
 		}
-		wait := c.MinRun + time.Duration(r.Int64N(int64(c.MaxRun-c.MinRun)+1))
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		select {
@@ -95,7 +107,7 @@ func Run(c Config) (Summary, error) {
 		if err != nil {
 			return sum, fmt.Errorf("trial %d: %w", t, err)
 		}
-		s.Trials = t
+		s.Trials, s.Closes = t, sum.Closes
 		sum = s
 		if c.Progress != nil {
 			c.Progress(t, sum)
@@ -206,15 +218,22 @@ func Verify(store, log string, dim int) (Summary, error) {
 			sum.detail("check %s: %s", sc.Name, p)
 		}
 	}
+	if err := sum.checkAcknowledged(ctx, st, exp, dim); err != nil {
+		return sum, err
+	}
+	return sum, sum.checkBatches(ctx, st, rep, exp)
+}
 
-	// Every acknowledged memory is present, identical, and recalled by its own vector.
+// checkAcknowledged checks that every acknowledged memory is present, identical, and
+// recalled by its own vector.
+func (sum *Summary) checkAcknowledged(ctx context.Context, st *engram.Store, exp *expected, dim int) error {
 	const coldSample = 16
 	coldSeen := 0
 	for key, space := range exp.present {
 		_, id, _ := strings.Cut(key, "/")
 		sp, err := st.LookupSpace(space)
 		if err != nil {
-			return sum, err
+			return err
 		}
 		m, err := sp.Get(ctx, id)
 		if err != nil {
@@ -227,22 +246,27 @@ func Verify(store, log string, dim int) (Summary, error) {
 		}
 		sum.Acknowledged++
 		want := memoryFor(id, dim)
-		vector.Normalize(want.Embedding)
+		// What the store stores: its own normalization of what was written (which keeps a
+		// vector already of unit length bit for bit, as memoryFor's are).
+		vector.NormalizeBatch(want.Embedding, dim, nil, nil)
 		if m.Content != want.Content || !slices.Equal(m.Embedding, want.Embedding) || !exp.confAllowed(key, m.Conf()) {
 			sum.Lost++
 			sum.detail("acknowledged %s differs from what was written (confidence %v)", key, m.Conf())
 			continue
 		}
-		// Recalled from its own tier. A cold recall scans every cold record, so cold
+		// Hot and warm memories are recalled by the default query (both tiers together),
+		// cold ones from the cold tier. A cold recall scans every cold record, so cold
 		// memories are sampled (1 in coldSample, by sequence of appearance): checking each
 		// would make a trial's cost grow with the square of the store.
+		tiers := tier.Default
 		if m.Tier == tier.Cold {
 			if coldSeen++; coldSeen%coldSample != 0 {
 				continue
 			}
+			tiers = tier.Of(tier.Cold)
 		}
 		atRank1 := func(exact bool) (bool, error) {
-			tiers := tier.Of(m.Tier) // the exact fallback, rarely needed, searches every tier
+			tiers := tiers // the exact fallback, rarely needed, searches every tier
 			if exact {
 				tiers = tier.All
 			}
@@ -258,19 +282,22 @@ func Verify(store, log string, dim int) (Summary, error) {
 			}
 		}
 	}
+	return nil
+}
 
-	// A batch is wholly present or wholly absent (less what was forgotten since).
-	// Every memory is stored once, in one tier.
+// checkBatches checks that a batch is wholly present or wholly absent (less what was
+// forgotten since), and that every memory is stored once, in one tier.
+func (sum *Summary) checkBatches(ctx context.Context, st *engram.Store, rep engram.CheckReport, exp *expected) error {
 	counts := map[string]int{}
 	for _, sc := range rep.Spaces {
 		sp, err := st.LookupSpace(sc.Name)
 		if err != nil {
-			return sum, err
+			return err
 		}
 		seen := map[string]bool{}
 		for m, err := range sp.All(ctx) {
 			if err != nil {
-				return sum, err
+				return err
 			}
 			if seen[m.ID] || !m.Tier.Valid() {
 				sum.IndexMismatches++
@@ -297,5 +324,5 @@ func Verify(store, log string, dim int) (Summary, error) {
 			sum.detail("batch %s: %d of %d memories present (%d forgotten, %d maybe)", key, n, batchSize, gone, maybe)
 		}
 	}
-	return sum, nil
+	return nil
 }

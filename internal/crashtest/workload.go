@@ -11,6 +11,7 @@ package crashtest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -24,10 +25,12 @@ import (
 	"github.com/engram-go/engram/vector"
 )
 
-// Spaces written by the child: exact index, graph index, unary writes, stream, and a
-// tiered space whose small hot tier keeps migration busy (demotions, warm memories going
-// cold at once — their stamps are years old — and promotions of recalled ones), so kills
-// land in the middle of migration batches too.
+// Spaces written by the child: exact index, graph index, unary writes, stream, a tiered
+// space whose small hot tier keeps migration busy (demotions, warm memories going cold at
+// once — their stamps are years old — and promotions of recalled ones), and a tiered
+// space whose warm tier only grows (demotions into its warm index, promotions out of it),
+// so kills land in the middle of migration batches too. A goroutine snapshots the indexes
+// all the while, so kills land in snapshots as well.
 var spaces = []struct {
 	name string
 	kind engram.IndexKind
@@ -39,10 +42,17 @@ var spaces = []struct {
 	{"stream", engram.IndexFlat, nil},
 	{"tiered", engram.IndexAuto, []engram.SpaceOption{engram.WithTiering(tier.Policy{
 		HotCapacity: 200, WarmIdle: time.Second, MaxPerCycle: 300, BatchSize: 60})}},
+	{"warm", engram.IndexAuto, []engram.SpaceOption{engram.WithTiering(tier.Policy{
+		HotCapacity: 100, MaxPerCycle: 300, BatchSize: 60})}},
 }
 
-// batchSpaces take the batches, in turn.
-var batchSpaces = []string{"batch", "graph", "tiered"}
+// batchSpaces take the batches, in turn; recallSpaces also get recalls of earlier
+// memories after each of their batches (promotions for the migrator).
+var (
+	batchSpaces  = []string{"batch", "graph", "tiered", "warm"}
+	recallSpaces = map[string]tier.Set{"tiered": tier.All, "warm": tier.Default}
+	snapSpaces   = []string{"graph", "tiered", "warm"}
+)
 
 const batchSize = 50
 
@@ -116,6 +126,9 @@ type ChildConfig struct {
 	Log   string // side log
 	Dim   int
 	Run   int // run number: makes IDs of different runs distinct
+	// CloseAt, when > 0, makes the child close its store after that long, with its writers
+	// still writing, then wait to be killed: the kill lands during or after Close.
+	CloseAt time.Duration
 }
 
 // RunChild writes until killed (or until ctx ends). It never returns nil on its own.
@@ -129,163 +142,218 @@ func RunChild(ctx context.Context, c ChildConfig) error {
 	if err != nil {
 		return err
 	}
-	sp := map[string]*engram.Space{}
+	w := &child{cfg: c, log: log, sp: map[string]*engram.Space{}, errc: make(chan error, 4),
+		r: rand.New(rand.NewPCG(uint64(c.Run), 7))}
 	for _, s := range spaces {
 		opts := append([]engram.SpaceOption{engram.WithDimension(c.Dim), engram.WithIndex(s.kind)}, s.opts...)
-		if sp[s.name], err = st.Space(ctx, s.name, opts...); err != nil {
+		if w.sp[s.name], err = st.Space(ctx, s.name, opts...); err != nil {
 			return err
 		}
 	}
-	var mu sync.Mutex
-	var acked []string // space/id pairs acknowledged in this run, for updates and forgets
-	remember := func(space, id string) {
-		mu.Lock()
-		acked = append(acked, space+"/"+id)
-		mu.Unlock()
+	for g := 0; g < 8; g++ { // unary Remember from 8 goroutines: group commit under fire
+		go w.run(func() error { return w.unary(ctx, g) })
 	}
-	errc := make(chan error, 4)
+	go w.run(func() error { return w.stream(ctx) })
+	go w.run(func() error { return w.batches(ctx) })
+	go w.run(func() error { return w.snapshots(ctx) })
+	var closeAt <-chan time.Time
+	if c.CloseAt > 0 {
+		closeAt = time.After(c.CloseAt)
+	}
+	closing := false
+	for {
+		select {
+		case err := <-w.errc:
+			if closing {
+				continue // a writer stopped because the store closed (CLOSED), as it should
+			}
+			return err
+		case <-closeAt:
+			// Close with the writers still writing; the parent's kill lands during or
+			// after it. Whatever was acknowledged must survive either way.
+			closing, closeAt = true, nil
+			if err := st.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "child: Close:", err)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
-	// Unary Remember from 8 goroutines: group commit under fire.
-	for w := 0; w < 8; w++ {
-		go func() {
-			for i := 0; ; i++ {
-				id := fmt.Sprintf("u%d-w%d-%d", c.Run, w, i)
-				if _, err := sp["unary"].Remember(ctx, memoryFor(id, c.Dim)); err != nil {
-					errc <- fmt.Errorf("remember %s: %w", id, err)
-					return
-				}
-				if err := log.write("A unary " + id); err != nil {
-					errc <- err
-					return
-				}
-				remember("unary", id)
-			}
-		}()
+// child is the writing child's state shared by its goroutines.
+type child struct {
+	cfg  ChildConfig
+	log  *ackLog
+	sp   map[string]*engram.Space
+	errc chan error
+	r    *rand.Rand // used by the batches goroutine only
+
+	mu    sync.Mutex
+	acked []string // space/id pairs acknowledged in this run, for updates and forgets
+}
+
+// run runs one of the child's goroutines and reports its end (each ends only on an
+// error).
+func (w *child) run(fn func() error) { w.errc <- fn() }
+
+func (w *child) acknowledge(space, id string) {
+	w.mu.Lock()
+	w.acked = append(w.acked, space+"/"+id)
+	w.mu.Unlock()
+}
+
+// unary remembers one memory at a time, logging each acknowledgement.
+func (w *child) unary(ctx context.Context, g int) error {
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("u%d-w%d-%d", w.cfg.Run, g, i)
+		if _, err := w.sp["unary"].Remember(ctx, memoryFor(id, w.cfg.Dim)); err != nil {
+			return fmt.Errorf("remember %s: %w", id, err)
+		}
+		if err := w.log.write("A unary " + id); err != nil {
+			return err
+		}
+		w.acknowledge("unary", id)
 	}
-	// A stream.
-	go func() {
-		s := sp["stream"].NewStream(engram.StreamOptions{QueueSize: 256, MaxItems: 64, MaxDelay: 2 * time.Millisecond})
-		go func() {
-			for a := range s.Acks() {
-				if a.Err != nil {
-					errc <- fmt.Errorf("stream ack: %w", a.Err)
-					return
-				}
-				if err := log.write("A stream " + a.ID); err != nil {
-					errc <- err
-					return
-				}
-				remember("stream", a.ID)
+}
+
+// stream sends memories into a stream and logs its acknowledgements.
+func (w *child) stream(ctx context.Context) error {
+	s := w.sp["stream"].NewStream(engram.StreamOptions{QueueSize: 256, MaxItems: 64, MaxDelay: 2 * time.Millisecond})
+	go w.run(func() error {
+		for a := range s.Acks() {
+			if a.Err != nil {
+				return fmt.Errorf("stream ack: %w", a.Err)
 			}
-		}()
-		for i := 0; ; i++ {
-			if _, err := s.Send(ctx, memoryFor(fmt.Sprintf("s%d-%d", c.Run, i), c.Dim)); err != nil {
-				errc <- err
-				return
+			if err := w.log.write("A stream " + a.ID); err != nil {
+				return err
 			}
+			w.acknowledge("stream", a.ID)
 		}
-	}()
-	// Batches, updates and forgets on the main goroutine.
-	r := rand.New(rand.NewPCG(uint64(c.Run), 7))
-	go func() {
-		for b := 0; ; b++ {
-			space := batchSpaces[b%len(batchSpaces)]
-			mems := make([]engram.Memory, batchSize)
-			for i := range mems {
-				mems[i] = memoryFor(fmt.Sprintf("%s%d-b%d-%d", space[:1], c.Run, b, i), c.Dim)
-			}
-			res, err := sp[space].BatchRemember(ctx, mems)
-			if err != nil || res.Failed > 0 {
-				errc <- fmt.Errorf("batch: %v %v", err, res.Err())
-				return
-			}
-			if err := log.write(fmt.Sprintf("B %s %s-b%d %d", space, fmt.Sprintf("%s%d", space[:1], c.Run), b, batchSize)); err != nil {
-				errc <- err
-				return
-			}
-			for _, m := range mems {
-				remember(space, m.ID)
-			}
-			if space == "tiered" { // recall across tiers: promotions for the migrator
-				for i := 0; i < 5; i++ {
-					m := memoryFor(fmt.Sprintf("t%d-b%d-%d", c.Run, r.IntN(b+1)/3*3+2, r.IntN(batchSize)), c.Dim)
-					if _, err := sp[space].Recall(ctx, engram.Query{Embedding: m.Embedding, K: 3, Tiers: tier.All}); err != nil {
-						errc <- fmt.Errorf("tiered recall: %w", err)
-						return
-					}
-				}
-			}
-			if b%3 == 2 { // bulk update of earlier acknowledged memories
-				mu.Lock()
-				pick := make([]string, 0, 20)
-				for i := 0; i < 20 && len(acked) > 0; i++ {
-					pick = append(pick, acked[r.IntN(len(acked))])
-				}
-				mu.Unlock()
-				bySpace := map[string][]engram.Update{}
-				var intents, acks []string
-				for _, p := range pick {
-					space, id, _ := strings.Cut(p, "/")
-					conf := confFor(id, b)
-					bySpace[space] = append(bySpace[space], engram.Update{ID: id, Patch: engram.Patch{Confidence: &conf}})
-					intents = append(intents, fmt.Sprintf("c %s %s %g", space, id, conf))
-					acks = append(acks, fmt.Sprintf("C %s %s %g", space, id, conf))
-				}
-				if err := log.write(intents...); err != nil {
-					errc <- err
-					return
-				}
-				for space, ups := range bySpace {
-					if _, err := sp[space].BatchUpdate(ctx, dedupUpdates(ups)); err != nil {
-						errc <- fmt.Errorf("update: %w", err)
-						return
-					}
-				}
-				if err := log.write(acks...); err != nil {
-					errc <- err
-					return
-				}
-			}
-			if b%5 == 4 { // forget a few
-				mu.Lock()
-				var victims []string
-				for i := 0; i < 5 && len(acked) > 0; i++ {
-					j := r.IntN(len(acked))
-					victims = append(victims, acked[j])
-					acked[j] = acked[len(acked)-1]
-					acked = acked[:len(acked)-1]
-				}
-				mu.Unlock()
-				var intents, acks []string
-				for _, v := range victims {
-					space, id, _ := strings.Cut(v, "/")
-					intents = append(intents, fmt.Sprintf("f %s %s", space, id))
-					acks = append(acks, fmt.Sprintf("F %s %s", space, id))
-				}
-				if err := log.write(intents...); err != nil {
-					errc <- err
-					return
-				}
-				for _, v := range victims {
-					space, id, _ := strings.Cut(v, "/")
-					if _, err := sp[space].Forget(ctx, id); err != nil {
-						errc <- fmt.Errorf("forget: %w", err)
-						return
-					}
-				}
-				if err := log.write(acks...); err != nil {
-					errc <- err
-					return
+		return errors.New("stream acks closed")
+	})
+	for i := 0; ; i++ {
+		if _, err := s.Send(ctx, memoryFor(fmt.Sprintf("s%d-%d", w.cfg.Run, i), w.cfg.Dim)); err != nil {
+			return err
+		}
+	}
+}
+
+// batches stores batches round robin over the batch spaces, with recalls across tiers,
+// bulk updates and forgets of earlier acknowledged memories in between.
+func (w *child) batches(ctx context.Context) error {
+	for b := 0; ; b++ {
+		space := batchSpaces[b%len(batchSpaces)]
+		mems := make([]engram.Memory, batchSize)
+		for i := range mems {
+			mems[i] = memoryFor(fmt.Sprintf("%s%d-b%d-%d", space[:1], w.cfg.Run, b, i), w.cfg.Dim)
+		}
+		res, err := w.sp[space].BatchRemember(ctx, mems)
+		if err != nil || res.Failed > 0 {
+			return fmt.Errorf("batch: %v %v", err, res.Err())
+		}
+		if err := w.log.write(fmt.Sprintf("B %s %s-b%d %d", space, fmt.Sprintf("%s%d", space[:1], w.cfg.Run), b, batchSize)); err != nil {
+			return err
+		}
+		for _, m := range mems {
+			w.acknowledge(space, m.ID)
+		}
+		if tiers, ok := recallSpaces[space]; ok { // promotions for the migrator
+			n := len(batchSpaces)
+			for i := 0; i < 5; i++ {
+				earlier := w.r.IntN(b/n+1)*n + b%n // a batch of this space, of this run
+				m := memoryFor(fmt.Sprintf("%s%d-b%d-%d", space[:1], w.cfg.Run, earlier, w.r.IntN(batchSize)), w.cfg.Dim)
+				if _, err := w.sp[space].Recall(ctx, engram.Query{Embedding: m.Embedding, K: 3, Tiers: tiers}); err != nil {
+					return fmt.Errorf("%s recall: %w", space, err)
 				}
 			}
 		}
-	}()
-	select {
-	case err := <-errc:
+		if b%3 == 2 {
+			if err := w.update(ctx, b); err != nil {
+				return err
+			}
+		}
+		if b%5 == 4 {
+			if err := w.forget(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// snapshots saves the graph and warm indexes of the spaces that have them, over and over.
+func (w *child) snapshots(ctx context.Context) error {
+	for {
+		for _, space := range snapSpaces {
+			if err := w.sp[space].Snapshot(ctx); err != nil {
+				return fmt.Errorf("snapshot %s: %w", space, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// update changes the confidence of 20 earlier acknowledged memories, logging the intent
+// before and the acknowledgement after.
+func (w *child) update(ctx context.Context, b int) error {
+	w.mu.Lock()
+	pick := make([]string, 0, 20)
+	for i := 0; i < 20 && len(w.acked) > 0; i++ {
+		pick = append(pick, w.acked[w.r.IntN(len(w.acked))])
+	}
+	w.mu.Unlock()
+	bySpace := map[string][]engram.Update{}
+	var intents, acks []string
+	for _, p := range pick {
+		space, id, _ := strings.Cut(p, "/")
+		conf := confFor(id, b)
+		bySpace[space] = append(bySpace[space], engram.Update{ID: id, Patch: engram.Patch{Confidence: &conf}})
+		intents = append(intents, fmt.Sprintf("c %s %s %g", space, id, conf))
+		acks = append(acks, fmt.Sprintf("C %s %s %g", space, id, conf))
+	}
+	if err := w.log.write(intents...); err != nil {
 		return err
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	for space, ups := range bySpace {
+		if _, err := w.sp[space].BatchUpdate(ctx, dedupUpdates(ups)); err != nil {
+			return fmt.Errorf("update: %w", err)
+		}
+	}
+	return w.log.write(acks...)
+}
+
+// forget forgets 5 earlier acknowledged memories, logging the intent before and the
+// acknowledgement after.
+func (w *child) forget(ctx context.Context) error {
+	w.mu.Lock()
+	var victims []string
+	for i := 0; i < 5 && len(w.acked) > 0; i++ {
+		j := w.r.IntN(len(w.acked))
+		victims = append(victims, w.acked[j])
+		w.acked[j] = w.acked[len(w.acked)-1]
+		w.acked = w.acked[:len(w.acked)-1]
+	}
+	w.mu.Unlock()
+	var intents, acks []string
+	for _, v := range victims {
+		space, id, _ := strings.Cut(v, "/")
+		intents = append(intents, fmt.Sprintf("f %s %s", space, id))
+		acks = append(acks, fmt.Sprintf("F %s %s", space, id))
+	}
+	if err := w.log.write(intents...); err != nil {
+		return err
+	}
+	for _, v := range victims {
+		space, id, _ := strings.Cut(v, "/")
+		if _, err := w.sp[space].Forget(ctx, id); err != nil {
+			return fmt.Errorf("forget: %w", err)
+		}
+	}
+	return w.log.write(acks...)
 }
 
 // dedupUpdates keeps the last update per ID (a batch may not name an ID twice).
