@@ -149,7 +149,9 @@ type BatcherOptions struct {
 
 // Batcher collects memories remembered one at a time into batches, flushed when a batch is
 // full or MaxDelay after its first memory, whichever comes first. Each caller gets its own
-// memory's result. It is safe for concurrent use; Close drains it.
+// memory's result. A batch ends before a memory repeating one of its IDs, so callers
+// remembering the same ID get no DUPLICATE_ID: each is an upsert, in queue order. It is
+// safe for concurrent use; Close drains it.
 type Batcher struct {
 	sp   *Space
 	opts BatcherOptions
@@ -321,6 +323,13 @@ func (b *Batcher) run() {
 func (b *Batcher) flush() {
 	b.mu.Lock()
 	n := min(len(b.pending), b.size)
+	ids := make(batchIDs, n)
+	for i, it := range b.pending[:n] {
+		if !ids.add(it.m.ID) {
+			n = i // the memory repeating an ID starts the next batch
+			break
+		}
+	}
 	batch := b.pending[:n:n]
 	b.pending = append([]*pendingItem(nil), b.pending[n:]...)
 	if len(b.pending) > 0 {
@@ -372,6 +381,26 @@ func (b *Batcher) commit(ctx context.Context, batch []*pendingItem, mems []Memor
 		b.mu.Unlock()
 		b.sp.metrics.batchSize.Store(int64(b.size))
 	}
+}
+
+// batchIDs holds the IDs of a batch a Batcher or Stream is forming, so that a memory
+// repeating one of them starts the next batch instead of joining this one. In one
+// BatchRemember call a repeated ID is the caller's mistake (DUPLICATE_ID), but nobody
+// forms a Batcher's or Stream's batches but the library: sending an ID again is an upsert
+// of it, stored after the earlier memory (submission order), whatever the timing.
+type batchIDs map[string]struct{}
+
+// add records id and reports whether the batch may take it: false when the batch holds it
+// already. A memory without an ID (one is generated) can always join.
+func (s batchIDs) add(id string) bool {
+	if id == "" {
+		return true
+	}
+	if _, dup := s[id]; dup {
+		return false
+	}
+	s[id] = struct{}{}
+	return true
 }
 
 // Size returns the current flush size (changing under Adaptive).

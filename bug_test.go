@@ -1,6 +1,7 @@
 package engram
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -131,4 +132,117 @@ func TestBugConcurrentCloseReturnsEarly(t *testing.T) {
 		t.Fatal("a Close racing another Close returned before the store was closed")
 	}
 	<-second
+}
+
+// TestBugStreamRepeatedIDInOneBatch: a Stream acknowledged a memory with DUPLICATE_ID
+// ("same ID as item k of this batch") when it sent an ID that an earlier memory, still in
+// the batch the stream was forming, had: the stream put both in one BatchRemember call,
+// whose validation refuses an ID twice. Whether a repeated ID failed thus depended on
+// timing alone — which memories a worker happened to gather within MaxDelay — though the
+// caller never formed that batch. TestStress hit it once under -race (stream ack on
+// auto-a: DUPLICATE_ID for s-20, s-21, s-22): its streamer cycles 40 IDs for batches of at
+// most 8, but advances the cycle on every refused Send too, so a FailFast stream whose
+// worker stalled while the sender collected 35+ BACKPRESSURE refusals sent s-20 again into
+// the batch still holding the first s-20.
+//
+// The fix: a Stream's (and a Batcher's) batch ends before a memory repeating one of its
+// IDs, which starts the next batch; the repeat is an upsert stored after the earlier one.
+func TestBugStreamRepeatedIDInOneBatch(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, WithNoSync())
+	sp := mustSpace(t, s, "st", WithDimension(2))
+	// A long MaxDelay: the worker gathers everything sent below into one batch (Close ends
+	// the wait), as a stalled worker does under load.
+	st := sp.NewStream(StreamOptions{QueueSize: 16, MaxItems: 8, MaxDelay: time.Minute})
+	sends := []Memory{
+		{ID: "a", Content: "a1", Embedding: unit(1, 0)},
+		{ID: "b", Content: "b1", Embedding: unit(0, 1)},
+		{ID: "a", Content: "a2", Embedding: unit(1, 1)},
+		{Content: "generated", Embedding: unit(1, 2)},
+		{Content: "generated", Embedding: unit(1, 3)},
+		{ID: "b", Content: "b2", Embedding: unit(2, 1)},
+		{ID: "a", Content: "a3", Embedding: unit(1, 4)},
+	}
+	for i, m := range sends {
+		if seq, err := st.Send(ctx, m); err != nil || seq != uint64(i) {
+			t.Fatalf("Send %d: seq %d, %v", i, seq, err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var i int
+	for a := range st.Acks() {
+		if a.Seq != uint64(i) || a.Err != nil || (sends[i].ID != "" && a.ID != sends[i].ID) {
+			t.Errorf("ack %d: %+v, want seq %d stored as %q", i, a, i, sends[i].ID)
+		}
+		i++
+	}
+	if i != len(sends) {
+		t.Fatalf("%d acks for %d sends", i, len(sends))
+	}
+	for id, want := range map[string]string{"a": "a3", "b": "b2"} { // the last sent wins
+		if m, err := sp.Get(ctx, id); err != nil || m.Content != want {
+			t.Errorf("Get(%s): %q, %v; want %q", id, m.Content, err, want)
+		}
+	}
+	if n := sp.Len(); n != 4 {
+		t.Errorf("Len %d, want 4 (a, b and two generated IDs)", n)
+	}
+}
+
+// TestBugBatcherRepeatedIDInOneBatch: the Batcher form of the bug above — of two callers
+// remembering one ID, one failed with DUPLICATE_ID when both landed in the same flush.
+func TestBugBatcherRepeatedIDInOneBatch(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, WithNoSync())
+	sp := mustSpace(t, s, "bt", WithDimension(2))
+	b := sp.NewBatcher(BatcherOptions{MaxItems: 4, MaxDelay: time.Minute})
+	mems := []Memory{
+		{ID: "a", Content: "a1", Embedding: unit(1, 0)},
+		{ID: "b", Content: "b1", Embedding: unit(0, 1)},
+		{ID: "a", Content: "a2", Embedding: unit(1, 1)},
+		{ID: "c", Content: "c1", Embedding: unit(1, 2)},
+	}
+	errs := make([]error, len(mems))
+	done := make([]chan struct{}, len(mems))
+	var wg sync.WaitGroup
+	for i, m := range mems {
+		done[i] = make(chan struct{})
+		wg.Go(func() {
+			defer close(done[i])
+			var id string
+			id, errs[i] = b.Remember(ctx, m)
+			if errs[i] == nil && id != m.ID {
+				errs[i] = fmt.Errorf("stored as %q", id)
+			}
+		})
+		if i == len(mems)-1 {
+			break // the fourth fills the batch (MaxItems) and flushes it
+		}
+		// Queue in this order: each caller is queued before the next starts.
+		for deadline := time.Now().Add(10 * time.Second); b.Len() < i+1; time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("Remember %d not queued", i)
+			}
+		}
+	}
+	<-done[0] // the full batch was flushed
+	<-done[1]
+	// The memory cut off by the repeat starts a batch of its own, flushed by Close.
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Remember %d (%s): %v", i, mems[i].ID, err)
+		}
+	}
+	if m, err := sp.Get(ctx, "a"); err != nil || m.Content != "a2" {
+		t.Errorf("Get(a): %q, %v; want the later a2", m.Content, err)
+	}
+	if n := sp.Len(); n != 3 {
+		t.Errorf("Len %d, want 3", n)
+	}
 }

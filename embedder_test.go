@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -380,5 +381,71 @@ func TestBatcherEmbedsWhileCommitting(t *testing.T) {
 	}
 	if r := <-results; r.err != nil {
 		t.Fatal(r.err)
+	}
+}
+
+// TestStreamEmbedsWhileCommitting: with an embedder, a Stream embeds its next batch while
+// the previous one commits, and acknowledges in submission order; Close waits for the
+// commit in flight.
+func TestStreamEmbedsWhileCommitting(t *testing.T) {
+	ctx := context.Background()
+	s := openHooked(t, filepath.Join(t.TempDir(), "s.db"))
+	embeds := make(chan []string, 8)
+	hash := newFake(t, "fake:v1;dim=16", 16)
+	em := EmbedderFunc(func(ctx context.Context, texts []string) ([][]float32, error) {
+		embeds <- append([]string(nil), texts...)
+		return hash.Embed(ctx, texts)
+	})
+	sp := mustSpace(t, s, "notes", WithEmbedder(em), WithDimension(16))
+	committing, release := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	setCommitHook(s, func(int) error {
+		if held.CompareAndSwap(false, true) { // hold the first batch's commit
+			close(committing)
+			<-release
+		}
+		return nil
+	})
+	st := sp.NewStream(StreamOptions{QueueSize: 8, MaxItems: 2, MaxDelay: time.Hour})
+	for _, text := range []string{"a1", "a2"} {
+		if _, err := st.Send(ctx, Memory{ID: text, Content: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := <-embeds; len(got) != 2 || got[0] != "a1" {
+		t.Fatalf("first batch embedded as %v", got)
+	}
+	<-committing
+	for _, text := range []string{"b1", "b2"} {
+		if _, err := st.Send(ctx, Memory{ID: text, Content: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case got := <-embeds:
+		if len(got) != 2 || got[0] != "b1" {
+			t.Fatalf("second batch embedded as %v", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the second batch was not embedded while the first was committing")
+	}
+	if sp.Len() != 0 {
+		t.Fatalf("%d memories visible while the first commit is held", sp.Len())
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- st.Close() }()
+	close(release)
+	var acked []string
+	for a := range st.Acks() {
+		if a.Err != nil {
+			t.Fatalf("ack %d: %v", a.Seq, a.Err)
+		}
+		acked = append(acked, a.ID)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a1", "a2", "b1", "b2"}; !slices.Equal(acked, want) || sp.Len() != 4 {
+		t.Fatalf("acks %v (want %v), %d memories stored", acked, want, sp.Len())
 	}
 }

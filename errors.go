@@ -34,8 +34,10 @@ const (
 	// CodeMetadataTooLarge: metadata and tags over Limits.MaxMetadataBytes or
 	// Limits.MaxMetadataItems.
 	CodeMetadataTooLarge
-	// CodeDuplicateID: an ID repeated within one batch (the first valid occurrence is
-	// stored).
+	// CodeDuplicateID: an ID repeated within one batch the caller formed (one
+	// BatchRemember, Archive or Restore call, or one sub-batch of RememberAll; the first
+	// valid occurrence is stored). Batchers and streams never form such a batch: a repeated
+	// ID there is an upsert.
 	CodeDuplicateID
 	// CodeInvalidID: an empty ID where one is needed (Get, Forget, updates), one over
 	// Limits.MaxIDBytes, invalid UTF-8, or control characters.

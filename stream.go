@@ -3,6 +3,7 @@ package engram
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,7 +126,8 @@ func (sp *Space) NewStream(opts StreamOptions) *Stream {
 // ends (Block), or fails at once with BACKPRESSURE (FailFast). After Close of the stream
 // or of its store it fails with CLOSED. Accepted memories are never dropped silently:
 // Close commits them, and one that fails is reported by its Ack or, when nobody will see
-// that, by Close.
+// that, by Close. Sending an ID again is an upsert stored after the earlier memory (no
+// DUPLICATE_ID: a batch of the stream ends before a memory repeating one of its IDs).
 func (s *Stream) Send(ctx context.Context, m Memory) (uint64, error) {
 	const op = OpStream
 	select {
@@ -280,23 +282,43 @@ func (s *Stream) run() {
 		defer s.sp.metrics.batchSize.Store(0)
 	}
 	batch := make([]streamItem, 0, size)
+	ids := make(batchIDs, size)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var held streamItem // a memory that repeated an ID of the batch before it: the next one's first
+	hold := false
+	// With an embedder, a batch's commit runs in the background while this loop gathers and
+	// embeds the next batch; one commit at a time, so batches commit and ack in order. The
+	// loop returns only once the last commit is done (the deferred close of acks runs
+	// after this defer).
+	var commits sync.WaitGroup
+	committing := make(chan struct{}, 1)
+	defer commits.Wait()
 	for {
-		// Wait for the first item of a batch, then fill until full, deadline or close.
-		it, ok := <-s.in
-		if !ok {
-			return
+		// Wait for the first item of a batch, then fill until full, deadline, close, or a
+		// memory whose ID the batch already holds (see batchIDs). After Close the queue
+		// drains without waiting: a closed channel yields its items, then !ok.
+		it := held
+		if !hold {
+			var ok bool
+			if it, ok = <-s.in; !ok {
+				return
+			}
 		}
+		hold = false
+		clear(ids)
+		ids.add(it.m.ID)
 		batch = append(batch[:0], it)
 		timer.Reset(s.opts.MaxDelay)
-		open := true
 	fill:
 		for len(batch) < size {
 			select {
 			case it, ok := <-s.in:
 				if !ok {
-					open = false
+					break fill
+				}
+				if !ids.add(it.m.ID) {
+					held, hold = it, true
 					break fill
 				}
 				batch = append(batch, it)
@@ -305,38 +327,42 @@ func (s *Stream) run() {
 			}
 		}
 		timer.Stop()
-		s.commit(batch)
+		if s.sp.embedder.Load() == nil {
+			s.commit(batch, nil, nil)
+		} else {
+			own := slices.Clone(batch) // batch is refilled while this one commits
+			mems, fails := s.sp.embedMemories(context.Background(), memoriesOf(own), OpRemember)
+			committing <- struct{}{}
+			commits.Add(1)
+			go func() {
+				defer commits.Done()
+				defer func() { <-committing }()
+				s.commit(own, mems, &preEmbedded{fails: fails})
+			}()
+		}
 		if z != nil {
 			size = z.observe(time.Duration(s.lastBatch.Load()))
 			s.sp.metrics.batchSize.Store(int64(size))
 		}
-		if !open {
-			// Drain whatever remains after close, in batches.
-			for {
-				batch = batch[:0]
-				for len(batch) < size {
-					it, ok := <-s.in
-					if !ok {
-						break
-					}
-					batch = append(batch, it)
-				}
-				if len(batch) == 0 {
-					return
-				}
-				s.commit(batch)
-			}
-		}
 	}
 }
 
-// commit stores one batch and acknowledges its items in order.
-func (s *Stream) commit(batch []streamItem) {
+// memoriesOf returns the memories of a batch's items.
+func memoriesOf(batch []streamItem) []Memory {
 	mems := make([]Memory, len(batch))
 	for i, it := range batch {
 		mems[i] = it.m
 	}
-	res, _ := s.sp.BatchRemember(context.Background(), mems)
+	return mems
+}
+
+// commit stores one batch and acknowledges its items in order. mems, when not nil, are the
+// batch's memories as the space's embedder already embedded them (pre says which failed).
+func (s *Stream) commit(batch []streamItem, mems []Memory, pre *preEmbedded) {
+	if mems == nil {
+		mems = memoriesOf(batch)
+	}
+	res, _ := s.sp.rememberEmbedded(context.Background(), mems, tier.Hot, OpRemember, pre)
 	s.lastBatch.Store(int64(res.Elapsed))
 	for i, it := range batch {
 		r := res.Items[i]

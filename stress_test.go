@@ -162,7 +162,7 @@ const (
 	stressOwners  = 2  // owner goroutines per space, each with its own IDs
 	stressOwned   = 30 // IDs per owner
 	stressShared  = 24 // contended IDs per space ("c-<n>")
-	stressStreamN = 40 // stream IDs per space ("s-<n>"), cycled so a stream batch never repeats one
+	stressStreamN = 40 // stream IDs per space ("s-<n>"), cycled; see streamInto for repeats in a batch
 )
 
 var stressColors = []string{"red", "green", "blue"}
