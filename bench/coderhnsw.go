@@ -24,6 +24,7 @@ import (
 	"io"
 	"math/rand"
 	"runtime"
+	"time"
 
 	"github.com/coder/hnsw"
 )
@@ -39,12 +40,14 @@ func (c *coderHNSW) Params() string {
 	return fmt.Sprintf("M=16 Ml=0.25 efc=%d", c.buildEf)
 }
 
-func (c *coderHNSW) Efs(def []int) []int { return def }
+func (c *coderHNSW) Exact() bool { return false }
 
 func (c *coderHNSW) ConcurrentSearch() bool { return true }
 
-func (c *coderHNSW) Build(base []float32, dim, threads int) (buildInfo, error) {
+func (c *coderHNSW) Build(s *suite) (buildInfo, error) {
+	base, dim := s.base, s.dim
 	n := len(base) / dim
+	c.g = nil
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -54,6 +57,7 @@ func (c *coderHNSW) Build(base []float32, dim, threads int) (buildInfo, error) {
 	g.Distance = hnsw.CosineDistance
 	g.EfSearch = c.buildEf
 	g.Rng = rand.New(rand.NewSource(1))
+	start := time.Now()
 	for i := 0; i < n; i++ {
 		// A private copy per vector, as a caller handing over fresh
 		// embeddings would; the graph keeps the slice it is given, so the
@@ -64,6 +68,7 @@ func (c *coderHNSW) Build(base []float32, dim, threads int) (buildInfo, error) {
 		g.Add(hnsw.MakeNode(uint32(i), v))
 	}
 	c.g = g
+	secs := time.Since(start).Seconds()
 
 	runtime.GC()
 	var after runtime.MemStats
@@ -73,6 +78,7 @@ func (c *coderHNSW) Build(base []float32, dim, threads int) (buildInfo, error) {
 		return buildInfo{}, fmt.Errorf("export: %w", err)
 	}
 	return buildInfo{
+		Seconds:        secs,
 		Threads:        1,
 		BytesPerVector: float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n),
 		BytesMethod:    "Go heap growth over Build after GC, incl. vectors",
@@ -109,13 +115,14 @@ type goFlat struct {
 
 func (f *goFlat) Name() string           { return "go-flat" }
 func (f *goFlat) Params() string         { return "exact, scalar Go" }
-func (f *goFlat) Efs([]int) []int        { return []int{0} }
+func (f *goFlat) Exact() bool            { return true }
 func (f *goFlat) ConcurrentSearch() bool { return true }
 
-func (f *goFlat) Build(base []float32, dim, threads int) (buildInfo, error) {
-	f.base = append([]float32(nil), base...)
-	f.dim = dim
-	return buildInfo{Threads: 1, BytesPerVector: float64(dim * 4), BytesMethod: "float32 rows"}, nil
+func (f *goFlat) Build(s *suite) (buildInfo, error) {
+	start := time.Now()
+	f.base = append([]float32(nil), s.base...)
+	f.dim = s.dim
+	return buildInfo{Seconds: time.Since(start).Seconds(), Threads: 1, BytesPerVector: float64(s.dim * 4), BytesMethod: "float32 rows"}, nil
 }
 
 func (f *goFlat) Searcher(int) func(q []float32, k int, out []uint32) []uint32 {

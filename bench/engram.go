@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/engram-go/engram/index"
 )
@@ -21,24 +22,30 @@ func (e *engramHNSW) Name() string {
 
 func (e *engramHNSW) Params() string { return "M=16 efc=200" }
 
-func (e *engramHNSW) Efs(def []int) []int { return def }
+func (e *engramHNSW) Exact() bool { return false }
 
 func (e *engramHNSW) ConcurrentSearch() bool { return true }
 
-func (e *engramHNSW) Build(base []float32, dim, threads int) (buildInfo, error) {
+func (e *engramHNSW) Build(s *suite) (buildInfo, error) {
+	base, dim, threads := s.base, s.dim, s.threads
 	n := len(base) / dim
-	before := heapAfterGC()
-	e.g = index.NewHNSW(dim, index.HNSWConfig{M: 16, EfConstruction: 200, Workers: threads})
+	e.g = nil // a rebuild starts from an empty heap like the first build
 	keys := make([]uint64, n)
 	for i := range keys {
 		keys[i] = uint64(i)
 	}
+	before := heapAfterGC()
+	start := time.Now()
+	e.g = index.NewHNSW(dim, index.HNSWConfig{M: 16, EfConstruction: 200, Workers: threads})
 	if err := e.g.Add(keys, base); err != nil {
 		return buildInfo{}, err
 	}
-	after := heapAfterGC()
+	secs := time.Since(start).Seconds()
+	after := heapAfterGC() - int64(8*n) // not the keys slice the harness made
 	st := e.g.Stats()
+	runtime.KeepAlive(keys)
 	return buildInfo{
+		Seconds:        secs,
 		Threads:        threads,
 		BytesPerVector: float64(after-before) / float64(n),
 		BytesMethod:    "Go heap growth over Build after GC, incl. vectors and key map",
@@ -64,22 +71,28 @@ type engramFlat struct {
 
 func (e *engramFlat) Name() string           { return "engram-flat" }
 func (e *engramFlat) Params() string         { return "exact, vek SIMD" }
-func (e *engramFlat) Efs([]int) []int        { return []int{0} }
+func (e *engramFlat) Exact() bool            { return true }
 func (e *engramFlat) ConcurrentSearch() bool { return true }
 
-func (e *engramFlat) Build(base []float32, dim, threads int) (buildInfo, error) {
+func (e *engramFlat) Build(s *suite) (buildInfo, error) {
+	base, dim := s.base, s.dim
 	n := len(base) / dim
-	before := heapAfterGC()
-	e.f = index.NewFlat(dim)
+	e.f = nil
 	keys := make([]uint64, n)
 	for i := range keys {
 		keys[i] = uint64(i)
 	}
+	before := heapAfterGC()
+	start := time.Now()
+	e.f = index.NewFlat(dim)
 	if err := e.f.Add(keys, base); err != nil {
 		return buildInfo{}, err
 	}
-	after := heapAfterGC()
+	secs := time.Since(start).Seconds()
+	after := heapAfterGC() - int64(8*n)
+	runtime.KeepAlive(keys)
 	return buildInfo{
+		Seconds:        secs,
 		Threads:        1,
 		BytesPerVector: float64(after-before) / float64(n),
 		BytesMethod:    "Go heap growth over Build after GC, incl. vectors and key map",

@@ -180,8 +180,14 @@ func fingerprint(base, queries []float32) uint32 {
 //	magic "ENGRGT01", nq uint32, k uint32, fingerprint uint32,
 //	ids [nq*k]uint32, scores [nq*k]float32, crc uint32 (IEEE, all before)
 func loadOrComputeGT(cacheDir string, base, queries []float32, dim, k int, seed uint64) (*groundTruth, bool, error) {
+	return loadOrComputeGTLabel(cacheDir, base, queries, dim, k, fmt.Sprint(seed))
+}
+
+// loadOrComputeGTLabel is loadOrComputeGT with the file name's seed part spelled out
+// (gtSeedLabel: the seed, plus the insertion order when it is not the random one).
+func loadOrComputeGTLabel(cacheDir string, base, queries []float32, dim, k int, label string) (*groundTruth, bool, error) {
 	nq := len(queries) / dim
-	name := fmt.Sprintf("gt-n%d-q%d-seed%d-k%d.bin", len(base)/dim, nq, seed, k)
+	name := fmt.Sprintf("gt-n%d-q%d-seed%s-k%d.bin", len(base)/dim, nq, label, k)
 	path := filepath.Join(cacheDir, name)
 	fp := fingerprint(base, queries)
 	if b, err := os.ReadFile(path); err == nil {

@@ -105,7 +105,7 @@ func cmdFetch(args []string) error {
 	return nil
 }
 
-// loadSplit loads the data set and carves out base and query matrices.
+// loadSplit loads the data set and carves out base and query matrices (random order).
 func loadSplit(cache string, n, queries int, seed uint64) (base, query []float32, dim int, err error) {
 	words, vecs, dim, err := loadGlove(cache)
 	if err != nil {
@@ -123,15 +123,18 @@ const gtK = 100 // ground truth depth: enough for recall@10 and later recall@100
 
 func cmdANN(args []string) error {
 	fs := flag.NewFlagSet("ann", flag.ExitOnError)
-	n := fs.Int("n", 100000, "base vectors")
-	queries := fs.Int("queries", 1000, "held-out query vectors")
+	n := fs.Int("n", 100000, "base vectors (0 = every vector that is not a query: 340,479)")
+	queries := fs.Int("queries", 1000, "held-out query vectors (a random sample in either order)")
+	order := fs.String("order", orderRandom, "insertion order of the base set: random (seeded permutation) or file (the data set's frequency order)")
 	threads := fs.Int("threads", 2, "threads for builds and for qps_all_threads")
 	seed := fs.Uint64("seed", 1, "split seed")
 	asJSON := fs.Bool("json", false, "print one JSON object per line instead of a table")
-	systems := fs.String("systems", "engram-hnsw,engram-flat,hnswlib,faiss,coder-hnsw", "comma-separated: "+strings.Join(systemNames(), ","))
+	systems := fs.String("systems", "engram-hnsw,engram-store,hnswlib,engram-flat,faiss", "comma-separated: "+strings.Join(systemNames(), ","))
 	efList := fs.String("efs", "10,16,24,32,48,64,96,128,200,400", "search ef values to sweep (graph systems)")
-	minTime := fs.Duration("min-time", time.Second, "minimum duration of each QPS measurement")
-	repeat := fs.Int("repeat", 3, "QPS is the best of this many measurements (noise on shared machines only slows runs)")
+	targetList := fs.String("targets", "0.95,0.99", "recall@10 targets: each graph system is timed at its lowest ef reaching them (empty: none)")
+	minTime := fs.Duration("min-time", 500*time.Millisecond, "minimum duration of each QPS measurement")
+	repeat := fs.Int("repeat", 5, "interleaved repetitions of every QPS measurement")
+	builds := fs.Int("builds", 3, "interleaved builds of every system")
 	coderBuildEf := fs.Int("coder-build-ef", 200, "coder-hnsw EfSearch while inserting (its ef_construction)")
 	cache := fs.String("cache", defaultCacheDir(), "cache directory (env ENGRAM_BENCH_CACHE)")
 	python := fs.String("python", "/usr/bin/python3", "interpreter with Debian's python3-hnswlib and python3-faiss")
@@ -147,29 +150,49 @@ func cmdANN(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--efs: %w", err)
 	}
-	var runners []runner
+	var targets []float64
+	for _, f := range strings.Split(*targetList, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		t, err := strconv.ParseFloat(f, 64)
+		if err != nil || t <= 0 || t > 1 {
+			return fmt.Errorf("--targets: bad value %q", f)
+		}
+		targets = append(targets, t)
+	}
+	if _, err := orderBase(nil, *order); err != nil {
+		return fmt.Errorf("--order: %w", err)
+	}
+	var members []*member
 	for _, name := range strings.Split(*systems, ",") {
-		r, err := newRunner(strings.TrimSpace(name), *coderBuildEf)
+		sys, err := newSystem(strings.TrimSpace(name), *coderBuildEf)
 		if err != nil {
 			return err
 		}
-		runners = append(runners, r)
+		members = append(members, &member{sys: sys})
 	}
+	defer func() {
+		for _, m := range members {
+			m.sys.Close()
+		}
+	}()
 
-	base, query, dim, err := loadSplit(*cache, *n, *queries, *seed)
+	data, err := loadOrderedSplit(*cache, *n, *queries, *seed, *order)
 	if err != nil {
 		return err
 	}
 	t := time.Now()
-	gt, cached, err := loadOrComputeGT(*cache, base, query, dim, gtK, *seed)
+	gt, cached, err := loadOrComputeGTLabel(*cache, data.base, data.query, data.dim, gtK, gtSeedLabel(*seed, *order))
 	if err != nil {
 		return err
 	}
 	logf("ground truth top-%d for %d queries: %s (cached=%v)", gtK, *queries, time.Since(t).Round(time.Millisecond), cached)
 
 	s := &suite{
-		base: base, queries: query, dim: dim, threads: *threads, gt: gt,
-		efs: efs, minTime: *minTime, repeat: *repeat, cacheDir: *cache, python: *python,
+		base: data.base, queries: data.query, words: data.words, dim: data.dim, threads: *threads, gt: gt,
+		efs: efs, minTime: *minTime, repeat: *repeat, builds: *builds, order: *order,
+		cacheDir: *cache, python: *python,
 	}
 	defer s.cleanup()
 
@@ -177,17 +200,28 @@ func cmdANN(args []string) error {
 	enc := json.NewEncoder(os.Stdout)
 	emit := func(r result) {
 		results = append(results, r)
-		logf("%-12s ef=%-4d recall@10=%.4f qps1=%.0f qps%d=%.0f", r.System, r.Ef, r.RecallAt10, r.QPS1Thread, r.Threads, r.QPSAllThreads)
+		tag := ""
+		if r.TargetRecall > 0 {
+			tag = fmt.Sprintf(" [target %.2f]", r.TargetRecall)
+		}
+		logf("%-12s ef=%-4d recall@10=%.4f qps1=%.0f (×%.2f) qps%d=%.0f (×%.2f)%s", r.System, r.Ef, r.RecallAt10,
+			r.QPS1Thread, r.QPS1ThreadRatio, r.Threads, r.QPSAllThreads, r.QPSAllThreadsRatio, tag)
 		if *asJSON {
 			enc.Encode(r)
 		}
 	}
-	for _, r := range runners {
-		logf("running %s", r.Name())
-		if err := r.Run(s, emit); err != nil {
-			return err
-		}
+	h := &harness{s: s, members: members, emit: emit}
+	logf("n=%d order=%s: %s", s.n(), s.order, h.describe())
+	if err := h.build(); err != nil {
+		return err
 	}
+	if err := h.sweep(); err != nil {
+		return err
+	}
+	if err := h.targets(targets); err != nil {
+		return err
+	}
+	logf("done")
 	if !*asJSON {
 		printTable(results)
 	}
@@ -195,23 +229,25 @@ func cmdANN(args []string) error {
 }
 
 func systemNames() []string {
-	return []string{"engram-hnsw", "engram-flat", "hnswlib", "faiss", "coder-hnsw", "go-flat"}
+	return []string{"engram-hnsw", "engram-store", "engram-flat", "hnswlib", "faiss", "coder-hnsw", "go-flat"}
 }
 
-// newRunner maps a command-line name to a system. New in-process systems
-// (engram's) go here as inProcess{...}.
-func newRunner(name string, coderBuildEf int) (runner, error) {
+// newSystem maps a command-line name to a system. New in-process systems go here as
+// inProcess{...}.
+func newSystem(name string, coderBuildEf int) (system, error) {
 	switch name {
 	case "hnswlib":
-		return pythonPeer{name: "hnswlib", script: "hnswlib"}, nil
+		return &workerSystem{name: "hnswlib", script: "hnswlib"}, nil
 	case "faiss", "faiss-flat":
-		return pythonPeer{name: "faiss-flat", script: "faiss"}, nil
+		return &workerSystem{name: "faiss-flat", script: "faiss", exact: true}, nil
 	case "coder-hnsw":
 		return inProcess{&coderHNSW{buildEf: coderBuildEf}}, nil
 	case "go-flat":
 		return inProcess{&goFlat{}}, nil
 	case "engram-hnsw":
 		return inProcess{&engramHNSW{}}, nil
+	case "engram-store":
+		return inProcess{&engramStore{}}, nil
 	case "engram-flat":
 		return inProcess{&engramFlat{}}, nil
 	}
@@ -235,25 +271,62 @@ func printTable(results []result) {
 		return
 	}
 	r0 := results[0]
-	fmt.Printf("n=%d dim=%d queries=%d threads=%d (recall@10 vs exact inner product on L2-normalized vectors)\n\n",
-		r0.N, r0.Dim, r0.Queries, r0.Threads)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "system\tparams\tef\trecall@10\tqps 1 thread\t1 thread batch\tqps %d threads\tbuild vec/s\tbuild threads\tbytes/vec\t\n", r0.Threads)
-	for _, r := range results {
-		ef, all, batch := "-", "-", "-"
-		if r.Ef > 0 {
-			ef = strconv.Itoa(r.Ef)
+	fmt.Printf("n=%d dim=%d queries=%d threads=%d order=%s (recall@10 vs exact inner product on L2-normalized vectors)\n",
+		r0.N, r0.Dim, r0.Queries, r0.Threads, r0.Order)
+	fmt.Println("QPS: best of the interleaved runs; ×: median over runs of the ratio to the baseline's run beside it")
+	ratio := func(v float64) string {
+		if v == 0 {
+			return "-"
 		}
-		if r.QPSAllThreads > 0 {
-			all = fmt.Sprintf("%.0f", r.QPSAllThreads)
-		}
-		if r.QPS1Batch > 0 {
-			batch = fmt.Sprintf("%.0f", r.QPS1Batch)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.4f\t%.0f\t%s\t%s\t%.0f\t%d\t%.0f\t\n",
-			r.System, r.Params, ef, r.RecallAt10, r.QPS1Thread, batch, all, r.BuildPerS, r.BuildThreads, r.BytesPerVector)
+		return fmt.Sprintf("%.2f", v)
 	}
-	tw.Flush()
+	num := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", v)
+	}
+	table := func(rows []result, target bool) {
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		cols := []string{"system", "ef", "recall@10"}
+		if target {
+			cols = append([]string{"target"}, append(cols, "baseline ef")...)
+		}
+		cols = append(cols, "qps 1 thread", "×", "1 thread batch", fmt.Sprintf("qps %d threads", r0.Threads), "×",
+			"build vec/s", "×", "bytes/vec", "×")
+		fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
+		for _, r := range rows {
+			ef := "-"
+			if r.Ef > 0 {
+				ef = strconv.Itoa(r.Ef)
+			}
+			if target {
+				fmt.Fprintf(tw, "%.2f\t", r.TargetRecall)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.4f\t", r.System, ef, r.RecallAt10)
+			if target {
+				fmt.Fprintf(tw, "%s\t", num(float64(r.BaselineEf)))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t\n",
+				num(r.QPS1Thread), ratio(r.QPS1ThreadRatio), num(r.QPS1Batch), num(r.QPSAllThreads), ratio(r.QPSAllThreadsRatio),
+				num(r.BuildPerS), ratio(r.BuildRatio), r.BytesPerVector, ratio(r.BytesRatio))
+		}
+		tw.Flush()
+	}
+	var sweep, targets []result
+	for _, r := range results {
+		if r.TargetRecall > 0 {
+			targets = append(targets, r)
+		} else {
+			sweep = append(sweep, r)
+		}
+	}
+	fmt.Println()
+	table(sweep, false)
+	if len(targets) > 0 {
+		fmt.Println("\nat each system's lowest ef reaching the recall target (ratios pair the two efs):")
+		table(targets, true)
+	}
 
 	// Each system's notes once, below the table, so columns stay narrow.
 	fmt.Println()
@@ -263,10 +336,21 @@ func printTable(results []result) {
 			continue
 		}
 		seen = append(seen, r.System)
-		fmt.Printf("%s: bytes/vec = %s", r.System, r.BytesMethod)
+		fmt.Printf("%s (%s): build runs %s vectors/s, threads %d; bytes/vec = %s", r.System, r.Params, fmtRuns(r.BuildPerSRuns), r.BuildThreads, r.BytesMethod)
+		if r.BuildRatioHNSW > 0 {
+			fmt.Printf("; build ×engram-hnsw %.2f", r.BuildRatioHNSW)
+		}
 		if r.Note != "" {
 			fmt.Printf("; %s", r.Note)
 		}
 		fmt.Println()
 	}
+}
+
+func fmtRuns(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(parts, "/")
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // KindHNSW is the hierarchical navigable small world graph.
@@ -15,7 +16,9 @@ const KindHNSW Kind = 2
 
 // HNSWConfig tunes the graph. Zero fields take the defaults documented on each.
 type HNSWConfig struct {
-	// M is the neighbour count per node on the upper layers; layer 0 keeps 2M. Default 16.
+	// M is the number of neighbours a new node links to on each layer, and the bound of a
+	// node's list on the upper layers; lists on layer 0, which reverse links grow, keep up
+	// to 2M. Default 16.
 	M int
 	// EfConstruction is the candidate-list size while inserting. Default 200.
 	EfConstruction int
@@ -71,13 +74,20 @@ const (
 	stDeleted   = 1 << 10 // tombstone: still traversed, never returned
 )
 
+// hblock holds blockSize nodes. A node's record in nodes is rec words: its state, its
+// layer-0 list (count, then 2M neighbour ids) and its vector (dim float32 bit patterns), in
+// that order. Side by side, because a search needs all three of a node at once: when it
+// scores a node it reads the vector and (to admit it into the results) the state, and when
+// it expands the node later it reads the list; one contiguous span is what warmRecs
+// prefetches for each candidate. The layout alone does not save misses (callgrind's cache
+// simulation, which ignores prefetches, counts 1.45M last-level read misses for 200
+// queries at ef 64 on 340k GloVe vectors, against 1.41M with separate vector, list and
+// state arrays); the prefetch of the record is what pays (see warmRecs).
 type hblock struct {
-	vecs   []float32 // blockSize × dim
-	links0 []uint32  // blockSize × (1 + m0): count, then neighbour ids
-	keys   []uint64
-	state  []uint32
-	indeg  []int32                    // layer-0 in-degree, to find unreachable nodes
-	upper  []atomic.Pointer[[]uint32] // layers 1..level: level × (1 + m)
+	nodes []uint32                   // blockSize × rec
+	keys  []uint64                   // caller keys, read only for results and filters
+	indeg []int32                    // layer-0 in-degree, to find unreachable nodes
+	upper []atomic.Pointer[[]uint32] // layers 1..level: level × (1 + m)
 }
 
 // HNSW is an approximate nearest-neighbour index after Malkov & Yashunin (2018): a
@@ -95,6 +105,8 @@ type HNSW struct {
 	dim    int
 	m, m0  int
 	stride int // 1 + m0, words per layer-0 list
+	rec    int // words per node record: state, layer-0 list, vector
+	vecOff int // offset of the vector in a record
 	ml     float64
 
 	dir   atomic.Pointer[[]*hblock]
@@ -107,10 +119,10 @@ type HNSW struct {
 	reclaimMu sync.RWMutex
 
 	mu      sync.Mutex // guards the fields below
-	byKey   map[uint64]uint32
-	high    uint32   // ids below it have been handed out
-	free    []uint32 // recycled ids
-	dead    int      // tombstones not yet recycled
+	byKey   rowIndex   // key → node id
+	high    uint32     // ids below it have been handed out
+	free    []uint32   // recycled ids
+	dead    int        // tombstones not yet recycled
 	rng     *rand.Rand
 	changes uint64 // bumped by every Add and Delete, for snapshot staleness
 
@@ -134,8 +146,10 @@ func NewHNSW(dim int, cfg HNSWConfig) *HNSW {
 		m:      cfg.M,
 		m0:     2 * cfg.M,
 		stride: 1 + 2*cfg.M,
+		rec:    2 + 2*cfg.M + dim,
+		vecOff: 2 + 2*cfg.M,
 		ml:     1 / math.Log(float64(cfg.M)),
-		byKey:  make(map[uint64]uint32),
+		byKey:  newRowIndex(),
 		rng:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 	}
 	empty := make([]*hblock, 0)
@@ -172,19 +186,25 @@ func (g *HNSW) block(dir *[]*hblock, id uint32) *hblock {
 	return (*dir)[b]
 }
 
+// vecOf returns id's vector: the float32 view of its record's vector words. The words are
+// written once, by alloc (or a snapshot's Fill) before the node is published, and never
+// accessed atomically, unlike the state and list words beside them.
 func (g *HNSW) vecOf(b *hblock, id uint32) []float32 {
-	off := int(id&blockMask) * g.dim
-	return b.vecs[off : off+g.dim : off+g.dim]
+	off := int(id&blockMask)*g.rec + g.vecOff
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b.nodes[off])), g.dim)
 }
 
-func (g *HNSW) stateOf(b *hblock, id uint32) uint32 { return atomic.LoadUint32(&b.state[id&blockMask]) }
+// statePtr returns the address of id's state word (read and written atomically).
+func (g *HNSW) statePtr(b *hblock, id uint32) *uint32 { return &b.nodes[int(id&blockMask)*g.rec] }
+
+func (g *HNSW) stateOf(b *hblock, id uint32) uint32 { return atomic.LoadUint32(g.statePtr(b, id)) }
 
 // list returns the neighbour list of id on layer l: word 0 is the count, then the slots.
 // It is nil if the node has no layer l.
 func (g *HNSW) list(b *hblock, id uint32, l int) []uint32 {
 	if l == 0 {
-		off := int(id&blockMask) * g.stride
-		return b.links0[off : off+g.stride : off+g.stride]
+		off := int(id&blockMask)*g.rec + 1
+		return b.nodes[off : off+g.stride : off+g.stride]
 	}
 	p := b.upper[id&blockMask].Load()
 	if p == nil {
@@ -220,7 +240,7 @@ func (g *HNSW) alloc(key uint64, vec []float32) uint32 {
 	i := id & blockMask
 	copy(g.vecOf(b, id), vec)
 	b.keys[i] = key
-	atomic.StoreUint32(&b.links0[int(i)*g.stride], 0)
+	atomic.StoreUint32(&g.list(b, id, 0)[0], 0)
 	atomic.StoreInt32(&b.indeg[i], 0)
 	if level > 0 {
 		up := make([]uint32, level*(1+g.m))
@@ -228,7 +248,7 @@ func (g *HNSW) alloc(key uint64, vec []float32) uint32 {
 	} else {
 		b.upper[i].Store(nil)
 	}
-	atomic.StoreUint32(&b.state[i], stAllocated|uint32(level))
+	atomic.StoreUint32(g.statePtr(b, id), stAllocated|uint32(level))
 	return id
 }
 
@@ -239,12 +259,10 @@ func (g *HNSW) grow() {
 	next := make([]*hblock, len(old), len(old)+1)
 	copy(next, old)
 	next = append(next, &hblock{
-		vecs:   make([]float32, blockSize*g.dim),
-		links0: make([]uint32, blockSize*g.stride),
-		keys:   make([]uint64, blockSize),
-		state:  make([]uint32, blockSize),
-		indeg:  make([]int32, blockSize),
-		upper:  make([]atomic.Pointer[[]uint32], blockSize),
+		nodes: make([]uint32, blockSize*g.rec),
+		keys:  make([]uint64, blockSize),
+		indeg: make([]int32, blockSize),
+		upper: make([]atomic.Pointer[[]uint32], blockSize),
 	})
 	g.dir.Store(&next)
 }
@@ -263,8 +281,8 @@ func (g *HNSW) Publish(keys ...uint64) int {
 	g.mu.Lock()
 	ids := make([]uint32, 0, len(keys))
 	for _, k := range keys {
-		if id, ok := g.byKey[k]; ok {
-			ids = append(ids, id)
+		if id, ok := g.byKey.get(k); ok {
+			ids = append(ids, uint32(id))
 		}
 	}
 	g.mu.Unlock()
@@ -301,11 +319,11 @@ func (g *HNSW) add(keys []uint64, vecs []float32, publish bool) error {
 	ids := make([]uint32, len(keys))
 	g.mu.Lock()
 	for i, k := range keys {
-		if old, ok := g.byKey[k]; ok {
-			g.tombstoneLocked(old)
+		if old, ok := g.byKey.get(k); ok {
+			g.tombstoneLocked(uint32(old))
 		}
 		ids[i] = g.alloc(k, vecs[i*g.dim:(i+1)*g.dim])
-		g.byKey[k] = ids[i]
+		g.byKey.set(k, int32(ids[i]))
 	}
 	g.changes++
 	g.mu.Unlock()
@@ -349,12 +367,12 @@ func (g *HNSW) Delete(keys ...uint64) int {
 	defer g.mu.Unlock()
 	n := 0
 	for _, k := range keys {
-		id, ok := g.byKey[k]
+		id, ok := g.byKey.get(k)
 		if !ok {
 			continue
 		}
-		delete(g.byKey, k)
-		g.tombstoneLocked(id)
+		g.byKey.del(k)
+		g.tombstoneLocked(uint32(id))
 		n++
 	}
 	if n > 0 {
@@ -366,7 +384,7 @@ func (g *HNSW) Delete(keys ...uint64) int {
 // tombstoneLocked marks id deleted. Called with g.mu held.
 func (g *HNSW) tombstoneLocked(id uint32) {
 	b := (*g.dir.Load())[id>>blockShift]
-	old := casState(&b.state[id&blockMask], func(s uint32) uint32 { return s | stDeleted })
+	old := casState(g.statePtr(b, id), func(s uint32) uint32 { return s | stDeleted })
 	if old&stDeleted != 0 {
 		return
 	}
@@ -381,9 +399,9 @@ func (g *HNSW) tombstoneLocked(id uint32) {
 // Contains implements Index: the key is present and returnable (not hidden).
 func (g *HNSW) Contains(key uint64) bool {
 	g.mu.Lock()
-	id, ok := g.byKey[key]
+	id, ok := g.byKey.get(key)
 	g.mu.Unlock()
-	return ok && g.isLive(id)
+	return ok && g.isLive(uint32(id))
 }
 
 func (g *HNSW) isLive(id uint32) bool {
@@ -395,9 +413,9 @@ func (g *HNSW) isLive(id uint32) bool {
 func (g *HNSW) Vector(key uint64, dst []float32) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	id, ok := g.byKey[key]
+	id, ok := g.byKey.get(key)
 	if ok {
-		copy(dst, g.vecOf((*g.dir.Load())[id>>blockShift], id))
+		copy(dst, g.vecOf((*g.dir.Load())[id>>blockShift], uint32(id)))
 	}
 	return ok
 }
@@ -407,12 +425,13 @@ func (g *HNSW) Vector(key uint64, dst []float32) bool {
 func (g *HNSW) Keys() iter.Seq[uint64] {
 	return func(yield func(uint64) bool) {
 		g.mu.Lock()
-		keys := make([]uint64, 0, len(g.byKey))
-		for k, id := range g.byKey {
-			if g.isLive(id) {
+		keys := make([]uint64, 0, g.byKey.len())
+		g.byKey.each(func(k uint64, id int32) bool {
+			if g.isLive(uint32(id)) {
 				keys = append(keys, k)
 			}
-		}
+			return true
+		})
 		g.mu.Unlock()
 		for _, k := range keys {
 			if !yield(k) {
@@ -422,16 +441,16 @@ func (g *HNSW) Keys() iter.Seq[uint64] {
 	}
 }
 
-// MemoryBytes implements Index: blocks (vectors, layer-0 lists, keys, states, upper-layer
-// pointers), the upper-layer lists, and the key map at about 24 bytes an entry.
+// MemoryBytes implements Index: blocks (node records: state, layer-0 list and vector; keys,
+// in-degrees, upper-layer pointers), the upper-layer lists, and the key index.
 func (g *HNSW) MemoryBytes() int64 {
 	g.mu.Lock() // the count before the block list, as in exact
 	high := g.high
-	keys := len(g.byKey)
+	keyBytes := g.byKey.bytes()
 	g.mu.Unlock()
 	dir := *g.dir.Load()
-	perNode := int64(g.dim*4 + g.stride*4 + 8 + 4 + 4 + 8)
-	total := int64(len(dir))*blockSize*perNode + int64(keys)*24
+	perNode := int64(g.rec*4 + 8 + 4 + 8)
+	total := int64(len(dir))*blockSize*perNode + keyBytes
 	for id := uint32(0); id < high; id++ {
 		if p := dir[id>>blockShift].upper[id&blockMask].Load(); p != nil {
 			total += int64(cap(*p))*4 + 24

@@ -99,7 +99,7 @@ func (g *HNSW) Compact() {
 		}
 		atomic.StoreUint32(&lst[0], 0)
 		b.upper[i].Store(nil)
-		atomic.StoreUint32(&b.state[i], 0)
+		atomic.StoreUint32(g.statePtr(b, id), 0)
 	}
 	g.mu.Lock()
 	g.free = append(g.free, deadIDs...)

@@ -163,12 +163,12 @@ func DecodeHNSW(b []byte, dim, workers int) (*HNSWLoader, error) {
 			}
 		}
 		// Nodes come back as tombstones until Fill gives them a vector.
-		blk.state[i] = stAllocated | uint32(level) | stDeleted
+		*g.statePtr(blk, id) = stAllocated | uint32(level) | stDeleted
 		if st&stDeleted == 0 {
-			if _, dup := g.byKey[key]; dup {
+			if _, dup := g.byKey.get(key); dup {
 				return bad("duplicate key %d", key)
 			}
-			g.byKey[key] = id
+			g.byKey.set(key, int32(id))
 			ld.keyed++
 		}
 		g.dead++
@@ -176,32 +176,15 @@ func DecodeHNSW(b []byte, dim, workers int) (*HNSWLoader, error) {
 	if off != len(body) {
 		return bad("%d trailing bytes", len(body)-off)
 	}
-	// Every neighbour must be an allocated node that has the layer it is linked on.
-	for id := uint32(0); id < high; id++ {
-		blk := dir[id>>blockShift]
-		st := blk.state[id&blockMask]
-		if st&stAllocated == 0 {
-			continue
-		}
-		for l := 0; l <= int(st&stLevelMask); l++ {
-			lst := g.list(blk, id, l)
-			for j := 1; j <= int(lst[0]); j++ {
-				nst := dir[lst[j]>>blockShift].state[lst[j]&blockMask]
-				if nst&stAllocated == 0 || int(nst&stLevelMask) < l {
-					return bad("slot %d layer %d links to slot %d without that layer", id, l, lst[j])
-				}
-				if l == 0 {
-					dir[lst[j]>>blockShift].indeg[lst[j]&blockMask]++
-				}
-			}
-		}
+	if err := g.checkLinks(); err != nil {
+		return nil, err
 	}
 	if entry != 0 {
 		ep, top := uint32(entry>>32), int(uint32(entry))-1
 		if ep >= high || top < 0 {
 			return bad("entry %x", entry)
 		}
-		est := dir[ep>>blockShift].state[ep&blockMask]
+		est := *g.statePtr(dir[ep>>blockShift], ep)
 		if est&stAllocated == 0 || int(est&stLevelMask) != top {
 			return bad("entry node %d does not have the top layer %d", ep, top)
 		}
@@ -210,6 +193,33 @@ func DecodeHNSW(b []byte, dim, workers int) (*HNSWLoader, error) {
 	}
 	g.entry.Store(entry)
 	return ld, nil
+}
+
+// checkLinks verifies, on a freshly decoded graph, that every neighbour is an allocated node
+// that has the layer it is linked on, and counts layer-0 in-degrees on the way.
+func (g *HNSW) checkLinks() error {
+	dir := *g.dir.Load()
+	high := g.high
+	for id := uint32(0); id < high; id++ {
+		blk := dir[id>>blockShift]
+		st := *g.statePtr(blk, id)
+		if st&stAllocated == 0 {
+			continue
+		}
+		for l := 0; l <= int(st&stLevelMask); l++ {
+			lst := g.list(blk, id, l)
+			for j := 1; j <= int(lst[0]); j++ {
+				nst := *g.statePtr(dir[lst[j]>>blockShift], lst[j])
+				if nst&stAllocated == 0 || int(nst&stLevelMask) < l {
+					return fmt.Errorf("%w: slot %d layer %d links to slot %d without that layer", ErrSnapshot, id, l, lst[j])
+				}
+				if l == 0 {
+					dir[lst[j]>>blockShift].indeg[lst[j]&blockMask]++
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Dim returns the dimension the snapshot was taken at.
@@ -226,7 +236,8 @@ func (ld *HNSWLoader) Fill(key uint64, vec []float32) bool {
 	if ld.done {
 		return false
 	}
-	id, ok := g.byKey[key]
+	id32, ok := g.byKey.get(key)
+	id := uint32(id32)
 	if !ok || len(vec) != g.dim || ld.filled[id] {
 		return false
 	}
@@ -246,19 +257,23 @@ func (ld *HNSWLoader) Finish() (*HNSW, int) {
 	}
 	ld.done = true
 	dir := *g.dir.Load()
-	missing := 0
-	for key, id := range g.byKey {
+	var gone []uint64
+	g.byKey.each(func(key uint64, id32 int32) bool {
+		id := uint32(id32)
 		blk := dir[id>>blockShift]
 		if ld.filled[id] {
-			blk.state[id&blockMask] &^= stDeleted
-			blk.state[id&blockMask] |= stLive
+			*g.statePtr(blk, id) = *g.statePtr(blk, id)&^stDeleted | stLive
 			g.dead--
 			g.live.Add(1)
-			continue
+		} else {
+			gone = append(gone, key)
 		}
-		delete(g.byKey, key)
-		missing++
+		return true
+	})
+	for _, key := range gone {
+		g.byKey.del(key)
 	}
+	missing := len(gone)
 	// Tombstones have no vector here (only live memories have records), so repair around
 	// them now rather than let searches route through zero vectors.
 	if g.dead > 0 {

@@ -1,13 +1,14 @@
 package index
 
-// rowIndex maps keys to node numbers for the warm tier's index (Graph8), which may hold
-// millions of nodes: a Go map costs about 20–40 bytes an entry there, a sizeable share of
-// a node of 8-bit codes. The warm tier's keys are record sequence numbers — dense, increasing
-// integers — so the index is a set of pages of 4096 slots (16 KiB each, allocated when a
-// key in their range arrives, freed when their last key leaves), 4 bytes a key. When the
-// keys are sparse, so that the pages would cost more than twice what a map costs, it
-// switches to a map, and back to pages once they would be cheaper again (checked each time
-// the count doubles), so arbitrary keys never cost a page each.
+// rowIndex maps keys to node numbers for the warm tier's index (Graph8) and the HNSW graph,
+// which may hold millions of nodes: a Go map costs about 20–40 bytes an entry there (27.8
+// measured for 340k dense keys, against 4.6 here), a sizeable share of a node of 8-bit codes
+// and 5% of a 100-d graph node. The store's keys are record sequence numbers — dense,
+// increasing integers — so the index is a set of pages of 4096 slots (16 KiB each,
+// allocated when a key in their range arrives, freed when their last key leaves), 4 bytes
+// a key. When the keys are sparse, so that the pages would cost more than twice what a map
+// costs, it switches to a map, and back to pages once they would be cheaper again (checked
+// each time the count doubles), so arbitrary keys never cost a page each.
 type rowIndex struct {
 	pages   map[uint64]*rowPage // key >> pageShift → page; nil while sparse
 	sparse  map[uint64]int32
@@ -130,6 +131,26 @@ func (x *rowIndex) toPages() {
 		p.rows[k&(pageSlots-1)] = r + 1
 		p.n++
 		x.n++
+	}
+}
+
+// each calls f for every key and its row, in no particular order, until f returns false.
+// f must not change the index.
+func (x *rowIndex) each(f func(k uint64, r int32) bool) {
+	if x.sparse != nil {
+		for k, r := range x.sparse {
+			if !f(k, r) {
+				return
+			}
+		}
+		return
+	}
+	for base, p := range x.pages {
+		for i, v := range p.rows {
+			if v != 0 && !f(base<<pageShift|uint64(i), v-1) {
+				return
+			}
+		}
 	}
 }
 

@@ -21,6 +21,22 @@ func TestRowIndexMatchesAMap(t *testing.T) {
 				t.Fatalf("%s: get(%d) = %d %v, want %d", phase, k, got, ok, v)
 			}
 		}
+		seen := 0
+		x.each(func(k uint64, v int32) bool {
+			if want, ok := ref[k]; !ok || want != v {
+				t.Fatalf("%s: each yielded %d → %d, want %d (present %v)", phase, k, v, want, ok)
+			}
+			seen++
+			return true
+		})
+		if seen != len(ref) {
+			t.Fatalf("%s: each yielded %d keys, want %d", phase, seen, len(ref))
+		}
+		stopped := 0
+		x.each(func(uint64, int32) bool { stopped++; return stopped < 3 })
+		if want := min(3, len(ref)); stopped != want {
+			t.Fatalf("%s: each went on after false: %d calls, want %d", phase, stopped, want)
+		}
 		for range 200 {
 			k := r.Uint64N(1 << 40)
 			_, want := ref[k]

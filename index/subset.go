@@ -61,7 +61,8 @@ func (g *HNSW) SearchKeys(q []float32, k int, keys []uint64, opt SearchOptions) 
 		if len(missed) > 0 {
 			g.mu.Lock()
 			for _, i := range missed {
-				if id, ok := g.byKey[chunk[i]]; ok {
+				if id32, ok := g.byKey.get(chunk[i]); ok {
+					id := uint32(id32)
 					ids, rows = append(ids, id), append(rows, off+i)
 					delta, known = chunk[i]-uint64(id), true
 				}
@@ -69,7 +70,7 @@ func (g *HNSW) SearchKeys(q []float32, k int, keys []uint64, opt SearchOptions) 
 			g.mu.Unlock()
 			dir = *g.dir.Load() // ids from the map may be newer than high
 		}
-		// Touch every vector first so their cache misses overlap (see touchVecs).
+		// Touch every vector first so their cache misses overlap (see warmRecs).
 		var touch float32
 		for _, id := range ids {
 			v := g.vecOf(dir[id>>blockShift], id)
