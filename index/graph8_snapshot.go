@@ -166,22 +166,8 @@ func DecodeGraph8(b []byte, dim int, cfg Graph8Config) (*Graph8Loader, error) {
 	if off != len(body) {
 		return bad("%d trailing bytes", len(body)-off)
 	}
-	for id := uint32(0); id < high; id++ {
-		st := g.stateOf(id)
-		if st&g8Allocated == 0 {
-			continue
-		}
-		for l := 0; l <= int(st&g8Level); l++ {
-			lst := g.list(id, l)
-			for _, x := range lst[1 : 1+lst[0]] {
-				if g.stateOf(x)&g8Allocated == 0 || g.levelOf(x) < l {
-					return bad("slot %d layer %d links to slot %d without that layer", id, l, x)
-				}
-				if l == 0 {
-					g.blk(x).indeg[x&g8Mask]++
-				}
-			}
-		}
+	if err := g.checkLinks(); err != nil {
+		return bad("%v", err)
 	}
 	switch {
 	case top >= 0:
@@ -193,6 +179,29 @@ func DecodeGraph8(b []byte, dim int, cfg Graph8Config) (*Graph8Loader, error) {
 		return bad("nodes without an entry point")
 	}
 	return ld, nil
+}
+
+// checkLinks verifies, once every slot is decoded, that each link leads to an allocated
+// node holding the link's layer, and counts the layer-0 in-degrees the lists imply.
+func (g *Graph8) checkLinks() error {
+	for id := uint32(0); id < g.high; id++ {
+		st := g.stateOf(id)
+		if st&g8Allocated == 0 {
+			continue
+		}
+		for l := 0; l <= int(st&g8Level); l++ {
+			lst := g.list(id, l)
+			for _, x := range lst[1 : 1+lst[0]] {
+				if g.stateOf(x)&g8Allocated == 0 || g.levelOf(x) < l {
+					return fmt.Errorf("slot %d layer %d links to slot %d without that layer", id, l, x)
+				}
+				if l == 0 {
+					g.blk(x).indeg[x&g8Mask]++
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Dim returns the snapshot's dimension.

@@ -64,7 +64,9 @@ func (g *HNSW) insert(id uint32, s *searchScratch, publish bool) {
 		cur, curSim = g.greedy(s, q, cur, curSim, l)
 	}
 	bound := uint32(len(s.dir)) << blockShift
-	live := !publish // a hidden node is never marked live here
+	// marked: no markLive is due. A hidden node is never marked here (Publish does it); a
+	// published one is marked once, as soon as its first list is set.
+	marked := !publish
 	for l := min(level, top); l >= 0; l-- {
 		s.visit.reset(bound)
 		s.visit.visit(cur)
@@ -92,16 +94,16 @@ func (g *HNSW) insert(id uint32, s *searchScratch, publish bool) {
 		lk.Lock()
 		g.setList(s, g.list(b, id, l), l, mine)
 		lk.Unlock()
-		if !live {
+		if !marked {
 			// Returnable before anyone links to it: a search that reaches it can use it.
 			g.markLive(b, id)
-			live = true
+			marked = true
 		}
 		for _, c := range mine {
 			g.addLink(s, c.id, id, c.sim, l)
 		}
 	}
-	if !live {
+	if !marked {
 		g.markLive(b, id)
 	}
 	if publish && atomic.LoadInt32(&b.indeg[id&blockMask]) == 0 {

@@ -87,6 +87,8 @@ type Index interface {
 	Keys() iter.Seq[uint64]
 	// MemoryBytes estimates the heap bytes the index holds.
 	MemoryBytes() int64
-	// MarshalBinary encodes a snapshot that the kind's Unmarshal function restores.
+	// MarshalBinary encodes a snapshot of the index: UnmarshalFlat restores a Flat one
+	// (vectors included); DecodeHNSW reads an HNSW one, which holds links only — the
+	// caller fills the vectors back from its records (HNSWLoader).
 	MarshalBinary() ([]byte, error)
 }
