@@ -508,3 +508,25 @@ func ExampleSpace_Restore() {
 	fmt.Println(dst.Len(), then.Tier)
 	// Output: 2 cold
 }
+
+// Checkpoint reads a named value kept beside the space's memories (nil when it was never
+// set), e.g. how far an import got.
+func ExampleSpace_Checkpoint() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "engram-example")
+	defer os.RemoveAll(dir)
+	store, err := engram.Open(filepath.Join(dir, "memories.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	sp, _ := store.Space(ctx, "rows", engram.WithDimension(2))
+	v, _ := sp.Checkpoint(ctx, "sync")
+	fmt.Println(v == nil)
+	sp.SetCheckpoint(ctx, "sync", []byte("2026-12-01T18:00:00Z"))
+	v, _ = sp.Checkpoint(ctx, "sync")
+	fmt.Println(string(v))
+	// Output:
+	// true
+	// 2026-12-01T18:00:00Z
+}
