@@ -7,7 +7,12 @@ package main
 // the text-only memories into a space with the embedder attached (both stages, which the
 // store overlaps). The target: pipelined ≥ 0.9 × the slower of the two stages.
 //
-//	go run . embed [--n 20000] [--systems hash,glove] [--json]
+// The three measurements alternate, round after round (--rounds, default 3), each store
+// into a fresh file, and each rate reported is the median of its rounds, the ratio the
+// median of the per-round ratios: on a shared machine a busy minute then lands on one
+// round of every measurement instead of on one whole measurement.
+//
+//	go run . embed [--n 20000] [--rounds 3] [--systems hash,glove] [--json]
 
 import (
 	"context"
@@ -33,7 +38,8 @@ type embedResult struct {
 	TextsPerS     float64 `json:"texts_per_s"`
 	StorePerS     float64 `json:"store_per_s"`
 	PipelinedPerS float64 `json:"pipelined_per_s"`
-	Ratio         float64 `json:"ratio"` // pipelined / min(texts, store)
+	Ratio         float64 `json:"ratio"` // median over rounds of pipelined / min(texts, store)
+	Rounds        int     `json:"rounds"`
 	N             int     `json:"n"`
 	Dim           int     `json:"dim"`
 }
@@ -41,6 +47,7 @@ type embedResult struct {
 func cmdEmbed(args []string) error {
 	fs := flag.NewFlagSet("embed", flag.ExitOnError)
 	n := fs.Int("n", 20000, "text memories per measurement")
+	rounds := fs.Int("rounds", 3, "alternating rounds of the three measurements (medians reported)")
 	systems := fs.String("systems", "hash,glove", "embedders to measure: hash, glove")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	cache := fs.String("cache", defaultCacheDir(), "data set cache (GloVe vectors)")
@@ -78,7 +85,7 @@ func cmdEmbed(args []string) error {
 		default:
 			return fmt.Errorf("unknown embedder %q", sys)
 		}
-		row, err := measureEmbedder(ctx, sys, e, texts, filepath.Join(work, sys))
+		row, err := measureEmbedder(ctx, sys, e, texts, filepath.Join(work, sys), max(1, *rounds))
 		if err != nil {
 			return err
 		}
@@ -99,41 +106,46 @@ func cmdEmbed(args []string) error {
 	return nil
 }
 
-// measureEmbedder runs the three measurements of one embedder.
-func measureEmbedder(ctx context.Context, sys string, e engram.Embedder, texts []string, dir string) (embedResult, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return embedResult{}, err
+// measureEmbedder runs the three measurements of one embedder, alternating, rounds times.
+func measureEmbedder(ctx context.Context, sys string, e engram.Embedder, texts []string, dir string, rounds int) (embedResult, error) {
+	row := embedResult{System: sys, N: len(texts), Rounds: rounds}
+	var embedR, storeR, textR, ratios []float64
+	for round := range rounds {
+		rdir := filepath.Join(dir, fmt.Sprint(round))
+		if err := os.MkdirAll(rdir, 0o755); err != nil {
+			return row, err
+		}
+		// 1. The embedder alone.
+		start := time.Now()
+		vecs, err := embedAll(ctx, e, texts)
+		if err != nil {
+			return row, err
+		}
+		embedR = append(embedR, float64(len(texts))/time.Since(start).Seconds())
+		row.Dim = len(vecs[0])
+		// 2. Storing the pre-embedded memories, durably.
+		mems := make([]engram.Memory, len(texts))
+		for i := range mems {
+			mems[i] = engram.Memory{Content: texts[i], Embedding: vecs[i]}
+		}
+		rate, err := storeRate(ctx, filepath.Join(rdir, "store.db"), mems)
+		if err != nil {
+			return row, err
+		}
+		storeR = append(storeR, rate)
+		// 3. Text in: the store embeds and stores.
+		for i := range mems {
+			mems[i].Embedding = nil
+		}
+		if rate, err = storeRate(ctx, filepath.Join(rdir, "text.db"), mems, engram.WithEmbedder(e)); err != nil {
+			return row, err
+		}
+		textR = append(textR, rate)
+		ratios = append(ratios, rate/min(embedR[round], storeR[round]))
+		logf("%s round %d: embedded %.0f/s, stored pre-embedded %.0f/s, text in %.0f/s (ratio %.2f)",
+			sys, round+1, embedR[round], storeR[round], rate, ratios[round])
 	}
-	row := embedResult{System: sys, N: len(texts)}
-	// 1. The embedder alone.
-	start := time.Now()
-	vecs, err := embedAll(ctx, e, texts)
-	if err != nil {
-		return row, err
-	}
-	row.TextsPerS = float64(len(texts)) / time.Since(start).Seconds()
-	row.Dim = len(vecs[0])
-	logf("%s: embedded %d texts at %.0f/s", sys, len(texts), row.TextsPerS)
-
-	// 2. Storing the pre-embedded memories, durably.
-	mems := make([]engram.Memory, len(texts))
-	for i := range mems {
-		mems[i] = engram.Memory{Content: texts[i], Embedding: vecs[i]}
-	}
-	if row.StorePerS, err = storeRate(ctx, filepath.Join(dir, "store.db"), mems); err != nil {
-		return row, err
-	}
-	logf("%s: stored pre-embedded at %.0f/s", sys, row.StorePerS)
-
-	// 3. Text in: the store embeds and stores.
-	for i := range mems {
-		mems[i].Embedding = nil
-	}
-	if row.PipelinedPerS, err = storeRate(ctx, filepath.Join(dir, "text.db"), mems, engram.WithEmbedder(e)); err != nil {
-		return row, err
-	}
-	logf("%s: text in at %.0f/s", sys, row.PipelinedPerS)
-	row.Ratio = row.PipelinedPerS / min(row.TextsPerS, row.StorePerS)
+	row.TextsPerS, row.StorePerS, row.PipelinedPerS, row.Ratio = median(embedR), median(storeR), median(textR), median(ratios)
 	return row, nil
 }
 
