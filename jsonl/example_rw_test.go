@@ -103,7 +103,7 @@ func ExampleWriter_Write() {
 			fmt.Println("refused", bad.ID, errors.Is(err, jsonl.ErrInvalidUTF8))
 		}
 	}
-	w.Flush()
+	w.Flush() // the refusals print first: the Writer buffers its lines until Flush
 	// Output:
 	// refused nan false
 	// refused utf8 true
