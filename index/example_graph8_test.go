@@ -2,6 +2,7 @@ package index_test
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/engram-go/engram/index"
 )
@@ -54,4 +55,31 @@ func ExampleDecodeGraph8() {
 	// Output:
 	// false
 	// 1 3 3 <nil>
+}
+
+// Each Graph8 node carries a stamp the caller owns: the warm tier keeps a memory's
+// last use there, updates it on every hit (SetStamp takes only the read lock), and
+// ages the memories stamped before a cut-off (StampedBefore) into the cold tier.
+func ExampleGraph8_SetStamp() {
+	g := index.NewGraph8(2, index.Graph8Config{})
+	g.AddStamped([]uint64{1, 2, 3}, []float32{1, 0, 0, 1, 0.6, 0.8}, []uint32{10, 20, 30})
+
+	fmt.Println(g.SetStamp(1, 40), g.SetStamp(9, 40)) // 9 is absent
+	s, ok := g.Stamp(1)
+	fmt.Println(s, ok)
+	old := g.StampedBefore(35, 10) // in no particular order
+	slices.Sort(old)
+	fmt.Println(old)
+
+	// Move the old ones out; Compact repairs the graph around their tombstones.
+	fmt.Println(g.Delete(old...))
+	g.Compact()
+	st := g.Stats()
+	fmt.Println(st.Live, st.Tombstones, g.Verify())
+	// Output:
+	// true false
+	// 40 true
+	// [2 3]
+	// 2
+	// 1 0 <nil>
 }
