@@ -50,8 +50,7 @@ type Store struct {
 	stopMigrate context.CancelFunc
 	resident    residency
 	tiered      atomic.Int32  // spaces with tiering: whether file pages are released
-	draining    chan struct{} // closed when Close begins: writes no longer wait for hot room
-	closing     chan struct{} // closed once feeds are drained: writers waiting for hot room give up
+	draining    chan struct{} // closed when Close begins: writes no longer wait for hot room (they commit over capacity)
 	closeOnce   sync.Once
 	closeErr    error
 	migrateDone chan struct{}
@@ -104,7 +103,6 @@ func Open(path string, opts ...Option) (*Store, error) {
 		drops:  make(map[string]chan struct{}),
 
 		draining: make(chan struct{}),
-		closing:  make(chan struct{}),
 	}
 	s.commit.env = commitEnv{update: s.updateTx, onCommit: issueTickets}
 	if o.wrapCommit != nil {
@@ -268,9 +266,6 @@ func (s *Store) close() error {
 	for _, sp := range s.spaceList() {
 		sp.closeFeeds()
 	}
-	// Writers waiting for hot-tier room give up (CLOSED): with the migrator stopping, no room
-	// would come.
-	close(s.closing)
 	if s.stopMigrate != nil {
 		s.stopMigrate() // a cycle in progress stops after its current batch
 		<-s.migrateDone

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/engram-go/engram/index"
@@ -52,6 +53,7 @@ type tierState struct {
 	lastCycle, cycles                   time.Duration
 	waits                               uint64 // writes that waited for room (Block)
 	waited                              time.Duration
+	waiting                             atomic.Int64 // writes waiting for room now
 }
 
 func newTierState(p tier.Policy) *tierState {
@@ -234,6 +236,8 @@ type TieringStats struct {
 	// BlockedTime their total wait.
 	BlockedWrites uint64
 	BlockedTime   time.Duration
+	// Waiting counts the writes waiting for hot capacity at this moment.
+	Waiting int64
 	// WarmBytes estimates the memory of the warm tier's index (codes and links), and
 	// WarmIndexLen counts the memories it holds.
 	WarmBytes    int64
@@ -248,7 +252,7 @@ func (t *tierState) stats(hot int) TieringStats {
 	defer t.mu.Unlock()
 	return TieringStats{HotCapacity: t.policy.HotCapacity, State: t.policy.State(hot),
 		Promoted: t.promoted, Demoted: t.demoted, Cooled: t.cooled, Archived: t.archived, LastCycle: t.lastCycle, MigrationTime: t.cycles,
-		BlockedWrites: t.waits, BlockedTime: t.waited, WarmLoadedFrom: t.warmFrom}
+		BlockedWrites: t.waits, BlockedTime: t.waited, Waiting: t.waiting.Load(), WarmLoadedFrom: t.warmFrom}
 }
 
 // warmIndex returns the warm tier's index (nil without tiering or dimension).
@@ -283,6 +287,8 @@ func (sp *Space) hotRoom(ctx context.Context, op Op) *Error {
 		}
 		if since.IsZero() {
 			since = time.Now()
+			t.waiting.Add(1)
+			defer t.waiting.Add(-1)
 		}
 		sp.store.wakeMigrator()
 		if t.policy.Backpressure == tier.FailFast {
@@ -298,10 +304,8 @@ func (sp *Space) hotRoom(ctx context.Context, op Op) *Error {
 		case <-time.After(100 * time.Millisecond): // re-check: migration may have run elsewhere
 		case <-ctx.Done():
 			return ctxErr(op, sp.name, ctx.Err())
-		case <-sp.store.draining: // Close is draining calls in flight, batchers and streams:
-			return nil // commit over capacity (the migrator demotes after the next Open)
-		case <-sp.store.closing: // Close stops the migrator: no room will come
-			return newErr(CodeClosed, op, sp.name, "the store closed while the write waited for hot-tier room", nil)
+		case <-sp.store.draining: // Close began: it drains calls in flight, batchers and streams,
+			return nil // so commit over capacity (the migrator demotes after the next Open)
 		case <-*sp.closing.Load():
 			return newErr(CodeSpaceNotFound, op, sp.name, "the space was dropped while the write waited for hot-tier room", nil)
 		}

@@ -81,7 +81,9 @@ func TestCloseWithABlockedWriter(t *testing.T) {
 		_, err := sp.Remember(ctx, synthetic(r, 1, 8, "late")[0])
 		errc <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // let it reach the wait
+	for sp.Stats().Tiering.Waiting == 0 { // let it reach the wait (not a fixed sleep: CI may be loaded)
+		time.Sleep(time.Millisecond)
+	}
 	within(t, 20*time.Second, "Close", func() { s.Close() })
 	if err := <-errc; err != nil {
 		t.Fatalf("blocked writer after Close: %v, want it committed", err)
