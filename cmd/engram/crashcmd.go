@@ -20,6 +20,7 @@ type crashtestCmd struct {
 	Dim        int           `default:"16" help:"Embedding dimension."`
 	Min        time.Duration `default:"100ms" help:"Shortest time before a kill."`
 	Max        time.Duration `default:"800ms" help:"Longest time before a kill."`
+	StartAcks  int           `default:"200" name:"start-acks" help:"Start the time before a kill only once the child has logged this many acknowledgements in the trial (0: from its start), so a slow start on a loaded machine still leaves it time to write."`
 	Seed       uint64        `default:"1" help:"Seed of the kill times."`
 	CloseEvery int           `default:"3" help:"Every Nth trial, the child closes its store before the kill, which then lands during or after Close (0: never)."`
 	Dir        string        `help:"Directory for the store and the log (default: a temporary one, removed on success)."`
@@ -41,7 +42,7 @@ func (c *crashtestCmd) Run() error {
 	}
 	start := time.Now()
 	sum, err := crashtest.Run(crashtest.Config{
-		Dir: dir, Trials: c.Trials, Dim: c.Dim, MinRun: c.Min, MaxRun: c.Max, Seed: c.Seed, CloseEvery: c.CloseEvery,
+		Dir: dir, Trials: c.Trials, Dim: c.Dim, MinRun: c.Min, MaxRun: c.Max, StartAcks: c.StartAcks, Seed: c.Seed, CloseEvery: c.CloseEvery,
 		Child: func(cc crashtest.ChildConfig) *exec.Cmd {
 			return exec.Command(exe, "crashtest-child", "--store", cc.Store, "--log", cc.Log,
 				"--dim", strconv.Itoa(cc.Dim), "--run", strconv.Itoa(cc.Run), "--close-at", cc.CloseAt.String())

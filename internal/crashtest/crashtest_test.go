@@ -39,7 +39,8 @@ func TestCrashHarness(t *testing.T) {
 	dir := t.TempDir()
 	sum, err := Run(Config{
 		Dir: dir, Trials: 6, Dim: 16, MinRun: 100 * time.Millisecond, MaxRun: 600 * time.Millisecond, Seed: 1,
-		CloseEvery: 2, // half the kills land during or after a Close
+		StartAcks:  500, // the kill window opens once the child is writing (CI may be loaded)
+		CloseEvery: 2,   // half the kills land during or after a Close
 		Child: func(c ChildConfig) *exec.Cmd {
 			cmd := exec.Command(exe, "-test.run=^TestChild$", "-test.count=1")
 			cmd.Env = append(os.Environ(), "ENGRAM_CRASH_CHILD="+c.Store, "ENGRAM_CRASH_LOG="+c.Log,

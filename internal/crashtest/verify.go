@@ -2,6 +2,7 @@ package crashtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,7 +27,12 @@ type Config struct {
 	Trials         int           // kill/reopen cycles
 	Dim            int           // embedding dimension
 	MinRun, MaxRun time.Duration // the child is killed after a random time in [MinRun, MaxRun]
-	Seed           uint64
+	// StartAcks, when > 0, starts that time only once the child has logged this many
+	// acknowledgements in the trial (or after a minute without them): on a loaded
+	// machine a child that takes long to start would otherwise be killed before it did
+	// anything, and the trial would test nothing.
+	StartAcks int
+	Seed      uint64
 	// CloseEvery, when > 0, makes every CloseEvery-th trial's child close its store
 	// (Store.Close: draining its stream, saving graph snapshots) at a random moment before
 	// the kill, which then lands during or after the Close.
@@ -96,6 +102,9 @@ func Run(c Config) (Summary, error) {
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
+		if err := waitForAcks(log, c.StartAcks, exited); err != nil {
+			return sum, fmt.Errorf("trial %d: the child exited on its own (%v): %s", t, err, stderr.String())
+		}
 		select {
 		case err := <-exited:
 			return sum, fmt.Errorf("trial %d: the child exited on its own (%v): %s", t, err, stderr.String())
@@ -117,6 +126,29 @@ func Run(c Config) (Summary, error) {
 		}
 	}
 	return sum, nil
+}
+
+// waitForAcks returns once the log at path has n more lines than when it was called, or
+// after a minute, or with the child's exit error if it exits meanwhile (which it never
+// does on its own: the caller reports it).
+func waitForAcks(path string, n int, exited chan error) error {
+	if n <= 0 {
+		return nil
+	}
+	lines := func() int {
+		b, _ := os.ReadFile(path)
+		return bytes.Count(b, []byte{'\n'})
+	}
+	start, deadline := lines(), time.Now().Add(time.Minute)
+	for lines()-start < n && time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			exited <- err // for the caller's own select
+			return fmt.Errorf("%v, before %d acknowledgements", err, n)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // expected is what the log says must (and may) be in the store.
