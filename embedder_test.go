@@ -309,23 +309,7 @@ func TestEmbedderEveryWayIn(t *testing.T) {
 // Flush returns only once what it flushed is committed.
 func TestBatcherEmbedsWhileCommitting(t *testing.T) {
 	ctx := context.Background()
-	s := openHooked(t, filepath.Join(t.TempDir(), "s.db"))
-	embeds := make(chan []string, 8)
-	hash := newFake(t, "fake:v1;dim=16", 16)
-	em := EmbedderFunc(func(ctx context.Context, texts []string) ([][]float32, error) {
-		embeds <- append([]string(nil), texts...)
-		return hash.Embed(ctx, texts)
-	})
-	sp := mustSpace(t, s, "notes", WithEmbedder(em), WithDimension(16))
-	committing, release := make(chan struct{}), make(chan struct{})
-	var held atomic.Bool
-	setCommitHook(s, func(int) error {
-		if held.CompareAndSwap(false, true) { // hold the first batch's commit
-			close(committing)
-			<-release
-		}
-		return nil
-	})
+	s, sp, embeds, committing, release := heldCommitFixture(t)
 	b := sp.NewBatcher(BatcherOptions{MaxItems: 2, MaxDelay: time.Hour})
 	defer b.Close()
 	type out struct {
@@ -389,23 +373,7 @@ func TestBatcherEmbedsWhileCommitting(t *testing.T) {
 // commit in flight.
 func TestStreamEmbedsWhileCommitting(t *testing.T) {
 	ctx := context.Background()
-	s := openHooked(t, filepath.Join(t.TempDir(), "s.db"))
-	embeds := make(chan []string, 8)
-	hash := newFake(t, "fake:v1;dim=16", 16)
-	em := EmbedderFunc(func(ctx context.Context, texts []string) ([][]float32, error) {
-		embeds <- append([]string(nil), texts...)
-		return hash.Embed(ctx, texts)
-	})
-	sp := mustSpace(t, s, "notes", WithEmbedder(em), WithDimension(16))
-	committing, release := make(chan struct{}), make(chan struct{})
-	var held atomic.Bool
-	setCommitHook(s, func(int) error {
-		if held.CompareAndSwap(false, true) { // hold the first batch's commit
-			close(committing)
-			<-release
-		}
-		return nil
-	})
+	_, sp, embeds, committing, release := heldCommitFixture(t)
 	st := sp.NewStream(StreamOptions{QueueSize: 8, MaxItems: 2, MaxDelay: time.Hour})
 	for _, text := range []string{"a1", "a2"} {
 		if _, err := st.Send(ctx, Memory{ID: text, Content: text}); err != nil {
@@ -448,4 +416,29 @@ func TestStreamEmbedsWhileCommitting(t *testing.T) {
 	if want := []string{"a1", "a2", "b1", "b2"}; !slices.Equal(acked, want) || sp.Len() != 4 {
 		t.Fatalf("acks %v (want %v), %d memories stored", acked, want, sp.Len())
 	}
+}
+
+// heldCommitFixture is a space with an embedder that reports each Embed call's texts on
+// embeds, in a store whose first write transaction is held — committing is closed when it
+// starts — until release is closed: what the pipeline tests need to see a batch embedded
+// while the one before it is still committing.
+func heldCommitFixture(t *testing.T) (s *Store, sp *Space, embeds chan []string, committing, release chan struct{}) {
+	s = openHooked(t, filepath.Join(t.TempDir(), "s.db"))
+	embeds = make(chan []string, 8)
+	hash := newFake(t, "fake:v1;dim=16", 16)
+	em := EmbedderFunc(func(ctx context.Context, texts []string) ([][]float32, error) {
+		embeds <- append([]string(nil), texts...)
+		return hash.Embed(ctx, texts)
+	})
+	sp = mustSpace(t, s, "notes", WithEmbedder(em), WithDimension(16))
+	committing, release = make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	setCommitHook(s, func(int) error {
+		if held.CompareAndSwap(false, true) {
+			close(committing)
+			<-release
+		}
+		return nil
+	})
+	return s, sp, embeds, committing, release
 }
