@@ -18,7 +18,7 @@ import (
 // Its links are snapshotted beside the hot graph's (<space>/warm) and reconciled with the
 // records at Open, so a reopen does not rebuild it.
 //
-// Why a graph (cd bench && go run . warmindex; README-tiers.md has the runs): on 210,000
+// Why a graph (measured with cd bench && go run . warmindex): on 210,000
 // synthetic 384-d vectors an inverted file over the same codes (index.IVF, lists grown by
 // splitting) had to scan a fifth of its lists for recall@10 0.95 — about 1,200 queries/s,
 // under half the rate of the graph at the same recall — and the full scan of the codes

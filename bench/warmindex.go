@@ -21,7 +21,7 @@ package main
 // Two more candidates were measured with this command and dropped: the full scan of 8-bit
 // codes that was the warm tier before (index.SQ8) and an inverted file over the same codes
 // with lists grown by splitting (index.IVF); both remain at commit 36b44e7 (--candidates
-// sq8,ivf,graph8 --probes ... there). See docs/README-tiers.md for the runs.
+// sq8,ivf,graph8 --probes ... there); warm.go's comment quotes the runs.
 
 import (
 	"flag"
