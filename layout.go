@@ -2,11 +2,13 @@ package engram
 
 import (
 	"bytes"
+	"errors"
 
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/internal/ids"
 	"github.com/engram-go/engram/tier"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Store layout in bbolt:
@@ -161,7 +163,7 @@ func putConfig(tx *bolt.Tx, name string, cfg codec.Config) error {
 // deleteSpace removes a space's config and every bucket it owns.
 func deleteSpace(tx *bolt.Tx, name string) error {
 	for _, kind := range spaceKinds {
-		if err := tx.DeleteBucket(spaceBucket(name, kind)); err != nil && err != bolt.ErrBucketNotFound {
+		if err := tx.DeleteBucket(spaceBucket(name, kind)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 			return err
 		}
 	}

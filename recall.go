@@ -298,7 +298,7 @@ func (r *recaller) add(res []index.Result, t tier.Tier, exact bool, accept tier.
 			continue
 		}
 		r.cands = append(r.cands, candidate{seq: x.Key, sim: sim, tier: ct, view: view})
-		if r.seen != nil && len(r.seen) > 0 {
+		if len(r.seen) > 0 { // has switched to the map: keep it complete
 			r.seen[x.Key] = true
 		}
 	}

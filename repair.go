@@ -3,6 +3,7 @@ package engram
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/tier"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // RepairReport is what Store.Repair did.
@@ -247,7 +249,7 @@ func (sp *Space) rebuildTree(ctx context.Context, kind string) (copied int, wher
 		if err != nil {
 			return err
 		}
-		if err := tmp.DeleteBucket(name); err != nil && err != bolt.ErrBucketNotFound { // our own leftover
+		if err := tmp.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) { // our own leftover
 			return err
 		}
 		_, err = tmp.CreateBucket(name)
@@ -269,7 +271,7 @@ func (sp *Space) rebuildTree(ctx context.Context, kind string) (copied int, wher
 			if after != nil {
 				// Seek descends by the damaged separators: trust it only if it lands on the
 				// last key copied, else walk from the start.
-				if k, v = c.Seek(after); !bytes.Equal(k, after) {
+				if k, _ = c.Seek(after); !bytes.Equal(k, after) {
 					for k, v = c.First(); k != nil && bytes.Compare(k, after) <= 0; k, v = c.Next() {
 					}
 				} else {

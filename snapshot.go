@@ -3,11 +3,13 @@ package engram
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/engram-go/engram/index"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Index snapshots. A space on the HNSW graph saves the graph's links (not its vectors,
@@ -119,7 +121,7 @@ func (sp *Space) saveChunks(ctx context.Context, name, data []byte) error {
 // putChunks replaces the bucket name with data in chunks of snapshotChunk bytes and a
 // meta entry (length, chunks, and seq: the records' sequence at snapshot time).
 func putChunks(tx *bolt.Tx, name, data []byte, seq uint64) error {
-	if err := tx.DeleteBucket(name); err != nil && err != bolt.ErrBucketNotFound {
+	if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 		return err
 	}
 	sb, err := tx.CreateBucket(name)

@@ -154,7 +154,6 @@ type workerSystem struct {
 	script string // "system" of the worker's requests
 	exact  bool
 	params string
-	s      *suite
 	w      *pyWorker
 	sized  bool
 	size   buildInfo // footprint, measured once after the first build

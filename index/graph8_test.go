@@ -77,20 +77,22 @@ func TestGraph8ChurnKeepsEveryMemoryFindable(t *testing.T) {
 		if err := g.AddStamped(keys, vecs, st); err != nil {
 			t.Fatal(err)
 		}
-		var del []uint64
-		want := 0
+		want, deleted := 0, 0
 		for i := 0; i < r.IntN(120); i++ {
 			k := uint64(r.IntN(3000))
 			if _, ok := ref[k]; ok {
 				want++
 			}
 			delete(ref, k)
-			del = append(del, k)
-			if got := g.Delete(k); got != 0 && got != 1 {
+			got := g.Delete(k)
+			if got != 0 && got != 1 {
 				t.Fatalf("Delete returned %d", got)
 			}
+			deleted += got
 		}
-		_ = want
+		if deleted != want {
+			t.Fatalf("round %d: Delete removed %d keys, %d were present", round, deleted, want)
+		}
 		if err := g.Verify(); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}

@@ -99,14 +99,13 @@ func TestImportColumnTypes(t *testing.T) {
 	old := time.Date(1999, 12, 31, 23, 59, 59, 1000, time.UTC)
 
 	type want struct {
-		emb      [2][]float32
-		conf     [2]float32
-		created  [2]time.Time
-		meta     [2]map[string]string
-		tags     [2][]string
-		content  [2]string
-		ids      []string
-		failures int
+		emb     [2][]float32
+		conf    [2]float32
+		created [2]time.Time
+		meta    [2]map[string]string
+		tags    [2][]string
+		content [2]string
+		ids     []string
 	}
 	e1, e2 := []float32{1, 2, 3}, []float32{-1, 0.5, 2}
 	for _, c := range []struct {

@@ -174,8 +174,9 @@ func component(v *Vectors, keep []int, cfg *config, p []float64, wordRow func(in
 				add(1, v.Vector(i))
 			}
 		}, 0, nil)
+	case pcNone:
 	}
-	return nil
+	return nil // pcNone: no component is removed
 }
 
 func isZero(x []float32) bool {
