@@ -346,6 +346,7 @@ func (b *Batcher) flush() {
 	// The batch belongs to every caller in it, so it does not follow one caller's ctx.
 	ctx := context.Background()
 	if b.sp.embedder.Load() == nil {
+		b.commits.Wait() // (an embedder detached meanwhile: keep the order)
 		b.commit(ctx, batch, mems, nil)
 		return
 	}

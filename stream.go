@@ -328,6 +328,7 @@ func (s *Stream) run() {
 		}
 		timer.Stop()
 		if s.sp.embedder.Load() == nil {
+			commits.Wait() // (an embedder detached meanwhile: keep the order)
 			s.commit(batch, nil, nil)
 		} else {
 			own := slices.Clone(batch) // batch is refilled while this one commits
