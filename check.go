@@ -163,12 +163,11 @@ func (sp *Space) check() (SpaceCheck, error) {
 	// A write that committed while the snapshot was read may be visible on one side only
 	// (on disk, its turn to touch the indexes still to come): a suspect is a problem only
 	// if the disagreement persists, re-read between two writes' turns, as the counters.
-	for try := 0; (len(sus.hot) > 0 || len(sus.warm) > 0) && try < 5; try++ {
-		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
-		last := try == 4
-		sp.turn.exclusive(func() {
+	if len(sus.hot) > 0 || len(sus.warm) > 0 {
+		sp.betweenTurns(func(last bool) bool {
 			sus.hot = sp.recheckHot(&c, sus.hot, last)
 			sus.warm = sp.recheckWarm(&c, sus.warm, last)
+			return len(sus.hot) == 0 && len(sus.warm) == 0
 		})
 	}
 	if postingsSuspect {
@@ -184,28 +183,40 @@ func (sp *Space) check() (SpaceCheck, error) {
 // while the snapshot was read may show on one side only, so a difference is reported
 // only if it persists between two writes' turns a few times over.
 func (sp *Space) recheckPostings(c *SpaceCheck) error {
-	var problems []string
+	var err error
+	sp.betweenTurns(func(last bool) bool {
+		var problems []string
+		err = sp.store.view(func(tx *bolt.Tx) error {
+			b, err := sp.buckets(tx)
+			if err != nil {
+				return err
+			}
+			problems = sp.verifyPostings(b, maxProblems)
+			return nil
+		})
+		if err == nil && last {
+			for _, p := range problems {
+				c.problem("%s", p)
+			}
+		}
+		return err != nil || len(problems) == 0
+	})
+	return err
+}
+
+// betweenTurns re-checks a suspected disagreement between the file and the in-memory
+// state: up to five times, at growing intervals, each time between two writes' turns (so
+// no committed write is still on its way to memory), until check reports it settled. check
+// is told when it runs for the last time, when what still disagrees is a problem.
+func (sp *Space) betweenTurns(check func(last bool) (settled bool)) {
 	for try := range 5 {
 		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
-		var err error
-		sp.turn.exclusive(func() {
-			err = sp.store.view(func(tx *bolt.Tx) error {
-				b, err := sp.buckets(tx)
-				if err != nil {
-					return err
-				}
-				problems = sp.verifyPostings(b, maxProblems)
-				return nil
-			})
-		})
-		if err != nil || len(problems) == 0 {
-			return err
+		settled := false
+		sp.turn.exclusive(func() { settled = check(try == 4) })
+		if settled {
+			return
 		}
 	}
-	for _, p := range problems {
-		c.problem("%s", p)
-	}
-	return nil
 }
 
 // indexMemo is what the in-memory indexes hold, taken between two writes' turns.
@@ -380,42 +391,42 @@ func (sp *Space) checkIDMap(b spaceTx, c *SpaceCheck, found *checkDamage) {
 // first read may have included a commit whose turn had not come. A mismatch counts only if
 // it persists.
 func (sp *Space) recheckCounters(c *SpaceCheck, suspect bool) {
-	for try := 0; suspect && try < 5; try++ {
-		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
-		sp.turn.exclusive(func() {
-			var onDisk [3]int64
-			err := sp.store.view(func(tx *bolt.Tx) error {
-				b, err := sp.buckets(tx)
-				if err != nil {
-					return err
-				}
-				cur := b.recs.Cursor()
-				var vec []float32
-				for k, v := cur.First(); k != nil; k, v = cur.Next() {
-					view, err := codec.Parse(v)
-					if err != nil {
-						continue // damaged: not counted (Open left it out), reported above
-					}
-					if view.Dim != sp.Dim() {
-						continue // as damaged
-					}
-					vec = slices.Grow(vec[:0], view.Dim)[:view.Dim]
-					if view.Embedding(vec); usableEmbedding(vec) != nil {
-						continue // as damaged
-					}
-					if t := b.tierOf(k, v); t.Valid() {
-						onDisk[t]++
-					}
-				}
-				return nil
-			})
-			counts := sp.counts.Snapshot()
-			suspect = err == nil && counts != onDisk
-			if suspect && try == 4 {
-				c.problem("tier counters %v, records say %v", counts, onDisk)
-			}
-		})
+	if !suspect {
+		return
 	}
+	sp.betweenTurns(func(last bool) bool {
+		var onDisk [3]int64
+		err := sp.store.view(func(tx *bolt.Tx) error {
+			b, err := sp.buckets(tx)
+			if err != nil {
+				return err
+			}
+			cur := b.recs.Cursor()
+			var vec []float32
+			for k, v := cur.First(); k != nil; k, v = cur.Next() {
+				view, err := codec.Parse(v)
+				if err != nil {
+					continue // damaged: not counted (Open left it out), reported above
+				}
+				if view.Dim != sp.Dim() {
+					continue // as damaged
+				}
+				vec = slices.Grow(vec[:0], view.Dim)[:view.Dim]
+				if view.Embedding(vec); usableEmbedding(vec) != nil {
+					continue // as damaged
+				}
+				if t := b.tierOf(k, v); t.Valid() {
+					onDisk[t]++
+				}
+			}
+			return nil
+		})
+		counts := sp.counts.Snapshot()
+		if err == nil && counts != onDisk && last {
+			c.problem("tier counters %v, records say %v", counts, onDisk)
+		}
+		return err != nil || counts == onDisk
+	})
 }
 
 // recheckHot returns the suspects whose record and hot index still disagree; on the last

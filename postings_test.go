@@ -236,3 +236,12 @@ func TestCheckPostingsReportsDamage(t *testing.T) {
 		t.Fatalf("Store.Check missed the postings damage: %+v", rep.Spaces)
 	}
 }
+
+// checkPostings adds to c the differences between the postings and the records of b, as
+// seen in one read. Space.check goes through recheckPostings instead, which discounts a
+// write committed but not yet applied (check.go).
+func (sp *Space) checkPostings(b spaceTx, c *SpaceCheck) {
+	for _, p := range sp.verifyPostings(b, maxProblems) {
+		c.problem("%s", p)
+	}
+}
