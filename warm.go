@@ -29,8 +29,8 @@ import (
 const (
 	warmM              = 12
 	warmEfConstruction = 64
-	// warmEf is the warm search's default breadth (Query.Breadth overrides it, as it does
-	// the hot graph's ef).
+	// warmEf is the warm graph's own default breadth, for callers of the index alone; a
+	// recall searches it at warmBreadth.
 	warmEf = 96
 	// warmRerank is how many candidates per wanted hit the warm search hands to the
 	// full-precision re-rank: the codes' error (about 1e-3 of a cosine) rarely moves a
@@ -119,11 +119,28 @@ func checkWarm(w *index.Graph8, c *SpaceCheck) {
 	}
 }
 
+// warmBreadth is the warm search's breadth for a recall that sets none: the space's hot
+// breadth (EfSearch, 128 by default), where the warm graph's own default (warmEf) is
+// lower. Measured on 210,000 synthetic 384-d vectors (cd bench && go run . warmindex
+// --efs 96,128,160,192): recall@10 0.929 at 96, 0.956 at 128, 0.971 at 160, 0.979 at 192,
+// for 3,436 / 3,158 / 2,498 / 1,700 queries/s — 128 is the knee. Query.Breadth sets both
+// searches' breadth.
+func (r *recaller) warmBreadth() int {
+	if r.q.Breadth > 0 {
+		return r.q.Breadth
+	}
+	ef := r.sp.config().EfSearch
+	if ef <= 0 {
+		ef = DefaultHNSWEfSearch
+	}
+	return max(ef, r.q.K)
+}
+
 // warmSearch runs the warm tier's approximate search for the recaller: the K × warmRerank
 // codes nearest the cue whose similarity can reach floor, to re-rank from the records.
 func (r *recaller) warmSearch(w *index.Graph8, floor float32, filter func(uint64) bool) ([]index.Result, error) {
 	res, err := w.Search(r.cue, max(warmRerank*r.q.K, r.q.K+8), index.SearchOptions{
-		Breadth:       r.q.Breadth, // 0: the warm default
+		Breadth:       r.warmBreadth(),
 		MinSimilarity: floor,
 		Filter:        filter,
 	})

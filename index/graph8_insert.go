@@ -1,7 +1,6 @@
 package index
 
 import (
-	"cmp"
 	"math"
 	"runtime"
 	"slices"
@@ -206,7 +205,7 @@ func (g *Graph8) planLink(s *g8scratch, n, id uint32, sim float32, l int) (g8pla
 			c = append(c, cand{g.sim(nc, ns, x), x})
 		}
 	}
-	slices.SortFunc(c, func(a, b cand) int { return cmp.Compare(b.sim, a.sim) })
+	s.keys = sortBySim(c, s.keys)
 	s.tmp = c
 	sel := g.heuristic(s, c, g.maxDegree(l))
 	if !slices.ContainsFunc(sel, func(x cand) bool { return x.id == id }) && len(sel) == cnt {

@@ -1,7 +1,6 @@
 package index
 
 import (
-	"cmp"
 	"fmt"
 	"runtime"
 	"slices"
@@ -172,7 +171,7 @@ func (g *Graph8) planRepair(s *g8scratch, p uint32, l int) (g8plan, bool) {
 				}
 			}
 		}
-		slices.SortFunc(c, func(a, b cand) int { return cmp.Compare(b.sim, a.sim) })
+		s.keys = sortBySim(c, s.keys)
 		s.tmp = c
 		for _, x := range c {
 			if len(keep) >= len(members) {
@@ -211,7 +210,7 @@ func (g *Graph8) planRepair(s *g8scratch, p uint32, l int) (g8plan, bool) {
 			}
 		}
 	}
-	slices.SortFunc(c, func(a, b cand) int { return cmp.Compare(b.sim, a.sim) })
+	s.keys = sortBySim(c, s.keys)
 	s.tmp = c
 	sel := g.heuristic(s, c, g.maxDegree(l))
 	// Keep the degree the node had: the heuristic, on a pool drawn from a damaged

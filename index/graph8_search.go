@@ -14,7 +14,8 @@ type g8scratch struct {
 	tmp   []cand
 	fresh []cand // unvisited neighbours of the node being expanded
 	qc    []int8
-	touch int8 // sink of the code loads (touch)
+	keys  []uint64 // sortBySim's scratch
+	touch int8     // sink of the code loads (touch)
 }
 
 func (g *Graph8) getScratch() *g8scratch {

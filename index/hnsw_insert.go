@@ -180,15 +180,7 @@ func (g *HNSW) addLink(s *searchScratch, n, id uint32, sim float32, l int) {
 	for i := 1; i < len(c); i++ {
 		c[i].sim = vek32.Dot(vn, g.vecOf(g.block(&s.dir, c[i].id), c[i].id))
 	}
-	slices.SortFunc(c, func(a, b cand) int {
-		switch {
-		case a.sim > b.sim:
-			return -1
-		case a.sim < b.sim:
-			return 1
-		}
-		return 0
-	})
+	s.keys = sortBySim(c, s.keys)
 	s.tmp = c
 	g.setList(s, lst, l, g.heuristic(s, c, mmax))
 }

@@ -30,22 +30,29 @@ func (g *HNSW) Compact() {
 	high := g.high
 	g.mu.Unlock()
 	dir := *g.dir.Load()
-	dead := func(id uint32) bool {
-		return g.stateOf(dir[id>>blockShift], id)&stDeleted != 0
-	}
 	var deadIDs, liveIDs []uint32
+	deadBits := make([]uint64, (high+63)/64)
 	for id := uint32(0); id < high; id++ {
 		st := g.stateOf(dir[id>>blockShift], id)
 		switch {
 		case st&stAllocated == 0:
 		case st&stDeleted != 0:
 			deadIDs = append(deadIDs, id)
+			deadBits[id>>6] |= 1 << (id & 63)
 		default:
 			liveIDs = append(liveIDs, id)
 		}
 	}
 	if len(deadIDs) == 0 {
 		return
+	}
+	// The tombstones this compaction repairs away and recycles, as a bitmap: a repair asks
+	// of every list member and candidate whether it is one, and the node states are
+	// scattered over the graph's blocks (a cache miss each) where the bitmap fits in cache.
+	// A node deleted while the compaction runs is not in it: it stays a tombstone, linked
+	// and traversed, until the next one.
+	dead := func(id uint32) bool {
+		return id < high && deadBits[id>>6]&(1<<(id&63)) != 0
 	}
 
 	var next atomic.Int64
@@ -164,15 +171,7 @@ func (g *HNSW) repair(s *searchScratch, p uint32, l int, dead func(uint32) bool)
 			}
 		}
 	}
-	slices.SortFunc(c, func(a, b cand) int {
-		switch {
-		case a.sim > b.sim:
-			return -1
-		case a.sim < b.sim:
-			return 1
-		}
-		return 0
-	})
+	s.keys = sortBySim(c, s.keys)
 	s.tmp = c
 	before := s.prev[:0] // the list as it was, to tell new neighbours from kept ones
 	for i := 1; i <= cnt; i++ {

@@ -173,6 +173,7 @@ type searchScratch struct {
 	fresh []cand   // unvisited neighbours of the node being expanded
 	prev  []uint32 // a repaired list before its repair
 	back  []cand   // a repaired node's new neighbours, to link back
+	keys  []uint64 // sortBySim's scratch
 	touch float32
 	dir   []*hblock
 }
