@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 )
 
 // g8plan is a neighbour list a writer computed under the read lock, to store under the
@@ -29,13 +28,23 @@ type g8node struct {
 // g8ParallelBatch is the batch size from which inserts are planned by all cores.
 const g8ParallelBatch = 64
 
+// g8Group is how many nodes one worker plans in a round (see insertBatch).
+const g8Group = 8
+
 // insertBatch links nodes (the writer lock held). Each node's insert is the HNSW one:
 // greedy descent to its level, then on each layer an efConstruction search, the heuristic
 // selection of its neighbours, and reverse links. The nodes are allocated first (unlinked,
-// so no search reaches them); then each one's links are planned under the read lock —
-// beside running searches, and on all cores for a large batch — and stored under the write
-// lock. A neighbour list that another node of the batch changed since it was planned is
-// planned again there.
+// so no search reaches them), then linked in rounds: under one read lock — beside running
+// searches — each worker plans a group of g8Group nodes, and once all have, the round's
+// lists are stored under the write lock, in order. A neighbour list that another node
+// changed since it was planned is planned again there.
+//
+// Why rounds: when each worker stored its own plans, a worker leaving the write lock took
+// the read lock again before the other, waiting for the write lock, could take it; that one
+// then waited for a whole plan, and two workers kept one core busy (measured: 1.07 cores).
+// Nodes planned in the same round cannot find each other by search (none is linked yet),
+// so each is also compared directly with the earlier nodes of its group (plan's mates):
+// memories demoted together are often similar, and must still become neighbours.
 func (g *Graph8) insertBatch(keys []uint64, codes []int8, scales []float32, stamps []uint32, publish bool) {
 	nodes := make([]g8node, len(keys))
 	g.mu.Lock()
@@ -47,48 +56,47 @@ func (g *Graph8) insertBatch(keys []uint64, codes []int8, scales []float32, stam
 		nodes[i] = g.allocLocked(k, codes[i*g.dim:(i+1)*g.dim], scales[i], stamp)
 	}
 	g.mu.Unlock()
-	link := func(s *g8scratch, n *g8node) {
+	workers := 1
+	if len(nodes) >= g8ParallelBatch {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	scratch := make([]*g8scratch, workers)
+	for w := range scratch {
+		scratch[w] = g.getScratch()
+		defer g.putScratch(scratch[w])
+	}
+	plan := func(w int, group []g8node) {
+		for i := range group {
+			g.plan(scratch[w], &group[i], group[:i])
+		}
+	}
+	for off := 0; off < len(nodes); {
+		size := workers * g8Group
+		if g.top < 0 {
+			size = 1 // an empty graph: the first node becomes the entry point alone
+		}
+		round := nodes[off:min(off+size, len(nodes))]
+		off += len(round)
 		g.mu.RLock()
-		g.plan(s, n)
+		if len(round) <= g8Group {
+			plan(0, round)
+		} else {
+			var wg sync.WaitGroup
+			for w := range workers {
+				if lo := w * g8Group; lo < len(round) {
+					wg.Go(func() { plan(w, round[lo:min(lo+g8Group, len(round))]) })
+				}
+			}
+			wg.Wait()
+		}
 		g.mu.RUnlock()
 		g.mu.Lock()
-		g.applyLocked(s, n, publish)
-		g.mu.Unlock()
-		n.own, n.plans = nil, nil
-	}
-	first := 0
-	if g.top < 0 { // an empty graph: the first node becomes the entry point alone
-		s := g.getScratch()
-		link(s, &nodes[0])
-		g.putScratch(s)
-		first = 1
-	}
-	workers := min(runtime.GOMAXPROCS(0), (len(nodes)-first+g8ParallelBatch-1)/g8ParallelBatch)
-	if workers <= 1 {
-		s := g.getScratch()
-		for i := first; i < len(nodes); i++ {
-			link(s, &nodes[i])
+		for i := range round {
+			g.applyLocked(scratch[0], &round[i], publish)
+			round[i].own, round[i].plans = nil, nil
 		}
-		g.putScratch(s)
-		return
+		g.mu.Unlock()
 	}
-	var next atomic.Int64
-	next.Store(int64(first))
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			s := g.getScratch()
-			defer g.putScratch(s)
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(nodes)) {
-					return
-				}
-				link(s, &nodes[i])
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // allocLocked takes a slot for a node (mu held exclusively) and stores its data. The node
@@ -117,8 +125,10 @@ func (g *Graph8) allocLocked(key uint64, code []int8, scale float32, stamp uint3
 	return g8node{id: id, level: level}
 }
 
-// plan computes node n's lists and its neighbours' new lists (mu held shared).
-func (g *Graph8) plan(s *g8scratch, n *g8node) {
+// plan computes node n's lists and its neighbours' new lists (mu held shared). mates are
+// nodes planned before n in the same group, not linked yet: the search cannot reach them,
+// so they are candidates by direct comparison.
+func (g *Graph8) plan(s *g8scratch, n *g8node, mates []g8node) {
 	if g.top < 0 {
 		return
 	}
@@ -131,10 +141,21 @@ func (g *Graph8) plan(s *g8scratch, n *g8node) {
 		s.visit.visit(n.id)
 		s.cands = append(s.cands[:0], cand{curSim, cur})
 		g.searchLayer(s, code, scale, g.cfg.EfConstruction, l, g.notDeleted, 0)
+		found := len(s.out)
+		if found > 0 { // the next layer's search starts here (not at a mate: unlinked)
+			cur, curSim = s.out[0].id, s.out[0].sim
+		}
+		for _, m := range mates {
+			if m.level >= l && len(m.own) > 0 {
+				s.out = append(s.out, cand{g.sim(code, scale, m.id), m.id})
+			}
+		}
 		if len(s.out) == 0 {
 			continue // everything reachable is a tombstone: the node stays unlinked here
 		}
-		cur, curSim = s.out[0].id, s.out[0].sim
+		if len(s.out) > found {
+			s.keys = sortBySim(s.out, s.keys)
+		}
 		sel := slices.Clone(g.heuristic(s, s.out, g.maxDegree(l)))
 		n.own[l] = make([]uint32, len(sel))
 		for i, c := range sel {
