@@ -266,7 +266,8 @@ func WithIndex(k IndexKind) SpaceOption {
 }
 
 // WithHNSW sets the graph's parameters: m neighbours per node (2m on the bottom layer),
-// the construction breadth, and the default query breadth (Query.Breadth overrides it).
+// the construction breadth, and the default query breadth (Query.Breadth overrides it) —
+// in a tiered space, of the hot and the warm graph alike.
 func WithHNSW(m, efConstruction, efSearch int) SpaceOption {
 	return func(o *spaceOptions) error {
 		if m < 2 || m > 256 || efConstruction < 1 || efConstruction > 4096 || efSearch < 1 || efSearch > 4096 {

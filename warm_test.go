@@ -3,6 +3,7 @@ package engram
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -275,5 +276,29 @@ func TestDirectToWarm(t *testing.T) {
 	mustStore(t, sp2, old)
 	if st := sp2.Stats(); st.Tiers != [3]int64{20, 0, 0} {
 		t.Fatalf("with room in hot: tiers %v", st.Tiers)
+	}
+}
+
+// TestWarmBreadth: a recall searches the warm graph at the space's query breadth
+// (EfSearch, as the hot graph), at the query's own Breadth when it sets one, and never
+// narrower than K.
+func TestWarmBreadth(t *testing.T) {
+	s := openTemp(t)
+	policy := WithTiering(tier.Policy{HotCapacity: 100})
+	for i, c := range []struct {
+		opts []SpaceOption
+		q    Query
+		want int
+	}{
+		{nil, Query{K: 10}, DefaultHNSWEfSearch},
+		{[]SpaceOption{WithHNSW(16, 200, 300)}, Query{K: 10}, 300},
+		{[]SpaceOption{WithHNSW(16, 200, 300)}, Query{K: 10, Breadth: 40}, 40},
+		{[]SpaceOption{WithHNSW(16, 200, 8)}, Query{K: 20}, 20},
+	} {
+		sp := mustSpace(t, s, fmt.Sprintf("s%d", i), append(c.opts, WithDimension(4), policy)...)
+		r := &recaller{sp: sp, q: &c.q}
+		if got := r.warmBreadth(); got != c.want {
+			t.Errorf("case %d: warm breadth %d, want %d", i, got, c.want)
+		}
 	}
 }
