@@ -134,8 +134,10 @@ func (sp *Space) check() (SpaceCheck, error) {
 			if err != nil {
 				return err
 			}
-			b.fix = nil // the stored map is what is checked
-			sus = sp.checkRecords(b, memo, &c, &found)
+			b.fix = nil             // the stored map is what is checked
+			var posted postingIndex // what the records say the postings are
+			posted.init()
+			sus = sp.checkRecords(b, memo, &c, &found, &posted)
 			sp.checkIDMap(b, &c, &found)
 			if found.ids > 0 && (sp.damage.Load() == nil || sp.damage.Load().ids == nil) {
 				fix, drops := rebuildIDs(b, sp.Dim())
@@ -143,7 +145,7 @@ func (sp *Space) check() (SpaceCheck, error) {
 				found.fix, found.drops = fix, drops
 			}
 			sp.checkWarmSnapshot(tx, &c)
-			postingsSuspect = len(sp.verifyPostings(b, 1)) > 0
+			postingsSuspect = len(sp.comparePostings(&posted, 1)) > 0
 			return nil
 		})
 		counterSuspect = viewErr == nil && sp.counts.Snapshot() != c.Tiers
@@ -257,8 +259,9 @@ func (sp *Space) indexKeys(c *SpaceCheck) indexMemo {
 
 // checkRecords checks every record (decoding, dimension, tier, its ID leading back to it)
 // and compares the tiers on disk with the indexes in m (consumed), returning the records
-// whose index membership disagrees.
-func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck, found *checkDamage) suspects {
+// whose index membership disagrees. It posts the terms of every record Open loads in
+// posted, for the comparison with the filter postings, in the same walk.
+func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck, found *checkDamage, posted *postingIndex) suspects {
 	var sus suspects
 	dim := sp.Dim()
 	var vec []float32
@@ -293,6 +296,7 @@ func (sp *Space) checkRecords(b spaceTx, m indexMemo, c *SpaceCheck, found *chec
 			continue // left out of the indexes at Open, like a damaged record
 		}
 		c.Tiers[t]++
+		posted.record(seq, view) // a record Open loads: its terms are posted
 		if back, ok := safeKeyOf(b, view.ID()); !ok {
 			found.id(c, "record %d (id %q): looking it up in the ID map fails on a damaged page", seq, view.ID())
 		} else if back == nil {

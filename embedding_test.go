@@ -110,7 +110,8 @@ func TestNonFiniteStoredEmbedding(t *testing.T) {
 			b, _ := openSpaceTx(tx, &sp.names)
 			for i, tr := range []uint8{0, 2} {
 				seq := uint64(1000 + i)
-				rec := codec.Record{Tier: tr, Confidence: 1, Created: 1, Vec: []float32{nan, nan, nan, nan}, ID: fmt.Sprintf("nan%d", i)}
+				rec := codec.Record{Tier: tr, Confidence: 1, Created: 1, Vec: []float32{nan, nan, nan, nan}, ID: fmt.Sprintf("nan%d", i),
+					Tags: []string{"damaged"}, Meta: map[string]string{"kind": "nan"}} // Open posts no terms for it
 				if err := b.recs.Put(codec.SeqKey(seq), codec.Encode(nil, &rec)); err != nil {
 					return err
 				}
@@ -145,6 +146,8 @@ func TestNonFiniteStoredEmbedding(t *testing.T) {
 				}
 			}
 		}
+		// Two problems, the records: not a third for the postings of their terms, which Open
+		// leaves out with them (Check once expected every readable record posted).
 		if sc, _ := sp.Check(ctx); sc.ProblemCount != 2 {
 			t.Fatalf("%s: Check after reopen: %q", name, sc.Problems)
 		}

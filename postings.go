@@ -213,14 +213,10 @@ func (p *postingIndex) reset() {
 // most limit). The caller keeps writes from applying meanwhile (Space.turn), and a write
 // committed but not yet applied shows as a difference, as it does for the indexes.
 func (sp *Space) verifyPostings(b spaceTx, limit int) []string {
-	var problems []string
-	report := func(format string, args ...any) {
-		if len(problems) < limit {
-			problems = append(problems, fmt.Sprintf(format, args...))
-		}
-	}
 	var want postingIndex
 	want.init()
+	dim := sp.Dim()
+	var vec []float32
 	c := b.recs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		seq, err := codec.KeySeq(k)
@@ -228,7 +224,34 @@ func (sp *Space) verifyPostings(b spaceTx, limit int) []string {
 		if err != nil || perr != nil {
 			continue // damaged: left out at Open too
 		}
-		want.doc(&postingDoc{seq: seq, view: view, useView: true}, true)
+		if t := b.tierOf(k, v); !t.Valid() || view.Dim != dim {
+			continue // as Open leaves it out (load.go)
+		}
+		vec = slices.Grow(vec[:0], dim)[:dim]
+		view.Embedding(vec)
+		if usableEmbedding(vec) != nil {
+			continue
+		}
+		want.record(seq, view)
+	}
+	return sp.comparePostings(&want, limit)
+}
+
+// record posts the terms of one record that Open would load (the postings the records
+// say there should be, for comparePostings).
+func (p *postingIndex) record(seq uint64, view codec.View) {
+	p.doc(&postingDoc{seq: seq, view: view, useView: true}, true)
+}
+
+// comparePostings compares the space's postings with want, the postings of every
+// readable record (verifyPostings, or Check's single walk over the records), and returns
+// the differences (at most limit).
+func (sp *Space) comparePostings(want *postingIndex, limit int) []string {
+	var problems []string
+	report := func(format string, args ...any) {
+		if len(problems) < limit {
+			problems = append(problems, fmt.Sprintf(format, args...))
+		}
 	}
 	p := &sp.postings
 	p.mu.RLock()
