@@ -332,6 +332,7 @@ func TestPostRealSleepHonoursContext(t *testing.T) {
 func TestConcurrencyBoundAcrossCallers(t *testing.T) {
 	var inflight, peak atomic.Int64
 	gate := make(chan struct{})
+	var open sync.Once // in flight reaches 3 again in later waves: the gate closes once
 	srv, _ := script(t, func(w http.ResponseWriter, r *http.Request) {
 		cur := inflight.Add(1)
 		defer inflight.Add(-1)
@@ -342,7 +343,7 @@ func TestConcurrencyBoundAcrossCallers(t *testing.T) {
 			}
 		}
 		if cur == 3 {
-			close(gate) // the bound is reached: let everyone through
+			open.Do(func() { close(gate) }) // the bound is reached: let everyone through
 		}
 		select {
 		case <-gate:
