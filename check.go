@@ -405,24 +405,8 @@ func (sp *Space) recheckCounters(c *SpaceCheck, suspect bool) {
 			if err != nil {
 				return err
 			}
-			cur := b.recs.Cursor()
-			var vec []float32
-			for k, v := cur.First(); k != nil; k, v = cur.Next() {
-				view, err := codec.Parse(v)
-				if err != nil {
-					continue // damaged: not counted (Open left it out), reported above
-				}
-				if view.Dim != sp.Dim() {
-					continue // as damaged
-				}
-				vec = slices.Grow(vec[:0], view.Dim)[:view.Dim]
-				if view.Embedding(vec); usableEmbedding(vec) != nil {
-					continue // as damaged
-				}
-				if t := b.tierOf(k, v); t.Valid() {
-					onDisk[t]++
-				}
-			}
+			// Damaged records are not counted (Open left them out), reported above.
+			sp.eachLoadable(b, func(_ uint64, _ codec.View, t tier.Tier) { onDisk[t]++ })
 			return nil
 		})
 		counts := sp.counts.Snapshot()
@@ -431,6 +415,31 @@ func (sp *Space) recheckCounters(c *SpaceCheck, suspect bool) {
 		}
 		return err != nil || counts == onDisk
 	})
+}
+
+// eachLoadable calls visit for every record of b that Open loads (load.go): a readable
+// key and record of the space's dimension, in a valid tier, with a finite embedding. The
+// re-checks compare the in-memory state with these, as Open built it from them.
+func (sp *Space) eachLoadable(b spaceTx, visit func(seq uint64, view codec.View, t tier.Tier)) {
+	dim := sp.Dim()
+	var vec []float32
+	c := b.recs.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		seq, err := codec.KeySeq(k)
+		view, perr := codec.Parse(v)
+		if err != nil || perr != nil {
+			continue
+		}
+		t := b.tierOf(k, v)
+		if !t.Valid() || view.Dim != dim {
+			continue
+		}
+		vec = slices.Grow(vec[:0], dim)[:dim]
+		if view.Embedding(vec); usableEmbedding(vec) != nil {
+			continue
+		}
+		visit(seq, view, t)
+	}
 }
 
 // recheckHot returns the suspects whose record and hot index still disagree; on the last

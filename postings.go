@@ -7,6 +7,7 @@ import (
 
 	"github.com/engram-go/engram/internal/codec"
 	"github.com/engram-go/engram/internal/postings"
+	"github.com/engram-go/engram/tier"
 )
 
 // postingIndex is a space's filter postings: for every metadata key=value pair and every
@@ -215,25 +216,7 @@ func (p *postingIndex) reset() {
 func (sp *Space) verifyPostings(b spaceTx, limit int) []string {
 	var want postingIndex
 	want.init()
-	dim := sp.Dim()
-	var vec []float32
-	c := b.recs.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		seq, err := codec.KeySeq(k)
-		view, perr := codec.Parse(v)
-		if err != nil || perr != nil {
-			continue // damaged: left out at Open too
-		}
-		if t := b.tierOf(k, v); !t.Valid() || view.Dim != dim {
-			continue // as Open leaves it out (load.go)
-		}
-		vec = slices.Grow(vec[:0], dim)[:dim]
-		view.Embedding(vec)
-		if usableEmbedding(vec) != nil {
-			continue
-		}
-		want.record(seq, view)
-	}
+	sp.eachLoadable(b, func(seq uint64, view codec.View, _ tier.Tier) { want.record(seq, view) })
 	return sp.comparePostings(&want, limit)
 }
 
