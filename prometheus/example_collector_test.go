@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/engram-go/engram"
@@ -19,12 +17,7 @@ import (
 // gather shows the metric families it exports, and an exact check of one of them in
 // the text exposition format (what a test of a dashboard's query would use).
 func ExampleCollector() {
-	dir, err := os.MkdirTemp("", "engram-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	s, err := engram.Open(filepath.Join(dir, "memories.db"))
+	s, err := engram.OpenTemp() // removed by Close
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -22,12 +23,7 @@ func failedTexts(err error) []int {
 	if !errors.As(err, &failed) {
 		return nil
 	}
-	var at []int
-	for i := range failed {
-		at = append(at, i)
-	}
-	slices.Sort(at)
-	return at
+	return slices.Sorted(maps.Keys(failed))
 }
 
 // WithAPIKey sends a bearer token, for ollama.com's cloud API or a server behind an

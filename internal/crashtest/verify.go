@@ -131,7 +131,7 @@ func Run(c Config) (Summary, error) {
 
 // waitForAcks returns once the log at path has n more lines than when it was called, or
 // after a minute, or with the child's exit error if it exits meanwhile (which it never
-// does on its own: the caller reports it).
+// does on its own: the caller reports it and ends the run).
 func waitForAcks(path string, n int, exited chan error) error {
 	if n <= 0 {
 		return nil
@@ -155,7 +155,6 @@ func waitForAcks(path string, n int, exited chan error) error {
 		}
 		select {
 		case err := <-exited:
-			exited <- err // for the caller's own select
 			return fmt.Errorf("%v, before %d acknowledgements", err, n)
 		case <-time.After(5 * time.Millisecond):
 		}
